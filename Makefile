@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PORT ?= 8000
+
+.PHONY: run test lint deps dev-deps services clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.deps: requirements.txt | $(VENV)/bin/activate
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(VENV)/bin/activate
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.deps
+
+deps: $(VENV)/.deps
+dev-deps: $(VENV)/.dev-deps
+
+## make run: the whole service (web, worker, beat) on SQLite, the embedded broker and the
+## sandbox WhatsApp backend, with demo data. Ctrl-C stops all of it.
+run: deps
+	$(PY) scripts/init_local_env.py
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py seed_demo
+	@echo "Serving http://127.0.0.1:$(PORT)/admin/  (API: /api/docs/, health: /health)"
+	PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile.dev
+
+## make test: the whole suite against the machine's PostgreSQL and Redis.
+test: dev-deps
+	$(VENV)/bin/pytest
+
+## make lint: ruff and mypy (django-stubs), clean.
+lint: dev-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+
+clean:
+	rm -rf .run db.sqlite3 db.sqlite3-* staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,50 @@
+"""Demo data for the run command: idempotent, safe to run on every start (API.md, Operations)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from pandorakart_wa.audit import COMMAND, acting_as, system_user
+from pandorakart_wa.services import api_key_ensure
+
+# Each app seeds its own demo data in `<app>/seed.py: seed_demo(stdout)`, lower apps first.
+APP_SEEDS = ("profile.seed", "consent.seed", "messaging.seed", "complaints.seed")
+
+
+class Command(BaseCommand):
+    help = "Create the demo data (idempotent): notices, profile, policy, templates, a staff login."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with acting_as(system_user(COMMAND)):
+            for module_name in APP_SEEDS:
+                try:
+                    module = importlib.import_module(module_name)
+                except ModuleNotFoundError as exc:
+                    if exc.name != module_name:
+                        raise
+                    continue
+                with transaction.atomic():
+                    module.seed_demo(self.stdout)
+            self._seed_logins()
+
+    def _seed_logins(self) -> None:
+        password = os.environ.get("DEMO_ADMIN_PASSWORD")
+        if password:
+            User = get_user_model()
+            user, created = User.objects.get_or_create(
+                username="admin", defaults={"is_staff": True, "is_superuser": True, "email": "admin@pandorakart.com"}
+            )
+            if created or not user.check_password(password):
+                user.set_password(password)
+                user.save()
+            self.stdout.write(f"Admin login: admin / {password}")
+        demo_key = os.environ.get("DEMO_API_KEY")
+        if demo_key:
+            api_key_ensure(name="demo-storefront", key=demo_key)
+            self.stdout.write(f"Storefront API key: {demo_key}")

@@ -1,0 +1,32 @@
+"""The four staff roles. Groups are created by a data migration; each app grants its own
+permissions to them in a later migration (see `grant`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+COMPLIANCE_OFFICER = "Compliance officer"
+SUPPORT_AGENT = "Support agent"
+AUDITOR = "Auditor"
+MARKETING = "Marketing"
+ROLES = (COMPLIANCE_OFFICER, SUPPORT_AGENT, AUDITOR, MARKETING)
+
+
+def grant(apps: Any, role: str, codenames: Iterable[tuple[str, str]]) -> None:
+    """In a data migration: give `role` the permissions (app_label, codename).
+
+    Permissions are created by a post_migrate signal, after migrations run; create any missing
+    one here so the grant does not depend on the order of apps.
+    """
+    from django.contrib.auth.management import create_permissions
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, verbosity=0, apps=apps)
+        app_config.models_module = None
+    group, _ = Group.objects.get_or_create(name=role)
+    for app_label, codename in codenames:
+        group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))

@@ -1,0 +1,30 @@
+"""Project-level periodic tasks."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.core.cache import cache
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_CACHE_KEY = "core:beat-heartbeat"
+
+
+@shared_task(ignore_result=True)
+def heartbeat() -> str:
+    """Beat's liveness mark: operators (and the dashboard) can see that the scheduler runs."""
+    now = timezone.now().isoformat()
+    cache.set(HEARTBEAT_CACHE_KEY, now, timeout=None)
+    return now
+
+
+@shared_task(ignore_result=True)
+def sandbox_feed_status(*, wamid: str, recipient: str, status: str, callback_data: str | None) -> None:
+    """The sandbox backend's status webhook, fed through the real webhook processing path."""
+    from pandorakart_wa.webhooks import process_payload
+    from pandorakart_wa.whatsapp.backends.sandbox import status_payload
+
+    process_payload(status_payload(wamid=wamid, recipient=recipient, status=status, callback_data=callback_data))

@@ -1,0 +1,48 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from pandorakart_wa.whatsapp import reset_backend
+from pandorakart_wa.whatsapp.backends import locmem
+
+
+@pytest.fixture(autouse=True)
+def _fresh_gateway() -> Iterator[None]:
+    """Each test starts with an empty locmem outbox and a fresh backend instance."""
+    locmem.reset()
+    reset_backend()
+    yield
+    reset_backend()
+
+
+@pytest.fixture
+def outbox() -> list[dict[str, Any]]:
+    """What the locmem WhatsApp backend 'sent' during the test."""
+    return locmem.outbox
+
+
+@pytest.fixture
+def api_key(db: Any) -> tuple[Any, str]:
+    """A storefront API key with every scope: (model, plain key)."""
+    from pandorakart_wa.services import api_key_create
+
+    return api_key_create(name="storefront-test")
+
+
+@pytest.fixture
+def api_client(api_key: tuple[Any, str]) -> APIClient:
+    """A DRF client that sends the storefront's API key."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key[1]}")
+    return client
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
