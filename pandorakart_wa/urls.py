@@ -6,9 +6,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from pandorakart_wa.api.views import PingApi
 from pandorakart_wa.health import health
 
 api_v1 = [
+    path("ping", PingApi.as_view(), name="api-ping"),
     path("", include("consent.urls")),
     path("", include("messaging.urls")),
     path("", include("profile.urls")),
