@@ -12,3 +12,4 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from pandorakart_wa import checks  # noqa: F401  (registers the system checks)
+        from pandorakart_wa.api import schema  # noqa: F401  (registers the OpenAPI auth scheme)

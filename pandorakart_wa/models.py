@@ -17,7 +17,7 @@ class ApiScope(models.TextChoices):
     PROFILE = "profile", "Business profile (read)"
 
 
-class StorefrontApiKeyManager(BaseAPIKeyManager):
+class StorefrontApiKeyManager(BaseAPIKeyManager["StorefrontApiKey"]):
     pass
 
 
@@ -33,7 +33,7 @@ class StorefrontApiKey(AbstractAPIKey):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="storefront_api_key"
     )
 
-    objects = StorefrontApiKeyManager()
+    objects = StorefrontApiKeyManager()  # type: ignore[misc,assignment]
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "storefront API key"

@@ -23,6 +23,7 @@ def api_key_create(*, name: str, scopes: Sequence[str] = (ApiScope.ALL,)) -> tup
     actor.set_unusable_password()
     actor.save(update_fields=["password"])
     api_key, key = StorefrontApiKey.objects.create_key(name=name, scopes=list(scopes), actor=actor)
+    assert isinstance(api_key, StorefrontApiKey)
     return api_key, key
 
 

@@ -17,7 +17,8 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# ENV_FILE points elsewhere (or at /dev/null) when the local .env must not be read.
+environ.Env.read_env(env.str("ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
 
 
 def _required(name: str, *, debug_default: str | None = None) -> str:
@@ -198,13 +199,6 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "Authorization",
-                           "description": "`Api-Key <key>`"}
-        }
-    },
-    "SECURITY": [{"ApiKeyAuth": []}],
 }
 
 # --- Audit --------------------------------------------------------------------------------
@@ -219,11 +213,13 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The run command's embedded broker: kombu's filesystem transport needs no server.
     _broker_dir = RUN_DIR / "broker"
+    _broker_dir.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
         "processed_folder": str(RUN_DIR / "broker-processed"),
         "store_processed": False,
+        "control_folder": str(RUN_DIR / "broker-control"),
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from pandorakart_wa.api.views import PingApi
 from pandorakart_wa.health import health
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("ping", PingApi.as_view(), name="api-ping"),
     path("", include("consent.urls")),
     path("", include("messaging.urls")),

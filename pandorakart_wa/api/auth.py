@@ -26,12 +26,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         keyword, _, key = header.partition(" ")
         if keyword != KEYWORD or not key.strip():
             raise exceptions.AuthenticationFailed("The Authorization header must be 'Api-Key <key>'.")
-        try:
-            api_key = StorefrontApiKey.objects.select_related("actor").get_from_key(key.strip())
-        except StorefrontApiKey.DoesNotExist:
-            raise exceptions.AuthenticationFailed("The API key is not valid.") from None
-        if not api_key.is_valid(key.strip()):
-            raise exceptions.AuthenticationFailed("The API key is revoked or expired.")
+        key = key.strip()
+        prefix = key.partition(".")[0]
+        api_key = (
+            StorefrontApiKey.objects.get_usable_keys().select_related("actor").filter(prefix=prefix).first()
+        )
+        if api_key is None or not api_key.is_valid(key):
+            raise exceptions.AuthenticationFailed("The API key is not valid, revoked or expired.")
         bind_actor(api_key.actor)
         return api_key.actor, api_key
 

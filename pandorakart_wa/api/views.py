@@ -19,4 +19,4 @@ class PingApi(APIView):
         )
     )
     def get(self, request: Request) -> Response:
-        return Response({"status": "ok", "key": request.auth.name, "time": timezone.now()})
+        return Response({"status": "ok", "key": getattr(request.auth, "name", ""), "time": timezone.now()})

@@ -1,0 +1,147 @@
+"""The API conventions of API.md: key auth, the JSON error shape, limits, throttling, schema."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from pandorakart_wa.models import ApiScope, StorefrontApiKey
+from pandorakart_wa.services import api_key_create
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.core.urls")]
+
+
+def test_no_key_is_401_json(anon_client):
+    response = anon_client.get("/api/v1/ping")
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"] == "Api-Key"
+
+
+@pytest.mark.parametrize("header", ["Api-Key nope.nope", "Bearer abc", "Api-Key ", "Api-Key"])
+def test_bad_key_is_401_json(anon_client, header):
+    anon_client.credentials(HTTP_AUTHORIZATION=header)
+    response = anon_client.get("/api/v1/ping")
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+def test_revoked_key_is_401(api_client, api_key):
+    StorefrontApiKey.objects.filter(pk=api_key[0].pk).update(revoked=True)
+    response = api_client.get("/api/v1/ping")
+    assert response.status_code == 401
+
+
+def test_valid_key_reaches_the_view(api_client):
+    response = api_client.get("/api/v1/ping")
+    assert response.status_code == 200
+    assert response.json()["key"] == "storefront-test"
+    assert response["X-Correlation-ID"]
+
+
+def test_key_without_the_scope_is_403(db):
+    # given a key limited to complaints
+    _, key = api_key_create(name="complaints-only", scopes=[ApiScope.COMPLAINTS])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    # when it calls a consent endpoint
+    response = client.get("/api/v1/test/consent-scoped")
+    # then
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+
+
+def test_key_with_the_scope_passes(db):
+    _, key = api_key_create(name="consent-only", scopes=[ApiScope.CONSENT])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert client.get("/api/v1/test/consent-scoped").status_code == 200
+
+
+def test_create_api_key_prints_the_key_alone_on_the_last_line(db, capsys):
+    call_command("create_api_key", "storefront-prod")
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    api_key = StorefrontApiKey.objects.get_from_key(key)
+    assert api_key.name == "storefront-prod"
+    assert api_key.is_valid(key)
+    assert key not in api_key.hashed_key  # only a hash is stored
+
+
+def test_unknown_path_is_404_json(api_client):
+    response = api_client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_unknown_path_outside_the_api_is_404_json(anon_client):
+    response = anon_client.get("/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_wrong_method_is_405_json(api_client):
+    response = api_client.delete("/api/v1/ping")
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+
+
+def test_wrong_media_type_is_415_json(api_client):
+    response = api_client.post("/api/v1/test/echo", data="name=x", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+
+
+def test_malformed_json_is_400_invalid(api_client):
+    response = api_client.post("/api/v1/test/echo", data="{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+
+
+def test_bad_fields_are_named(api_client):
+    response = api_client.post("/api/v1/test/echo", data={"name": "x" * 11}, format="json")
+    body = response.json()
+    assert response.status_code == 400
+    assert body["code"] == "invalid"
+    assert set(body["fields"]) == {"name", "count"}
+    assert "name" in body["detail"] and "count" in body["detail"]
+
+
+def test_oversize_body_is_413(api_client):
+    body = json.dumps({"name": "x" * (1024 * 1024 + 1)})
+    response = api_client.post("/api/v1/test/echo", data=body, content_type="application/json")
+    assert response.status_code == 413
+    assert response.json()["code"] == "too_large"
+
+
+def test_webhook_accepts_bodies_up_to_3_mib_but_not_more(anon_client):
+    response = anon_client.post("/webhooks/whatsapp", data=b"x" * (3 * 1024 * 1024 + 1), content_type="application/json")
+    assert response.status_code == 413
+
+
+def test_unhandled_error_is_json_500_with_correlation_id(api_client, caplog):
+    api_client.raise_request_exception = False
+    response = api_client.get("/api/v1/test/boom", HTTP_X_CORRELATION_ID="trace-123")
+    body = response.json()
+    assert response.status_code == 500
+    assert body["code"] == "server_error"
+    assert body["correlation_id"] == "trace-123"
+    assert "Traceback" not in response.content.decode()
+
+
+def test_throttled_key_gets_429_with_retry_after(api_client, settings):
+    from pandorakart_wa.api.throttling import ApiKeyRateThrottle
+
+    old_rates = ApiKeyRateThrottle.THROTTLE_RATES
+    ApiKeyRateThrottle.THROTTLE_RATES = {"api_key": "3/min"}
+    try:
+        statuses = [api_client.get("/api/v1/ping").status_code for _ in range(4)]
+        response = api_client.get("/api/v1/ping")
+    finally:
+        ApiKeyRateThrottle.THROTTLE_RATES = old_rates
+    assert statuses[:3] == [200, 200, 200]
+    assert response.status_code == 429
+    assert response.json()["code"] == "throttled"
+    assert int(response["Retry-After"]) >= 1
