@@ -271,6 +271,8 @@ WHATSAPP_MAX_MPS = env.int("WHATSAPP_MAX_MPS", default=80)
 WHATSAPP_CONNECT_TIMEOUT = env.float("WHATSAPP_CONNECT_TIMEOUT", default=3.05)
 WHATSAPP_READ_TIMEOUT = env.float("WHATSAPP_READ_TIMEOUT", default=20.0)
 WHATSAPP_POOL_SIZE = env.int("WHATSAPP_POOL_SIZE", default=128)
+# How many sends `send_batch` runs at once over the pooled Session (threads, or greenlets under gevent).
+WHATSAPP_SEND_CONCURRENCY = env.int("WHATSAPP_SEND_CONCURRENCY", default=64)
 # How a payload reaches the webhook processing path (the sandbox backend feeds statuses here).
 WHATSAPP_WEBHOOK_PROCESSOR = "pandorakart_wa.webhooks.process_payload"
 

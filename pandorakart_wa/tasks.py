@@ -24,7 +24,10 @@ def heartbeat() -> str:
 @shared_task(ignore_result=True)
 def sandbox_feed_status(*, wamid: str, recipient: str, status: str, callback_data: str | None) -> None:
     """The sandbox backend's status webhook, fed through the real webhook processing path."""
-    from pandorakart_wa.webhooks import process_payload
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
     from pandorakart_wa.whatsapp.backends.sandbox import status_payload
 
+    process_payload = import_string(settings.WHATSAPP_WEBHOOK_PROCESSOR)  # webhooks.process_payload
     process_payload(status_payload(wamid=wamid, recipient=recipient, status=status, callback_data=callback_data))

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from pandorakart_wa.whatsapp import reset_backend
 from pandorakart_wa.whatsapp.backends import locmem
+from tests.fakemeta.fixtures import fake_meta, fake_meta_server  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(autouse=True)

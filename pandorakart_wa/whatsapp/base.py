@@ -89,6 +89,9 @@ class BaseBackend:
                 results.append(exc)
         return results
 
+    def close(self) -> None:
+        """Release what the backend holds (connections); called by `reset_backend()`."""
+
     def get_business_profile(self) -> dict[str, Any]:
         raise NotImplementedError
 

@@ -1,13 +1,25 @@
 """Local runs: every call succeeds; sends get wamids and, a moment later, sent → delivered →
-read statuses that go through the same webhook processing path as Meta's real webhooks.
-Templates submitted here are approved at once."""
+read statuses that go through the same webhook processing path as Meta's real webhooks
+(the Celery task `pandorakart_wa.tasks.sandbox_feed_status`; with eager Celery they arrive
+before the send returns). Templates submitted here are approved at once.
+
+Web, worker, beat and management commands are separate processes, so the sandbox's "Meta"
+(business profile and templates) lives in one JSON file, `settings.RUN_DIR/sandbox-meta.json`
+(or `settings.WHATSAPP_SANDBOX_STATE`), read and written under an `fcntl` lock.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -16,10 +28,60 @@ from pandorakart_wa.whatsapp.base import BaseBackend, SendResult, TemplateSubmis
 
 # Seconds after the send at which each status is fed back.
 STATUS_DELAYS = (("sent", 0.5), ("delivered", 2.0), ("read", 6.0))
+STATE_FILE_NAME = "sandbox-meta.json"
 
-_lock = threading.Lock()
-_profile: dict[str, Any] = {}
-_templates: dict[tuple[str, str], dict[str, Any]] = {}
+_thread_lock = threading.Lock()  # flock is per open file: threads of one process queue here first
+
+
+def state_path() -> Path:
+    """Where the sandbox keeps its profile and templates (read at each call: tests override it)."""
+    configured = getattr(settings, "WHATSAPP_SANDBOX_STATE", None)
+    return Path(configured) if configured else Path(settings.RUN_DIR) / STATE_FILE_NAME
+
+
+def _empty_state() -> dict[str, Any]:
+    return {"profile": {}, "templates": {}}
+
+
+@contextlib.contextmanager
+def _state(*, write: bool) -> Iterator[dict[str, Any]]:
+    """The shared state under a lock (exclusive when writing); written back atomically."""
+    path = state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    with _thread_lock, lock_path.open("a+") as lock_file:
+        fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX if write else fcntl.LOCK_SH)
+        try:
+            try:
+                state = json.loads(path.read_text(encoding="utf-8"))
+                if not isinstance(state, dict):
+                    state = _empty_state()
+            except FileNotFoundError:
+                state = _empty_state()
+            except ValueError:  # a corrupt file: start over rather than break every local run
+                state = _empty_state()
+            state.setdefault("profile", {})
+            state.setdefault("templates", {})
+            yield state
+            if write:
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+                try:
+                    with os.fdopen(fd, "w", encoding="utf-8") as out:
+                        json.dump(state, out, indent=1, sort_keys=True)
+                    os.replace(tmp, path)
+                except BaseException:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(tmp)
+                    raise
+        finally:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+
+
+def reset() -> None:
+    """Forget the sandbox's profile and templates (tests; `make run` from a clean .run/)."""
+    with _state(write=True) as state:
+        state.clear()
+        state.update(_empty_state())
 
 
 def status_payload(*, wamid: str, recipient: str, status: str, callback_data: str | None) -> dict[str, Any]:
@@ -91,12 +153,13 @@ class SandboxBackend(BaseBackend):
         return self._accept(to, biz_opaque_callback_data)
 
     def get_business_profile(self) -> dict[str, Any]:
-        with _lock:
-            return dict(_profile)
+        with _state(write=False) as state:
+            return dict(state["profile"])
 
     def update_business_profile(self, fields: Mapping[str, Any]) -> None:
-        with _lock:
-            _profile.update({k: v for k, v in fields.items() if k != "messaging_product"})
+        update = {k: v for k, v in fields.items() if k != "messaging_product"}
+        with _state(write=True) as state:
+            state["profile"].update(update)
 
     def create_message_template(
         self,
@@ -108,13 +171,16 @@ class SandboxBackend(BaseBackend):
         parameter_format: str = "POSITIONAL",
     ) -> TemplateSubmission:
         template_id = f"sandbox-{uuid.uuid5(uuid.NAMESPACE_URL, name + '/' + language).hex[:16]}"
-        with _lock:
-            _templates[(name, language)] = {
-                "id": template_id, "name": name, "language": language, "category": category,
-                "components": list(components), "status": "APPROVED", "quality_score": {"score": "GREEN"},
-            }
+        template = {
+            "id": template_id, "name": name, "language": language, "category": category,
+            "parameter_format": parameter_format, "components": [dict(c) for c in components],
+            "status": "APPROVED", "quality_score": {"score": "GREEN"}, "rejected_reason": "NONE",
+        }
+        with _state(write=True) as state:
+            state["templates"][f"{name}/{language}"] = template
         return TemplateSubmission(id=template_id, status="APPROVED", category=category)
 
     def list_message_templates(self, *, name: str | None = None) -> list[dict[str, Any]]:
-        with _lock:
-            return [dict(t) for t in _templates.values() if name is None or t["name"] == name]
+        with _state(write=False) as state:
+            templates = list(state["templates"].values())
+        return [dict(t) for t in templates if name is None or t["name"] == name]
