@@ -1,5 +1,23 @@
+"""Consent and privacy endpoints, mounted under /api/v1/ by the composition root."""
+
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import URLPattern, path
 
-urlpatterns: list = []
+from consent.api import (
+    ConsentOptInApi,
+    ConsentOptOutApi,
+    ConsentStateApi,
+    NoticeCurrentApi,
+    PrivacyErasureApi,
+    PrivacyExportApi,
+)
+
+urlpatterns: list[URLPattern] = [
+    path("consents/opt-in", ConsentOptInApi.as_view(), name="consent-opt-in"),
+    path("consents/opt-out", ConsentOptOutApi.as_view(), name="consent-opt-out"),
+    path("consents/<str:phone>", ConsentStateApi.as_view(), name="consent-state"),
+    path("notices/current", NoticeCurrentApi.as_view(), name="notice-current"),
+    path("privacy/erasure", PrivacyErasureApi.as_view(), name="privacy-erasure"),
+    path("privacy/export", PrivacyExportApi.as_view(), name="privacy-export"),
+]

@@ -153,6 +153,14 @@ if not FIELD_ENCRYPTION_KEYS:
     FIELD_ENCRYPTION_KEYS = ["ZGV2ZWxvcG1lbnQtb25seS1rZXktbm90LWZvci1wcm8="]
 PII_HASH_KEY = _required("PII_HASH_KEY", debug_default="development-pii-hash-key")
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="IN")
+# DPDP access and erasure span apps that consent cannot import (it sits below them): each app
+# plugs its part in here. Exporters: name -> dotted path of `export(*, contact) -> JSON data`
+# (GET /api/v1/privacy/export). Erasers: dotted paths of `erase(*, contact) -> None`, called in
+# the erasure's transaction (POST /api/v1/privacy/erasure).
+PRIVACY_EXPORTERS: dict[str, str] = {
+    "consent": "consent.selectors.consent_export",
+}
+PRIVACY_ERASERS: list[str] = []
 
 # --- Internationalisation -----------------------------------------------------------------
 
@@ -247,6 +255,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "core-heartbeat": {
         "task": "pandorakart_wa.tasks.heartbeat",
         "schedule": timedelta(minutes=1),
+    },
+    # Consent: nightly proof that the ledger's hash chain is intact (the dashboard shows the run).
+    "consent-ledger-verify": {
+        "task": "consent.tasks.consent_ledger_verify_task",
+        "schedule": crontab(hour=2, minute=30),
     },
 }
 _ = crontab  # imported for the apps' schedule entries

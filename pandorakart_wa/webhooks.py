@@ -25,7 +25,12 @@ logger = logging.getLogger(__name__)
 ChangeHandler = Callable[..., None]
 
 # field -> services that apply a change of that field; each takes (value: dict, *, event_id).
-HANDLERS: dict[str, list[str]] = {}
+HANDLERS: dict[str, list[str]] = {
+    # Consent: Meta's marketing stop/resume, and inbound keywords (STOP, START...) plus the
+    # 24-hour service window, applied before the webhook is answered.
+    "user_preferences": ["consent.webhooks.user_preferences_changed"],
+    "messages": ["consent.webhooks.inbound_messages"],
+}
 
 
 def _handlers_for(field: str) -> list[ChangeHandler]:

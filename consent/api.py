@@ -1,0 +1,229 @@
+"""The storefront's consent and privacy endpoints (API.md, Consent)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consent import selectors, services
+from consent.models import Contact
+from consent.serializers import (
+    ConsentReceiptSerializer,
+    ContactStateSerializer,
+    ErasureInputSerializer,
+    ErasureResponseSerializer,
+    ExportQuerySerializer,
+    ExportResponseSerializer,
+    NoticeQuerySerializer,
+    NoticeSerializer,
+    OptInInputSerializer,
+    OptOutInputSerializer,
+    contact_state_document,
+)
+from consent.types import Actor, ConsentReceipt
+from pandorakart_wa.api.errors import PolicyRefused, invalid
+from pandorakart_wa.models import ApiScope
+from pandorakart_wa.phones import InvalidPhoneNumber, mask_phone, normalize_phone
+
+T = TypeVar("T")
+
+_ERRORS = {
+    400: OpenApiResponse(description="invalid: a field is missing or bad (`fields` names each one)"),
+    401: OpenApiResponse(description="not_authenticated"),
+    403: OpenApiResponse(description="permission_denied: the key lacks the scope"),
+}
+
+
+def _call(service: Callable[..., T], **kwargs: Any) -> T:
+    """Run a service; its refusals become API.md errors (a 400 naming the field, or a 422)."""
+    try:
+        return service(**kwargs)
+    except services.ContactErased as exc:
+        raise PolicyRefused(exc.code, str(exc)) from exc
+    except services.ConsentError as exc:
+        raise invalid({exc.field or "non_field_errors": str(exc)}) from exc
+
+
+def _receipt_document(receipt: ConsentReceipt, phone: str) -> dict[str, Any]:
+    contact = receipt.contact
+    body = contact_state_document(
+        contact,
+        states=selectors.contact_states(contact),
+        history=list(selectors.contact_history(contact)),
+        phone=phone,
+    )
+    body["receipt"] = [e.public_id for e in receipt.events]
+    return body
+
+
+class ConsentOptInApi(APIView):
+    required_scope = ApiScope.CONSENT
+
+    @extend_schema(
+        operation_id="consent_opt_in",
+        request=OptInInputSerializer,
+        responses={201: ConsentReceiptSerializer, 422: OpenApiResponse(description="contact_erased (import)"),
+                   **_ERRORS},
+        summary="Record explicit consent to one or more purposes",
+    )
+    def post(self, request: Request) -> Response:
+        data = OptInInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        receipt = _call(
+            services.consent_opt_in,
+            phone=values["phone"],
+            purposes=values["purposes"],
+            notice=values["notice_version"],
+            source=values["source"],
+            evidence=values.get("evidence"),
+            occurred_at=values.get("occurred_at"),
+            actor=Actor.api_key(request.auth),
+        )
+        return Response(ConsentReceiptSerializer(_receipt_document(receipt, values["phone"])).data, status=201)
+
+
+class ConsentOptOutApi(APIView):
+    required_scope = ApiScope.CONSENT
+
+    @extend_schema(
+        operation_id="consent_opt_out",
+        request=OptOutInputSerializer,
+        responses={200: ConsentReceiptSerializer, **_ERRORS},
+        summary="Withdraw consent (every purpose when `purposes` is omitted); never fails for a valid phone",
+    )
+    def post(self, request: Request) -> Response:
+        data = OptOutInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        receipt = _call(
+            services.consent_opt_out,
+            phone=values["phone"],
+            purposes=values.get("purposes"),
+            source=values["source"],
+            reason=values.get("reason", ""),
+            evidence=values.get("evidence"),
+            occurred_at=values.get("occurred_at"),
+            actor=Actor.api_key(request.auth),
+        )
+        return Response(ConsentReceiptSerializer(_receipt_document(receipt, values["phone"])).data, status=200)
+
+
+def _phone_or_400(raw: str) -> str:
+    try:
+        return normalize_phone(raw)
+    except InvalidPhoneNumber as exc:
+        raise invalid({"phone": str(exc)}) from exc
+
+
+def _contact_or_404(e164: str) -> Contact:
+    contact = selectors.contact_for_phone(e164)
+    if contact is None:
+        raise exceptions.NotFound(f"{mask_phone(e164)} was never seen.")
+    return contact
+
+
+class ConsentStateApi(APIView):
+    required_scope = ApiScope.CONSENT
+
+    @extend_schema(
+        operation_id="consent_state",
+        responses={200: ContactStateSerializer, 404: OpenApiResponse(description="not_found: never seen"), **_ERRORS},
+        summary="A number's consent per purpose and its history",
+    )
+    def get(self, request: Request, phone: str) -> Response:
+        e164 = _phone_or_400(phone)
+        contact = _contact_or_404(e164)
+        document = contact_state_document(
+            contact,
+            states=selectors.contact_states(contact),
+            history=list(selectors.contact_history(contact)),
+            phone=e164,
+        )
+        return Response(ContactStateSerializer(document).data)
+
+
+class NoticeCurrentApi(APIView):
+    required_scope = ApiScope.CONSENT
+
+    @extend_schema(
+        operation_id="notice_current",
+        parameters=[OpenApiParameter("language", OpenApiTypes.STR, description="ISO 639-1, default en")],
+        responses={200: NoticeSerializer, 404: OpenApiResponse(description="not_found: none in that language"),
+                   **_ERRORS},
+        summary="The consent notice to show beside the opt-in control",
+    )
+    def get(self, request: Request) -> Response:
+        query = NoticeQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        language = query.validated_data["language"]
+        notice = selectors.notice_current(language=language)
+        if notice is None:
+            raise exceptions.NotFound(f"No published consent notice in language {language!r}.")
+        return Response(NoticeSerializer(notice).data)
+
+
+class PrivacyErasureApi(APIView):
+    required_scope = ApiScope.PRIVACY
+
+    @extend_schema(
+        operation_id="privacy_erasure",
+        request=ErasureInputSerializer,
+        responses={202: ErasureResponseSerializer, **_ERRORS},
+        summary="Erase a customer's personal data; the number stays suppressed for every purpose",
+    )
+    def post(self, request: Request) -> Response:
+        data = ErasureInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        e164 = data.validated_data["phone"]
+        receipt = _call(services.consent_erase, phone=e164, actor=Actor.api_key(request.auth))
+        contact = receipt.contact
+        body = {
+            "contact": contact.public_id,
+            "phone": mask_phone(e164),
+            "erased": contact.erased,
+            "erased_at": contact.erased_at,
+            "receipt": [e.public_id for e in receipt.events],
+        }
+        return Response(ErasureResponseSerializer(body).data, status=202)
+
+
+def privacy_export(contact: Contact) -> dict[str, Any]:
+    """Everything held about a contact: consent's part, then each exporter in
+    settings.PRIVACY_EXPORTERS ({"messages": "messaging.exporters.export", ...}), called as
+    `exporter(contact=contact)`; consent cannot import the apps above it."""
+    body: dict[str, Any] = {"contact": contact.public_id, "phone": contact.masked_phone}
+    for name, path in getattr(settings, "PRIVACY_EXPORTERS", {}).items():
+        exporter = import_string(path)
+        body[name] = exporter(contact=contact)
+    return body
+
+
+class PrivacyExportApi(APIView):
+    required_scope = ApiScope.PRIVACY
+
+    @extend_schema(
+        operation_id="privacy_export",
+        parameters=[ExportQuerySerializer],
+        responses={200: ExportResponseSerializer, 404: OpenApiResponse(description="not_found: never seen"),
+                   **_ERRORS},
+        summary="All the service holds about a customer (consent history, messages, complaints)",
+    )
+    def get(self, request: Request) -> Response:
+        query = ExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        e164 = query.validated_data["phone"]
+        contact = _contact_or_404(e164)
+        body = privacy_export(contact)
+        body["phone"] = body["phone"] or mask_phone(e164)
+        return Response(body)  # DRF's JSON encoder renders the exporters' datetimes
+

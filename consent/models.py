@@ -1,0 +1,267 @@
+"""Contacts, consent notices, the consent ledger and the current consent state.
+
+The ledger (ConsentEvent) is the legal record: append-only, hash-chained (consent.ledger), one
+event per contact x purpose x action. ConsentState is its current-state projection, one row per
+contact x purpose written in the same transaction as the event, so the send gate reads one
+indexed row. Personal evidence (IP, user agent, free text) lives in ConsentEvidence, outside the
+hash chain: the event hashes only its digest, so erasing the evidence keeps the chain verifiable.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from consent.purposes import Purpose
+from pandorakart_wa.fields import EncryptedTextField
+from pandorakart_wa.phones import mask_phone
+
+
+class Source(models.TextChoices):
+    """Where a consent change came from. The first six are the ones the API accepts."""
+
+    CHECKOUT = "checkout", "Checkout"
+    ACCOUNT_SETTINGS = "account_settings", "Account settings"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    SUPPORT_AGENT = "support_agent", "Support agent"
+    CONSENT_MANAGER = "consent_manager", "Consent manager"
+    IMPORT = "import", "Import"
+    ERASURE_REQUEST = "erasure_request", "Erasure request"
+
+
+API_SOURCES = (
+    Source.CHECKOUT,
+    Source.ACCOUNT_SETTINGS,
+    Source.WHATSAPP,
+    Source.SUPPORT_AGENT,
+    Source.CONSENT_MANAGER,
+    Source.IMPORT,
+)
+
+
+class Action(models.TextChoices):
+    OPT_IN = "opt_in", "Opt-in"
+    OPT_OUT = "opt_out", "Opt-out"
+    RESUBSCRIBE = "resubscribe", "Resubscribe"
+    ERASE = "erase", "Erase"
+
+
+class Status(models.TextChoices):
+    OPTED_IN = "opted_in", "Opted in"
+    OPTED_OUT = "opted_out", "Opted out"
+    NONE = "none", "None"
+
+
+class ActorType(models.TextChoices):
+    API_KEY = "api_key", "API key"
+    STAFF = "staff", "Staff user"
+    META = "meta", "Meta"
+    SYSTEM = "system", "System"
+
+
+class Contact(models.Model):
+    """One customer phone number (or, for a user who hides it, Meta's business-scoped user id)."""
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    phone = EncryptedTextField(null=True, blank=True, help_text="E.164, encrypted at rest; removed on erasure.")
+    phone_digest = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, help_text="Keyed HMAC of the E.164 number; kept on erasure."
+    )
+    wa_id = EncryptedTextField(null=True, blank=True, help_text="Meta's wa_id (the number's digits), encrypted.")
+    user_id = models.CharField(
+        max_length=128, unique=True, null=True, blank=True, help_text="Meta's business-scoped user id (BSUID)."
+    )
+    blocked = models.BooleanField(default=False)
+    blocked_reason = models.CharField(max_length=500, blank=True)
+    blocked_at = models.DateTimeField(null=True, blank=True)
+    erased = models.BooleanField(default=False)
+    erased_at = models.DateTimeField(null=True, blank=True)
+    undeliverable = models.BooleanField(default=False, help_text="Meta answered 131026 (not reachable on WhatsApp).")
+    undeliverable_at = models.DateTimeField(null=True, blank=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True, help_text="Opens the 24-hour service window.")
+    last_inbound_wamid = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("reveal_phone", "Can reveal a contact's full phone number"),
+            ("opt_out_contact", "Can opt a contact out (admin action)"),
+            ("block_contact", "Can block or unblock a contact"),
+        ]
+
+    def __str__(self) -> str:
+        return self.masked_phone or f"contact {self.public_id}"
+
+    @property
+    def public_id(self) -> str:
+        return f"c_{self.uid.hex}"
+
+    @property
+    def masked_phone(self) -> str:
+        return mask_phone(self.phone) if self.phone else ""
+
+
+class ConsentNotice(models.Model):
+    """The wording shown next to an opt-in control (DPDP s.5, Rules r.3): versioned per language,
+    itemised, immutable once published (a new wording is a new version)."""
+
+    version = models.SlugField(max_length=64, unique=True, help_text="e.g. 2026-11-01-en")
+    language = models.CharField(max_length=16, db_index=True, help_text="ISO 639-1 code: en, hi, ...")
+    title = models.CharField(max_length=200)
+    text = models.TextField(help_text="The full notice as shown to the customer.")
+    items = models.JSONField(
+        default=list,
+        help_text='Itemised personal data: [{"data": "...", "purposes": ["marketing"], "uses": "..."}].',
+    )
+    purposes = models.JSONField(default=list, help_text="The purposes this notice asks consent for.")
+    withdrawal_instructions = models.TextField(help_text="How to withdraw consent (as easily as it was given).")
+    complaint_instructions = models.TextField(
+        help_text="How to complain: the grievance contact, then the Data Protection Board of India."
+    )
+    business_name = models.CharField(max_length=200)
+    business_contact = models.CharField(max_length=300, help_text="Contact person / DPO e-mail or phone.")
+    text_sha256 = models.CharField(max_length=64, blank=True, help_text="Digest of the published content.")
+    published_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["language", "-published_at"]
+        indexes = [models.Index(fields=["language", "published_at"], name="consent_notice_current")]
+
+    def __str__(self) -> str:
+        return f"{self.version} ({'published' if self.published_at else 'draft'})"
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
+
+
+class ConsentEvent(models.Model):
+    """One ledger entry. Never updated or deleted (code, admin and a PostgreSQL trigger).
+
+    `hash` is SHA-256 over the canonical JSON of the fields below plus `prev_hash` (the hash of
+    the event with sequence - 1): see consent.ledger.
+    """
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    sequence = models.BigIntegerField(unique=True)
+    batch = models.UUIDField(db_index=True, help_text="The events written by one service call share it.")
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events")
+    purpose = models.CharField(max_length=32, choices=Purpose.choices)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    source = models.CharField(max_length=32, choices=Source.choices)
+    notice = models.ForeignKey(ConsentNotice, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    notice_version = models.CharField(max_length=64, blank=True)
+    notice_sha256 = models.CharField(max_length=64, blank=True)
+    evidence_sha256 = models.CharField(max_length=64, blank=True)
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=200, blank=True)
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["sequence"]
+        indexes = [models.Index(fields=["contact", "purpose", "sequence"], name="consent_event_contact_seq")]
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.action} {self.purpose}"
+
+    @property
+    def public_id(self) -> str:
+        return f"ev_{self.uid.hex}"
+
+
+class ConsentEvidence(models.Model):
+    """The personal part of an event's evidence (IP, user agent, page, reason...).
+
+    Outside the hash chain on purpose: the event hashes `evidence_sha256` only, so erasure can
+    clear `data` and the chain still verifies. While present, `data` must match that digest.
+    """
+
+    event = models.OneToOneField(ConsentEvent, on_delete=models.PROTECT, primary_key=True, related_name="evidence")
+    data = models.JSONField(null=True, blank=True)
+    erased_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"evidence of event {self.event_id}"
+
+
+class ConsentState(models.Model):
+    """The current consent of one contact for one purpose (the ledger's projection)."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_states")
+    purpose = models.CharField(max_length=32, choices=Purpose.choices)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    since = models.DateTimeField(help_text="occurred_at of the event that set this status.")
+    source = models.CharField(max_length=32, choices=Source.choices)
+    notice_version = models.CharField(max_length=64, blank=True)
+    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "purpose"], name="consent_state_one_per_purpose")]
+        indexes = [models.Index(fields=["purpose", "status", "contact"], name="consent_state_audience")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose}: {self.status}"
+
+
+class OptOutKeyword(models.Model):
+    """An inbound WhatsApp message that changes consent (whole message, case/space-insensitive)."""
+
+    class KeywordAction(models.TextChoices):
+        OPT_OUT = "opt_out", "Opt out"
+        RESUBSCRIBE = "resubscribe", "Resubscribe (restore what the customer had before)"
+
+    ALL_PURPOSES = "*"
+    SCOPE_CHOICES = [(ALL_PURPOSES, "Every purpose"), *Purpose.choices]
+
+    phrase = models.CharField(max_length=100, help_text="As staff typed it, e.g. 'STOP PROMOTIONS'.")
+    normalized = models.CharField(max_length=100, unique=True, editable=False)
+    action = models.CharField(max_length=16, choices=KeywordAction.choices, default=KeywordAction.OPT_OUT)
+    scope = models.CharField(
+        max_length=32, choices=SCOPE_CHOICES, default=Purpose.MARKETING, help_text="The purposes it applies to."
+    )
+    language = models.CharField(max_length=16, default="en")
+    reply_text = models.CharField(
+        max_length=1024, blank=True, help_text="Confirmation sent back inside the service window (by messaging)."
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["action", "phrase"]
+        verbose_name = "opt-out keyword"
+
+    def __str__(self) -> str:
+        return self.phrase
+
+
+class LedgerVerification(models.Model):
+    """One run of verify_consent_ledger (the dashboard shows the last one)."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    ok = models.BooleanField()
+    events_checked = models.BigIntegerField()
+    head_sequence = models.BigIntegerField(null=True, blank=True)
+    head_hash = models.CharField(max_length=64, blank=True)
+    first_bad_sequence = models.BigIntegerField(null=True, blank=True)
+    first_bad_event = models.CharField(max_length=64, blank=True)
+    problem = models.TextField(blank=True)
+    triggered_by = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+
+    def __str__(self) -> str:
+        return f"{'intact' if self.ok else 'BROKEN'} at {self.finished_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,226 @@
+"""Consent reads for the API, the admin and the apps above (messaging, complaints). Bulk-first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from django.db.models import FilteredRelation, Q, QuerySet
+
+from consent.ledger import CHAINED_FIELDS, Checkpoint
+from consent.models import ConsentEvent, ConsentNotice, ConsentState, Contact, LedgerVerification, Status
+from consent.purposes import Purpose
+from consent.types import Decision, PolicyCode
+from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
+
+ALLOWED = Decision(allowed=True)
+MISSING = Decision(allowed=False, reason=PolicyCode.CONSENT_MISSING)
+_DECISIONS = {
+    PolicyCode.CONTACT_ERASED: Decision(False, PolicyCode.CONTACT_ERASED),
+    PolicyCode.CONTACT_BLOCKED: Decision(False, PolicyCode.CONTACT_BLOCKED),
+    PolicyCode.OPTED_OUT: Decision(False, PolicyCode.OPTED_OUT),
+    PolicyCode.CONSENT_MISSING: MISSING,
+}
+# SQLite caps the number of bound parameters per statement; PostgreSQL answers in one query.
+SQLITE_IN_CHUNK = 10_000
+
+
+def _decide(blocked: bool, erased: bool, status: str | None) -> Decision:
+    # Order matters: erasure and blocks win over any consent, then withdrawal, then absence.
+    if erased:
+        return _DECISIONS[PolicyCode.CONTACT_ERASED]
+    if blocked:
+        return _DECISIONS[PolicyCode.CONTACT_BLOCKED]
+    if status == Status.OPTED_IN:
+        return ALLOWED
+    if status == Status.OPTED_OUT:
+        return _DECISIONS[PolicyCode.OPTED_OUT]
+    return MISSING
+
+
+def _decision_rows(key_field: str, keys: Sequence[Any], purpose: str) -> Iterator[tuple[Any, bool, bool, str | None]]:
+    """(key, blocked, erased, status) of the contacts among `keys`: one LEFT JOIN per query."""
+    from django.db import connection
+
+    chunk = SQLITE_IN_CHUNK if connection.vendor == "sqlite" else max(len(keys), 1)
+    for start in range(0, len(keys), chunk):
+        part = keys[start : start + chunk]
+        rows = (
+            Contact.objects.annotate(
+                state_for=FilteredRelation("consent_states", condition=Q(consent_states__purpose=purpose))
+            )
+            .filter(**{f"{key_field}__in": part})
+            .values_list(key_field, "blocked", "erased", "state_for__status")
+        )
+        yield from rows
+
+
+def consent_decisions(
+    *,
+    contact_ids: Sequence[int] | None = None,
+    digests: Sequence[str] | None = None,
+    purpose: str,
+) -> dict[Any, Decision]:
+    """May we message these contacts for `purpose`? One query for any number of contacts.
+
+    Keyed by contact id (with `contact_ids`) or by phone digest (with `digests`); a key that
+    matches no contact gets `consent_missing`.
+    """
+    if (contact_ids is None) == (digests is None):
+        raise ValueError("Pass exactly one of contact_ids or digests.")
+    if purpose not in Purpose.values:
+        raise ValueError(f"Unknown purpose {purpose!r}.")
+    key_field, keys = ("id", list(contact_ids)) if contact_ids is not None else ("phone_digest", list(digests or []))
+    decisions: dict[Any, Decision] = dict.fromkeys(keys, MISSING)
+    if not keys:
+        return decisions
+    for key, blocked, erased, status in _decision_rows(key_field, keys, purpose):
+        decisions[key] = _decide(blocked, erased, status)
+    return decisions
+
+
+def consent_decision_for_phone(phone: str, purpose: str) -> Decision:
+    """The decision for one number (any accepted format). An invalid number has no consent."""
+    try:
+        digest = phone_digest(normalize_phone(phone))
+    except InvalidPhoneNumber:
+        return MISSING
+    return consent_decisions(digests=[digest], purpose=purpose)[digest]
+
+
+def consent_decision_for_contact(contact_id: int, purpose: str) -> Decision:
+    return consent_decisions(contact_ids=[contact_id], purpose=purpose)[contact_id]
+
+
+def consent_opted_in_contact_ids(*, purpose: str, chunk_size: int = 1000) -> Iterator[list[int]]:
+    """Every contact that may be messaged for `purpose` now, as chunks of ids in id order.
+
+    Keyset pagination: one indexed query per chunk, constant memory however large the audience.
+    Re-check with consent_decisions at send time: consent can change after a chunk is read.
+    """
+    after = 0
+    while True:
+        ids = list(
+            ConsentState.objects.filter(
+                purpose=purpose,
+                status=Status.OPTED_IN,
+                contact_id__gt=after,
+                contact__blocked=False,
+                contact__erased=False,
+            )
+            .order_by("contact_id")
+            .values_list("contact_id", flat=True)[:chunk_size]
+        )
+        if not ids:
+            return
+        yield ids
+        after = ids[-1]
+
+
+def contact_for_phone(phone: str) -> Contact | None:
+    """The contact of a number in any accepted format, or None (never seen, or invalid)."""
+    try:
+        digest = phone_digest(normalize_phone(phone))
+    except InvalidPhoneNumber:
+        return None
+    return Contact.objects.filter(phone_digest=digest).first()
+
+
+def contact_for_wa_identity(*, wa_id: str | None = None, user_id: str | None = None) -> Contact | None:
+    """The contact behind a webhook's sender (wa_id digits, or the BSUID when the number is hidden)."""
+    if wa_id:
+        contact = contact_for_phone(wa_id)
+        if contact is not None:
+            return contact
+    if user_id:
+        return Contact.objects.filter(user_id=user_id).first()
+    return None
+
+
+def contact_states(contact: Contact) -> dict[str, ConsentState]:
+    return {s.purpose: s for s in ConsentState.objects.filter(contact=contact)}
+
+
+def contact_history(contact: Contact) -> QuerySet[ConsentEvent]:
+    return ConsentEvent.objects.filter(contact=contact).order_by("sequence")
+
+
+def notice_current(*, language: str) -> ConsentNotice | None:
+    """The latest published notice in `language` (what the storefront shows now)."""
+    return (
+        ConsentNotice.objects.filter(language=language, published_at__isnull=False)
+        .order_by("-published_at", "-pk")
+        .first()
+    )
+
+
+def consent_export(*, contact: Contact) -> dict[str, Any]:
+    """Everything consent holds about a contact (DPDP s.11 access): identifiers, current state,
+    the full ledger history with its evidence (unless erased)."""
+    states = contact_states(contact)
+    events = contact_history(contact).select_related("evidence")
+    history = []
+    for event in events:
+        evidence = getattr(event, "evidence", None) if event.evidence_sha256 else None
+        history.append(
+            {
+                "event": event.public_id,
+                "action": event.action,
+                "purpose": event.purpose,
+                "source": event.source,
+                "notice_version": event.notice_version,
+                "actor_type": event.actor_type,
+                "occurred_at": event.occurred_at,
+                "recorded_at": event.recorded_at,
+                "evidence": evidence.data if evidence is not None else None,
+            }
+        )
+    return {
+        "contact": contact.public_id,
+        "phone": contact.masked_phone,
+        "whatsapp_user_id": contact.user_id or None,
+        "blocked": contact.blocked,
+        "erased": contact.erased,
+        "erased_at": contact.erased_at,
+        "undeliverable": contact.undeliverable,
+        "last_inbound_at": contact.last_inbound_at,
+        "created_at": contact.created_at,
+        "purposes": {
+            p: (
+                {"status": s.status, "since": s.since, "source": s.source, "notice_version": s.notice_version}
+                if (s := states.get(p))
+                else {"status": Status.NONE}
+            )
+            for p in Purpose.values
+        },
+        "history": history,
+    }
+
+
+# --- The ledger, for verification ---------------------------------------------------------
+
+
+def ledger_rows(*, chunk_size: int = 5000) -> Iterator[tuple[Any, ...]]:
+    """Every event as CHAINED_FIELDS + (hash, evidence data), in sequence order, streamed
+    (a server-side cursor on PostgreSQL: memory stays flat over millions of rows)."""
+    return (
+        ConsentEvent.objects.order_by("sequence")
+        .values_list(*CHAINED_FIELDS, "hash", "evidence__data")
+        .iterator(chunk_size=chunk_size)
+    )
+
+
+def last_intact_checkpoint() -> Checkpoint | None:
+    run = (
+        LedgerVerification.objects.filter(ok=True, head_sequence__isnull=False)
+        .order_by("-head_sequence", "-started_at")
+        .first()
+    )
+    if run is None or run.head_sequence is None:
+        return None
+    return Checkpoint(sequence=run.head_sequence, hash=run.head_hash)
+
+
+def ledger_last_verification() -> LedgerVerification | None:
+    """The latest verify_consent_ledger run (the dashboard shows it)."""
+    return LedgerVerification.objects.order_by("-started_at").first()

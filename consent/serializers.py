@@ -1,0 +1,241 @@
+"""Consent API shapes (API.md, Consent). Input serializers name every bad field in one 400."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from consent.ledger import canonical_json
+from consent.models import API_SOURCES, ConsentEvent, ConsentNotice, ConsentState, Contact, Source, Status
+from consent.purposes import Purpose
+from consent.services import CLOCK_SKEW_TOLERANCE, EVIDENCE_MAX_BYTES
+from pandorakart_wa.phones import InvalidPhoneNumber, mask_phone, normalize_phone
+
+
+class PhoneField(serializers.CharField):
+    """A phone number in any accepted format; validated value is E.164."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 32)
+        kwargs.setdefault("help_text", "E.164 (+919227021270), national Indian format or wa_id digits.")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        text = super().to_internal_value(data)
+        try:
+            return normalize_phone(text)
+        except InvalidPhoneNumber as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+
+class PurposesField(serializers.ListField):
+    """A list of purposes; an unknown one is reported on `purposes` itself (not `purposes.1`)."""
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            detail = exc.detail
+            if isinstance(detail, dict):  # {index: [message]} from the child field
+                unknown = [str(data[int(i)]) for i in detail if str(i).isdigit() and int(i) < len(data)]
+                raise serializers.ValidationError(
+                    f"Unknown purposes: {', '.join(unknown)}. Use: {', '.join(Purpose.values)}."
+                ) from exc
+            raise
+
+
+def _purposes_field(*, required: bool) -> serializers.ListField:
+    return PurposesField(
+        child=serializers.ChoiceField(choices=Purpose.choices),
+        allow_empty=False,
+        required=required,
+        help_text="Each one of: " + ", ".join(Purpose.values),
+    )
+
+
+def _check_evidence(value: Mapping[str, Any]) -> dict[str, Any]:
+    if len(canonical_json(dict(value))) > EVIDENCE_MAX_BYTES:
+        raise serializers.ValidationError(f"Evidence must be at most {EVIDENCE_MAX_BYTES} bytes (8 KiB) of JSON.")
+    return dict(value)
+
+
+def _check_occurred_at(value: datetime) -> datetime:
+    if value > timezone.now() + CLOCK_SKEW_TOLERANCE:
+        raise serializers.ValidationError("occurred_at cannot be in the future.")
+    return value
+
+
+class OptInInputSerializer(serializers.Serializer):
+    phone = PhoneField()
+    purposes = _purposes_field(required=True)
+    notice_version = serializers.CharField(max_length=64, help_text="The version of a published consent notice.")
+    source = serializers.ChoiceField(choices=[(s.value, s.label) for s in API_SOURCES])  # type: ignore[assignment]
+    evidence = serializers.DictField(
+        required=False, help_text="ip, user_agent, page_url, checkbox_text, consent_manager_ref... (<= 8 KiB)"
+    )
+    occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to now; never in the future.")
+
+    def validate_notice_version(self, value: str) -> ConsentNotice:
+        notice = ConsentNotice.objects.filter(version=value).first()
+        if notice is None:
+            raise serializers.ValidationError(f"No consent notice has version {value!r}.")
+        if not notice.is_published:
+            raise serializers.ValidationError(f"Consent notice {value!r} is not published.")
+        return notice
+
+    def validate_evidence(self, value: Mapping[str, Any]) -> dict[str, Any]:
+        return _check_evidence(value)
+
+    def validate_occurred_at(self, value: datetime) -> datetime:
+        return _check_occurred_at(value)
+
+
+class OptOutInputSerializer(serializers.Serializer):
+    phone = PhoneField()
+    purposes = _purposes_field(required=False)
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # the API's field is named source
+        choices=[(s.value, s.label) for s in API_SOURCES],
+        required=False,
+        default=Source.ACCOUNT_SETTINGS.value,
+        help_text="Defaults to account_settings.",
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+    evidence = serializers.DictField(required=False, help_text="As for opt-in (<= 8 KiB).")
+    occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to now; never in the future.")
+
+    def validate_evidence(self, value: Mapping[str, Any]) -> dict[str, Any]:
+        return _check_evidence(value)
+
+    def validate_occurred_at(self, value: datetime) -> datetime:
+        return _check_occurred_at(value)
+
+
+class ErasureInputSerializer(serializers.Serializer):
+    phone = PhoneField()
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    phone = PhoneField()
+
+
+class NoticeQuerySerializer(serializers.Serializer):
+    language = serializers.CharField(required=False, default="en", max_length=16)
+
+
+# --- Output -------------------------------------------------------------------------------
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """API.md: times in responses are UTC (TIME_ZONE is India's, for staff screens)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("default_timezone", UTC)
+        super().__init__(**kwargs)
+
+
+class PurposeStateSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Status.choices)
+    since = UtcDateTimeField(required=False)
+    source = serializers.CharField(required=False)  # type: ignore[assignment]
+    notice_version = serializers.CharField(required=False)
+
+
+class PurposesSerializer(serializers.Serializer):
+    order_updates = PurposeStateSerializer()
+    account_security = PurposeStateSerializer()
+    marketing = PurposeStateSerializer()
+    support = PurposeStateSerializer()
+
+
+class HistoryItemSerializer(serializers.Serializer):
+    event = serializers.CharField()
+    action = serializers.CharField()
+    purpose = serializers.CharField()
+    source = serializers.CharField()  # type: ignore[assignment]
+    notice_version = serializers.CharField(allow_blank=True)
+    occurred_at = UtcDateTimeField()
+    recorded_at = UtcDateTimeField()
+
+
+class ContactStateSerializer(serializers.Serializer):
+    contact = serializers.CharField()
+    phone = serializers.CharField(help_text="Masked: +91******1270")
+    purposes = PurposesSerializer()
+    blocked = serializers.BooleanField()
+    erased = serializers.BooleanField()
+    history = HistoryItemSerializer(many=True)
+
+
+class ConsentReceiptSerializer(ContactStateSerializer):
+    receipt = serializers.ListField(child=serializers.CharField(), help_text="Ids of the ledger events written.")
+
+
+class NoticeSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    language = serializers.CharField()
+    title = serializers.CharField()
+    text = serializers.CharField()
+    purposes = serializers.ListField(child=serializers.CharField())
+    items = serializers.ListField(child=serializers.DictField())
+    withdrawal_instructions = serializers.CharField()
+    complaint_instructions = serializers.CharField()
+    business_name = serializers.CharField()
+    business_contact = serializers.CharField()
+    text_sha256 = serializers.CharField()
+    published_at = UtcDateTimeField()
+
+
+class ErasureResponseSerializer(serializers.Serializer):
+    contact = serializers.CharField()
+    phone = serializers.CharField()
+    erased = serializers.BooleanField()
+    erased_at = UtcDateTimeField()
+    receipt = serializers.ListField(child=serializers.CharField())
+
+
+class ExportResponseSerializer(serializers.Serializer):
+    contact = serializers.CharField()
+    phone = serializers.CharField()
+    consent = serializers.DictField(help_text="Identifiers, current state and the full consent history.")
+    messages = serializers.JSONField(required=False, help_text="Provided by the messaging app's exporter.")
+    complaints = serializers.JSONField(required=False, help_text="Provided by the complaints app's exporter.")
+
+
+def purpose_state(state: ConsentState | None) -> dict[str, Any]:
+    if state is None:
+        return {"status": Status.NONE.value}
+    body: dict[str, Any] = {"status": state.status, "since": state.since, "source": state.source}
+    if state.notice_version:
+        body["notice_version"] = state.notice_version
+    return body
+
+
+def history_item(event: ConsentEvent) -> dict[str, Any]:
+    return {
+        "event": event.public_id,
+        "action": event.action,
+        "purpose": event.purpose,
+        "source": event.source,
+        "notice_version": event.notice_version,
+        "occurred_at": event.occurred_at,
+        "recorded_at": event.recorded_at,
+    }
+
+
+def contact_state_document(
+    contact: Contact, *, states: Mapping[str, ConsentState], history: list[ConsentEvent], phone: str | None = None
+) -> dict[str, Any]:
+    """API.md's state of a contact. `phone` (E.164) masks the number asked for when the contact
+    no longer holds it (erased)."""
+    return {
+        "contact": contact.public_id,
+        "phone": contact.masked_phone or (mask_phone(phone) if phone else ""),
+        "purposes": {p: purpose_state(states.get(p)) for p in Purpose.values},
+        "blocked": contact.blocked,
+        "erased": contact.erased,
+        "history": [history_item(e) for e in history],
+    }

@@ -1,0 +1,804 @@
+"""Every consent write, one way in for every channel (API, WhatsApp, Meta, admin, commands).
+
+Each service is one transaction. Ledger appends are serialised (a transaction-level advisory
+lock on PostgreSQL; SQLite's IMMEDIATE transactions already serialise writers), taken at the
+start of the transaction, before any contact row is touched, so two appends can never wait on
+each other. The current-state row of each purpose is written in the same transaction as its
+event, and moves only to an event that occurred at or after the one it shows: a back-dated
+import never overrides a newer decision.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from consent.keywords import normalize_keyword
+from consent.ledger import (
+    GENESIS_HASH,
+    VerificationResult,
+    canonical_json,
+    event_hash,
+    evidence_digest,
+    sha256_hex,
+    verify_chain,
+)
+from consent.models import (
+    Action,
+    ConsentEvent,
+    ConsentEvidence,
+    ConsentNotice,
+    ConsentState,
+    Contact,
+    LedgerVerification,
+    OptOutKeyword,
+    Source,
+    Status,
+)
+from consent.purposes import Purpose
+from consent.types import Actor, ConsentReceipt, KeywordResult
+from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
+
+logger = logging.getLogger(__name__)
+
+# Any 64-bit constant that no other code uses as an advisory-lock key ("consent" in ASCII).
+LEDGER_LOCK_KEY = 0x636F6E73656E74
+EVIDENCE_MAX_BYTES = 8 * 1024  # API.md: evidence <= 8 KiB
+# A client clock slightly ahead of ours is tolerated, and the time clamped to ours, so that a
+# consent given "in the future" can never outrank a withdrawal recorded after it.
+CLOCK_SKEW_TOLERANCE = timedelta(seconds=60)
+
+STATUS_AFTER: dict[str, str] = {
+    Action.OPT_IN: Status.OPTED_IN,
+    Action.RESUBSCRIBE: Status.OPTED_IN,
+    Action.OPT_OUT: Status.OPTED_OUT,
+    Action.ERASE: Status.OPTED_OUT,
+}
+ALL_PURPOSES: tuple[str, ...] = tuple(Purpose.values)
+# An erased number can consent again only by an affirmative act of the customer: not by import.
+REVIVING_SOURCES = frozenset(
+    {Source.CHECKOUT, Source.ACCOUNT_SETTINGS, Source.WHATSAPP, Source.SUPPORT_AGENT, Source.CONSENT_MANAGER}
+)
+
+
+class ConsentError(Exception):
+    """A consent write refused: `field` names the input at fault, `code` is a stable code."""
+
+    def __init__(self, message: str, *, field: str | None = None, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.field = field
+        self.code = code
+
+
+class NoticePublished(ConsentError):
+    def __init__(self, notice: ConsentNotice) -> None:
+        super().__init__(
+            f"Notice {notice.version} is published and cannot change: create a new version.",
+            code="notice_published",
+        )
+
+
+class ContactErased(ConsentError):
+    def __init__(self) -> None:
+        super().__init__("This number was erased at the customer's request.", code="contact_erased")
+
+
+# --- Helpers ------------------------------------------------------------------------------
+
+
+def _lock_ledger() -> None:
+    """Serialise ledger appends until the end of the current transaction."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LEDGER_LOCK_KEY])
+
+
+def _normalize(phone: str, field: str = "phone") -> str:
+    try:
+        return normalize_phone(phone)
+    except InvalidPhoneNumber as exc:
+        raise ConsentError(str(exc), field=field) from exc
+
+
+def _contact_for(
+    *, e164: str | None, user_id: str | None = None, wa_id: str | None = None, create: bool = True
+) -> Contact | None:
+    """The contact of a number (or of a BSUID when Meta hides the number), created if asked."""
+    contact: Contact | None
+    if e164:
+        digest = phone_digest(e164)
+        contact = Contact.objects.filter(phone_digest=digest).first()
+        if contact is None and create:
+            try:
+                with transaction.atomic():
+                    contact = Contact.objects.create(
+                        phone=e164, phone_digest=digest, wa_id=wa_id or None, user_id=_free_user_id(user_id)
+                    )
+            except IntegrityError:  # created meanwhile by a concurrent request
+                contact = Contact.objects.get(phone_digest=digest)
+            return contact
+        if contact is not None and not contact.erased:
+            changed = []
+            if user_id and not contact.user_id and _free_user_id(user_id):
+                contact.user_id = user_id
+                changed.append("user_id")
+            if wa_id and not contact.wa_id:
+                contact.wa_id = wa_id
+                changed.append("wa_id")
+            if changed:
+                contact.save(update_fields=[*changed, "updated_at"])
+        return contact
+    if user_id:
+        contact = Contact.objects.filter(user_id=user_id).first()
+        if contact is None and create:
+            try:
+                with transaction.atomic():
+                    contact = Contact.objects.create(user_id=user_id)
+            except IntegrityError:
+                contact = Contact.objects.get(user_id=user_id)
+        return contact
+    return None
+
+
+def _free_user_id(user_id: str | None) -> str | None:
+    if user_id and not Contact.objects.filter(user_id=user_id).exists():
+        return user_id
+    return None
+
+
+def _check_evidence(evidence: Mapping[str, Any] | None) -> dict[str, Any]:
+    data = dict(evidence or {})
+    encoded = canonical_json(data)
+    if b"\\u0000" in encoded or b"\x00" in encoded:
+        raise ConsentError("Evidence cannot contain NUL characters.", field="evidence")
+    if len(encoded) > EVIDENCE_MAX_BYTES:
+        raise ConsentError(f"Evidence must be at most {EVIDENCE_MAX_BYTES} bytes of JSON.", field="evidence")
+    return data
+
+
+def _check_occurred_at(occurred_at: datetime | None, now: datetime) -> datetime | None:
+    if occurred_at is None:
+        return None
+    if timezone.is_naive(occurred_at):
+        raise ConsentError("occurred_at needs a UTC offset.", field="occurred_at")
+    if occurred_at > now + CLOCK_SKEW_TOLERANCE:
+        raise ConsentError("occurred_at cannot be in the future.", field="occurred_at")
+    return occurred_at
+
+
+def _check_purposes(purposes: Sequence[str] | None, *, allow_all: bool) -> list[str]:
+    if purposes is None:
+        if allow_all:
+            return list(ALL_PURPOSES)
+        raise ConsentError("Name at least one purpose.", field="purposes")
+    unknown = [p for p in purposes if p not in ALL_PURPOSES]
+    if unknown:
+        raise ConsentError(f"Unknown purposes: {', '.join(map(str, unknown))}.", field="purposes")
+    if not purposes:
+        raise ConsentError("Name at least one purpose.", field="purposes")
+    return list(dict.fromkeys(purposes))  # de-duplicated, order kept
+
+
+def _append(
+    *,
+    contact: Contact,
+    action: str,
+    items: Sequence[tuple[str, ConsentNotice | None]],
+    source: str,
+    actor: Actor,
+    evidence: Mapping[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+) -> list[ConsentEvent]:
+    """Append one event per (purpose, notice) and move the current state. Caller holds the lock."""
+    if not items:
+        return []
+    recorded_at = timezone.now()
+    occurred = min(occurred_at, recorded_at) if occurred_at is not None else recorded_at
+    evidence_data = dict(evidence or {})
+    evidence_sha = evidence_digest(evidence_data)
+    last = ConsentEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    sequence, prev_hash = last if last is not None else (0, GENESIS_HASH)
+    batch = uuid.uuid4()
+    events: list[ConsentEvent] = []
+    for purpose, notice in items:
+        sequence += 1
+        event = ConsentEvent(
+            uid=uuid.uuid4(),
+            sequence=sequence,
+            batch=batch,
+            contact=contact,
+            purpose=purpose,
+            action=action,
+            source=source,
+            notice=notice,
+            notice_version=notice.version if notice else "",
+            notice_sha256=notice.text_sha256 if notice else "",
+            evidence_sha256=evidence_sha,
+            actor_type=actor.type,
+            actor_id=actor.id[:64],
+            actor_label=actor.label[:200],
+            occurred_at=occurred,
+            recorded_at=recorded_at,
+            prev_hash=prev_hash,
+        )
+        event.hash = event_hash({**event.__dict__, "contact_id": contact.pk})
+        prev_hash = event.hash
+        events.append(event)
+    ConsentEvent.objects.bulk_create(events)
+    if evidence_data:
+        ConsentEvidence.objects.bulk_create([ConsentEvidence(event=e, data=evidence_data) for e in events])
+    _project_state(contact, events)
+    return events
+
+
+def _project_state(contact: Contact, events: Sequence[ConsentEvent]) -> None:
+    current = {s.purpose: s for s in ConsentState.objects.filter(contact=contact, purpose__in=[e.purpose for e in events])}
+    to_create: list[ConsentState] = []
+    to_update: dict[str, ConsentState] = {}
+    for event in events:
+        state = current.get(event.purpose)
+        if state is not None and state.since > event.occurred_at:
+            continue  # a newer decision stands; the event stays in the ledger as history
+        if state is None:
+            state = ConsentState(contact=contact, purpose=event.purpose)
+            current[event.purpose] = state
+            to_create.append(state)
+        elif state.pk is not None:
+            to_update[event.purpose] = state
+        state.status = STATUS_AFTER[event.action]
+        state.since = event.occurred_at
+        state.source = event.source
+        state.notice_version = event.notice_version
+        state.last_event = event
+    if to_create:
+        ConsentState.objects.bulk_create(to_create)
+    if to_update:
+        now = timezone.now()
+        for state in to_update.values():
+            state.updated_at = now
+        ConsentState.objects.bulk_update(
+            list(to_update.values()), ["status", "since", "source", "notice_version", "last_event", "updated_at"]
+        )
+
+
+def _published_notice(notice: ConsentNotice | str) -> ConsentNotice:
+    if isinstance(notice, str):
+        found = ConsentNotice.objects.filter(version=notice, published_at__isnull=False).first()
+        if found is None:
+            raise ConsentError(f"No published consent notice has version {notice!r}.", field="notice_version")
+        return found
+    if not notice.is_published:
+        raise ConsentError(f"Consent notice {notice.version} is not published.", field="notice_version")
+    return notice
+
+
+# --- Opt-in, opt-out, resubscribe ---------------------------------------------------------
+
+
+@transaction.atomic
+def consent_opt_in(
+    *,
+    phone: str,
+    purposes: Sequence[str],
+    notice: ConsentNotice | str,
+    source: str,
+    actor: Actor,
+    evidence: Mapping[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+) -> ConsentReceipt:
+    """Record explicit consent to each purpose under a published notice (one event each)."""
+    e164 = _normalize(phone)
+    purpose_list = _check_purposes(purposes, allow_all=False)
+    published = _published_notice(notice)
+    if source not in Source.values:
+        raise ConsentError(f"Unknown source {source!r}.", field="source")
+    evidence_data = _check_evidence(evidence)
+    occurred = _check_occurred_at(occurred_at, timezone.now())
+    _lock_ledger()
+    contact = _contact_for(e164=e164)
+    assert contact is not None
+    if contact.erased:
+        if source not in REVIVING_SOURCES:
+            raise ContactErased()
+        # The customer came back and consented again: hold their number again (new ciphertext).
+        contact.erased = False
+        contact.erased_at = None
+        contact.phone = e164
+        contact.save(update_fields=["erased", "erased_at", "phone", "updated_at"])
+    events = _append(
+        contact=contact,
+        action=Action.OPT_IN,
+        items=[(p, published) for p in purpose_list],
+        source=source,
+        actor=actor,
+        evidence=evidence_data,
+        occurred_at=occurred,
+    )
+    return ConsentReceipt(contact=contact, events=events)
+
+
+@transaction.atomic
+def consent_opt_out(
+    *,
+    phone: str,
+    purposes: Sequence[str] | None = None,
+    source: str,
+    actor: Actor,
+    reason: str = "",
+    evidence: Mapping[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+) -> ConsentReceipt:
+    """Withdraw consent (every purpose when `purposes` is None). Never fails for a valid
+    number: an unknown one is created and recorded as suppressed."""
+    e164 = _normalize(phone)
+    purpose_list = _check_purposes(purposes, allow_all=True)
+    if source not in Source.values:
+        raise ConsentError(f"Unknown source {source!r}.", field="source")
+    evidence_data = _check_evidence({**(evidence or {}), **({"reason": reason} if reason else {})})
+    occurred = _check_occurred_at(occurred_at, timezone.now())
+    _lock_ledger()
+    contact = _contact_for(e164=e164)
+    assert contact is not None
+    events = _append(
+        contact=contact,
+        action=Action.OPT_OUT,
+        items=[(p, None) for p in purpose_list],
+        source=source,
+        actor=actor,
+        evidence=evidence_data,
+        occurred_at=occurred,
+    )
+    return ConsentReceipt(contact=contact, events=events)
+
+
+def _restorable(contact: Contact, purposes: Sequence[str]) -> list[tuple[str, ConsentNotice | None]]:
+    """What the customer had before their latest opt-out, derived from the ledger.
+
+    The latest opt-out batch (one STOP, one user_preferences stop...) within `purposes` names
+    the purposes to look at; for each, walk back over consecutive opt-outs to the last other
+    event: an opt-in or resubscribe is restored (under its notice), anything else is not (no
+    consent ever, or an erasure).
+    """
+    states = {
+        s.purpose: s.status for s in ConsentState.objects.filter(contact=contact, purpose__in=purposes)
+    }
+    latest_out = (
+        ConsentEvent.objects.filter(contact=contact, purpose__in=purposes, action=Action.OPT_OUT)
+        .order_by("-sequence")
+        .values_list("batch", flat=True)
+        .first()
+    )
+    if latest_out is None:
+        return []
+    batch_purposes = set(
+        ConsentEvent.objects.filter(contact=contact, batch=latest_out, purpose__in=purposes).values_list(
+            "purpose", flat=True
+        )
+    )
+    restore: list[tuple[str, ConsentNotice | None]] = []
+    for purpose in purposes:
+        if purpose not in batch_purposes or states.get(purpose) != Status.OPTED_OUT:
+            continue
+        before = (
+            ConsentEvent.objects.filter(contact=contact, purpose=purpose)
+            .exclude(action=Action.OPT_OUT)
+            .select_related("notice")
+            .order_by("-sequence")
+            .first()
+        )
+        if before is not None and before.action in (Action.OPT_IN, Action.RESUBSCRIBE):
+            restore.append((purpose, before.notice))
+    return restore
+
+
+def _resubscribe(
+    *,
+    contact: Contact,
+    purposes: Sequence[str] | None,
+    source: str,
+    actor: Actor,
+    evidence: Mapping[str, Any] | None,
+    occurred_at: datetime | None,
+) -> list[ConsentEvent]:
+    if contact.erased:
+        return []
+    items = _restorable(contact, list(purposes) if purposes else list(ALL_PURPOSES))
+    return _append(
+        contact=contact,
+        action=Action.RESUBSCRIBE,
+        items=items,
+        source=source,
+        actor=actor,
+        evidence=evidence,
+        occurred_at=occurred_at,
+    )
+
+
+@transaction.atomic
+def consent_resubscribe(
+    *,
+    phone: str,
+    source: str,
+    actor: Actor,
+    purposes: Sequence[str] | None = None,
+    evidence: Mapping[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+) -> ConsentReceipt:
+    """Restore what the customer had before their latest opt-out (START). Grants nothing they
+    never consented to; an erased number stays suppressed."""
+    e164 = _normalize(phone)
+    _lock_ledger()
+    contact = _contact_for(e164=e164)
+    assert contact is not None
+    events = _resubscribe(
+        contact=contact, purposes=purposes, source=source, actor=actor, evidence=evidence, occurred_at=occurred_at
+    )
+    return ConsentReceipt(contact=contact, events=events)
+
+
+# --- Erasure ------------------------------------------------------------------------------
+
+
+def _erasers() -> list[Any]:
+    return [import_string(path) for path in getattr(settings, "PRIVACY_ERASERS", [])]
+
+
+@transaction.atomic
+def consent_erase(*, phone: str, actor: Actor) -> ConsentReceipt:
+    """DPDP erasure: remove the number's ciphertext, Meta ids and personal evidence; keep the
+    digest, so the number stays suppressed for every purpose and the ledger stays verifiable.
+    An unknown number is recorded (digest only) as erased, so it stays suppressed too."""
+    e164 = _normalize(phone)
+    _lock_ledger()
+    contact = _contact_for(e164=e164)
+    assert contact is not None
+    now = timezone.now()
+    ConsentEvidence.objects.filter(event__contact=contact, data__isnull=False).update(data=None, erased_at=now)
+    events = _append(
+        contact=contact,
+        action=Action.ERASE,
+        items=[(p, None) for p in ALL_PURPOSES],
+        source=Source.ERASURE_REQUEST,
+        actor=actor,
+    )
+    contact.phone = None
+    contact.wa_id = None
+    contact.user_id = None
+    contact.last_inbound_wamid = ""
+    contact.erased = True
+    contact.erased_at = now
+    contact.save(update_fields=["phone", "wa_id", "user_id", "last_inbound_wamid", "erased", "erased_at", "updated_at"])
+    for eraser in _erasers():  # other apps' personal data (messages, complaints), same transaction
+        eraser(contact=contact)
+    return ConsentReceipt(contact=contact, events=events)
+
+
+# --- Staff: block / unblock ---------------------------------------------------------------
+
+
+@transaction.atomic
+def contact_block(*, contact: Contact, reason: str, actor: Actor) -> Contact:
+    """Staff stop every message to a contact (abuse, legal hold...), whatever its consent."""
+    if not reason.strip():
+        raise ConsentError("Give a reason for blocking.", field="reason")
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    contact.blocked = True
+    contact.blocked_reason = f"{reason.strip()[:400]} ({actor.label})"[:500]
+    contact.blocked_at = timezone.now()
+    contact.save(update_fields=["blocked", "blocked_reason", "blocked_at", "updated_at"])
+    return contact
+
+
+@transaction.atomic
+def contact_unblock(*, contact: Contact, reason: str, actor: Actor) -> Contact:
+    if not reason.strip():
+        raise ConsentError("Give a reason for unblocking.", field="reason")
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    contact.blocked = False
+    contact.blocked_reason = f"unblocked: {reason.strip()[:380]} ({actor.label})"[:500]
+    contact.blocked_at = None
+    contact.save(update_fields=["blocked", "blocked_reason", "blocked_at", "updated_at"])
+    return contact
+
+
+# --- Signals from WhatsApp / Meta ---------------------------------------------------------
+
+
+def _e164_or_none(phone: str | None) -> str | None:
+    if not phone:
+        return None
+    try:
+        return normalize_phone(phone)
+    except InvalidPhoneNumber:
+        logger.warning("Ignoring an identifier that is not a valid phone number")
+        return None
+
+
+@transaction.atomic
+def contact_record_inbound(
+    *, phone: str | None = None, wa_id: str | None = None, user_id: str | None = None, at: datetime, wamid: str
+) -> Contact:
+    """A message from the customer: opens (or extends) the 24-hour service window."""
+    e164 = _e164_or_none(phone) or _e164_or_none(wa_id)
+    contact = _contact_for(e164=e164, user_id=user_id, wa_id=wa_id)
+    if contact is None:
+        raise ConsentError("An inbound message needs a phone, wa_id or user_id.", field="phone")
+    # Conditional UPDATE: concurrent deliveries never move the window backwards.
+    Contact.objects.filter(pk=contact.pk).exclude(last_inbound_at__gte=at).update(
+        last_inbound_at=at, last_inbound_wamid=wamid[:255] if not contact.erased else "", updated_at=timezone.now()
+    )
+    contact.refresh_from_db(fields=["last_inbound_at", "last_inbound_wamid"])
+    return contact
+
+
+@transaction.atomic
+def contact_mark_undeliverable(*, phone: str, code: int | str, wamid: str = "") -> Contact:
+    """Meta answered 131026: the number is not reachable on WhatsApp (no automatic retry)."""
+    e164 = _normalize(phone)
+    contact = _contact_for(e164=e164)
+    assert contact is not None
+    if not contact.undeliverable:
+        contact.undeliverable = True
+        contact.undeliverable_at = timezone.now()
+        contact.save(update_fields=["undeliverable", "undeliverable_at", "updated_at"])
+    logger.info("Contact %s marked undeliverable (code %s, %s)", contact.pk, code, wamid)
+    return contact
+
+
+@transaction.atomic
+def consent_record_platform_opt_out(*, phone: str, wamid: str, code: int | str) -> list[ConsentEvent]:
+    """Error 131050 on a send: the customer stopped marketing on WhatsApp's side.
+
+    Written once: nothing is appended while marketing is already opted out.
+    """
+    e164 = _normalize(phone)
+    _lock_ledger()
+    contact = _contact_for(e164=e164)
+    assert contact is not None
+    state = ConsentState.objects.filter(contact=contact, purpose=Purpose.MARKETING).first()
+    if state is not None and state.status == Status.OPTED_OUT:
+        return []
+    return _append(
+        contact=contact,
+        action=Action.OPT_OUT,
+        items=[(Purpose.MARKETING, None)],
+        source=Source.WHATSAPP,
+        actor=Actor.meta(f"send error {code}"),
+        evidence={"wamid": wamid, "error_code": str(code)},
+    )
+
+
+@transaction.atomic
+def consent_apply_user_preference(
+    *,
+    wa_id: str | None,
+    user_id: str | None,
+    value: str,
+    at: datetime,
+    detail: str = "",
+    webhook_event_id: int | None = None,
+) -> list[ConsentEvent]:
+    """Meta's `user_preferences` webhook: `stop` opts out of marketing; `resume` restores
+    marketing only if the customer had it before (a resume is not a consent by itself)."""
+    e164 = _e164_or_none(wa_id)
+    _lock_ledger()
+    contact = _contact_for(e164=e164, user_id=user_id, wa_id=wa_id)
+    if contact is None:
+        logger.warning("user_preferences without wa_id or user_id; ignored")
+        return []
+    evidence = {"meta_value": value, "detail": detail[:500], "webhook_event_id": webhook_event_id}
+    actor = Actor.meta("user_preferences")
+    if value == "stop":
+        return _append(
+            contact=contact,
+            action=Action.OPT_OUT,
+            items=[(Purpose.MARKETING, None)],
+            source=Source.WHATSAPP,
+            actor=actor,
+            evidence=evidence,
+            occurred_at=at,
+        )
+    if value == "resume":
+        return _resubscribe(
+            contact=contact,
+            purposes=[Purpose.MARKETING],
+            source=Source.WHATSAPP,
+            actor=actor,
+            evidence=evidence,
+            occurred_at=at,
+        )
+    logger.info("user_preferences value %r needs no consent change", value)
+    return []
+
+
+def keyword_match(text: str) -> OptOutKeyword | None:
+    normalized = normalize_keyword(text)
+    if not normalized or len(normalized) > 100:
+        return None
+    return OptOutKeyword.objects.filter(normalized=normalized, active=True).first()
+
+
+def consent_apply_inbound_text(
+    *, wa_id: str | None, user_id: str | None, text: str, wamid: str, at: datetime
+) -> KeywordResult | None:
+    """An inbound WhatsApp text or quick-reply: apply it when the whole message is a keyword.
+
+    Returns what changed (messaging sends `reply_text` as the confirmation), or None when the
+    message is not a keyword. The service window is recorded either way.
+    """
+    with transaction.atomic():
+        keyword = keyword_match(text)
+        if keyword is None:
+            contact_record_inbound(wa_id=wa_id, user_id=user_id, at=at, wamid=wamid)
+            return None
+        _lock_ledger()
+        contact = contact_record_inbound(wa_id=wa_id, user_id=user_id, at=at, wamid=wamid)
+        actor = Actor.system(f"keyword {keyword.phrase}")
+        evidence = {"wamid": wamid, "keyword": keyword.phrase}
+        if keyword.action == OptOutKeyword.KeywordAction.RESUBSCRIBE:
+            scope = None if keyword.scope in ("", OptOutKeyword.ALL_PURPOSES) else [keyword.scope]
+            events = _resubscribe(
+                contact=contact, purposes=scope, source=Source.WHATSAPP, actor=actor, evidence=evidence, occurred_at=at
+            )
+        else:
+            purposes = list(ALL_PURPOSES) if keyword.scope in ("", OptOutKeyword.ALL_PURPOSES) else [keyword.scope]
+            events = _append(
+                contact=contact,
+                action=Action.OPT_OUT,
+                items=[(p, None) for p in purposes],
+                source=Source.WHATSAPP,
+                actor=actor,
+                evidence=evidence,
+                occurred_at=at,
+            )
+        return KeywordResult(
+            contact=contact,
+            keyword=keyword.phrase,
+            action=keyword.action,
+            purposes=[e.purpose for e in events],
+            events=events,
+            reply_text=keyword.reply_text,
+            language=keyword.language,
+        )
+
+
+# --- Keywords and notices (staff) ---------------------------------------------------------
+
+
+@transaction.atomic
+def keyword_save(*, keyword: OptOutKeyword) -> OptOutKeyword:
+    """Create or change a keyword (the admin's save): stores its normalised form."""
+    normalized = normalize_keyword(keyword.phrase)
+    if not normalized:
+        raise ConsentError("A keyword needs at least one letter.", field="phrase")
+    if keyword.action == OptOutKeyword.KeywordAction.OPT_OUT and not keyword.scope:
+        raise ConsentError("An opt-out keyword needs a scope.", field="scope")
+    clash = OptOutKeyword.objects.filter(normalized=normalized).exclude(pk=keyword.pk).first()
+    if clash is not None:
+        raise ConsentError(f"{keyword.phrase!r} matches the existing keyword {clash.phrase!r}.", field="phrase")
+    keyword.normalized = normalized
+    keyword.save()
+    return keyword
+
+
+def _notice_content(notice: ConsentNotice) -> dict[str, Any]:
+    return {
+        "version": notice.version,
+        "language": notice.language,
+        "title": notice.title,
+        "text": notice.text,
+        "items": notice.items,
+        "purposes": notice.purposes,
+        "withdrawal_instructions": notice.withdrawal_instructions,
+        "complaint_instructions": notice.complaint_instructions,
+        "business_name": notice.business_name,
+        "business_contact": notice.business_contact,
+    }
+
+
+NOTICE_FIELDS = (
+    "version",
+    "language",
+    "title",
+    "text",
+    "items",
+    "purposes",
+    "withdrawal_instructions",
+    "complaint_instructions",
+    "business_name",
+    "business_contact",
+)
+
+
+@transaction.atomic
+def notice_save(*, notice: ConsentNotice) -> ConsentNotice:
+    """Create or edit a draft notice. A published notice never changes (NoticePublished)."""
+    if notice.pk is not None:
+        stored = ConsentNotice.objects.select_for_update().get(pk=notice.pk)
+        if stored.is_published:
+            raise NoticePublished(stored)
+    notice.published_at = None
+    notice.text_sha256 = ""
+    notice.save()
+    return notice
+
+
+def notice_problems(notice: ConsentNotice) -> dict[str, str]:
+    """What a notice lacks before it may be published (DPDP s.5 / Rules r.3: itemised,
+    withdrawal route, complaint route incl. the Board, business name and contact)."""
+    problems: dict[str, str] = {}
+    for name in ("title", "text", "withdrawal_instructions", "complaint_instructions", "business_name",
+                 "business_contact", "language"):
+        if not str(getattr(notice, name) or "").strip():
+            problems[name] = "This field is required before publishing."
+    if "data protection board" not in (notice.complaint_instructions or "").casefold() and (
+        "डेटा संरक्षण बोर्ड" not in (notice.complaint_instructions or "")
+    ):
+        problems.setdefault("complaint_instructions", "Name the Data Protection Board of India as the complaint route.")
+    purposes = notice.purposes if isinstance(notice.purposes, list) else []
+    if not purposes or any(p not in ALL_PURPOSES for p in purposes):
+        problems["purposes"] = f"List the purposes asked for, among: {', '.join(ALL_PURPOSES)}."
+    items = notice.items if isinstance(notice.items, list) else []
+    if not items:
+        problems["items"] = "Itemise the personal data collected, each with its purposes."
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not item.get("data") or not item.get("purposes"):
+            problems["items"] = f"Item {index + 1} needs 'data' and 'purposes'."
+            break
+        if any(p not in ALL_PURPOSES for p in item["purposes"]):
+            problems["items"] = f"Item {index + 1} names an unknown purpose."
+            break
+    return problems
+
+
+@transaction.atomic
+def notice_publish(*, notice: ConsentNotice, actor: Actor) -> ConsentNotice:
+    """Freeze a draft: from now on it can be cited by consents and never changes."""
+    notice = ConsentNotice.objects.select_for_update().get(pk=notice.pk)
+    if notice.is_published:
+        raise NoticePublished(notice)
+    problems = notice_problems(notice)
+    if problems:
+        field, message = next(iter(problems.items()))
+        raise ConsentError(f"{field}: {message}", field=field)
+    notice.text_sha256 = sha256_hex(canonical_json(_notice_content(notice)))
+    notice.published_at = timezone.now()
+    notice.save(update_fields=["text_sha256", "published_at", "updated_at"])
+    logger.info("Consent notice %s published by %s", notice.version, actor.label)
+    return notice
+
+
+# --- Ledger verification ------------------------------------------------------------------
+
+VERIFY_CHUNK_SIZE = 5000
+
+
+def consent_ledger_verify(*, triggered_by: str = "") -> LedgerVerification:
+    """Verify the whole chain (streamed, constant memory) and record the run."""
+    from consent.selectors import last_intact_checkpoint, ledger_rows
+
+    started = timezone.now()
+    result: VerificationResult = verify_chain(
+        ledger_rows(chunk_size=VERIFY_CHUNK_SIZE), checkpoint=last_intact_checkpoint()
+    )
+    return LedgerVerification.objects.create(
+        started_at=started,
+        finished_at=timezone.now(),
+        ok=result.ok,
+        events_checked=result.events_checked,
+        head_sequence=result.head_sequence,
+        head_hash=result.head_hash,
+        first_bad_sequence=result.first_bad_sequence,
+        first_bad_event=result.first_bad_event,
+        problem=result.problem,
+        triggered_by=triggered_by[:64],
+    )
+

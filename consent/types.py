@@ -1,0 +1,78 @@
+"""Small value types shared by consent's services, selectors and callers in other apps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from consent.models import ActorType
+
+if TYPE_CHECKING:
+    from consent.models import ConsentEvent, Contact
+
+
+class PolicyCode:
+    """API.md's 422 policy codes that consent answers (also the reasons of a Decision)."""
+
+    CONSENT_MISSING = "consent_missing"
+    OPTED_OUT = "opted_out"
+    CONTACT_BLOCKED = "contact_blocked"
+    CONTACT_ERASED = "contact_erased"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """May we message this contact for this purpose? `reason` is a PolicyCode when not."""
+
+    allowed: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a consent change: recorded on every ledger event."""
+
+    type: str
+    id: str = ""
+    label: str = ""
+
+    @classmethod
+    def api_key(cls, api_key: Any) -> Actor:
+        return cls(ActorType.API_KEY, str(api_key.pk), str(api_key.name)[:200])
+
+    @classmethod
+    def staff(cls, user: Any) -> Actor:
+        return cls(ActorType.STAFF, str(user.pk), str(user.get_username())[:200])
+
+    @classmethod
+    def meta(cls, label: str = "WhatsApp") -> Actor:
+        return cls(ActorType.META, "", label)
+
+    @classmethod
+    def system(cls, label: str) -> Actor:
+        return cls(ActorType.SYSTEM, "", label)
+
+
+@dataclass(frozen=True)
+class ConsentReceipt:
+    """What a consent service wrote: the contact and the ledger events (possibly none)."""
+
+    contact: Contact
+    events: list[ConsentEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class KeywordResult:
+    """An inbound message that was a consent keyword, and what it changed.
+
+    Messaging sends `reply_text` back inside the service window (the confirmation API.md asks
+    for); `purposes` is empty when nothing changed (e.g. START with nothing to restore).
+    """
+
+    contact: Contact
+    keyword: str
+    action: str
+    purposes: list[str]
+    events: list[ConsentEvent]
+    reply_text: str
+    language: str

@@ -1,0 +1,131 @@
+"""Encrypted model fields: personal data at rest under Fernet, with key rotation.
+
+Keys come from settings.FIELD_ENCRYPTION_KEYS, newest first. `cryptography`'s MultiFernet
+encrypts with the first key and decrypts with any of them, so a new key can be put in front
+and the rows re-encrypted at leisure (`rotate_encrypted_field`, or the management command
+`rotate_field_encryption`). Ciphertext is not deterministic: look rows up by a keyed digest
+(pandorakart_wa.phones.phone_digest) stored beside the encrypted value, never by the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models, transaction
+from django.db.models.functions import Cast
+
+ROTATE_BATCH_SIZE = 1000  # rows per UPDATE transaction: short locks, bounded memory
+
+
+@lru_cache(maxsize=4)
+def _fernets(keys: tuple[str, ...]) -> tuple[MultiFernet, Fernet]:
+    if not keys:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS is empty: encrypted fields need at least one key.")
+    try:
+        fernets = [Fernet(key.encode()) for key in keys]
+    except (ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEYS holds a key that is not a Fernet key: {exc}") from exc
+    return MultiFernet(fernets), fernets[0]
+
+
+def _keys() -> tuple[str, ...]:
+    return tuple(settings.FIELD_ENCRYPTION_KEYS)
+
+
+def encrypt_str(plain: str) -> str:
+    """Ciphertext of `plain` under the newest key (a Fernet token, urlsafe base64)."""
+    multi, _ = _fernets(_keys())
+    return multi.encrypt(plain.encode("utf-8")).decode("ascii")
+
+
+def decrypt_str(token: str) -> str:
+    """Plain text of a token made under any configured key; InvalidToken if none fits."""
+    multi, _ = _fernets(_keys())
+    return multi.decrypt(token.encode("ascii")).decode("utf-8")
+
+
+def is_current(token: str) -> bool:
+    """True when `token` was made with the newest key (nothing to rotate)."""
+    _, newest = _fernets(_keys())
+    try:
+        newest.decrypt(token.encode("ascii"))
+    except InvalidToken:
+        return False
+    return True
+
+
+class EncryptedTextField(models.TextField):
+    """A text value stored as a Fernet token; Python code only ever sees the plain text.
+
+    Only `isnull` look-ups make sense on ciphertext; filter on a digest column instead.
+    """
+
+    description = "Text encrypted at rest (Fernet, key rotation)"
+
+    def get_prep_value(self, value: Any) -> Any:
+        value = super().get_prep_value(value)
+        if value is None or value == "":
+            return value
+        return encrypt_str(str(value))
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if value is None or value == "":
+            return value
+        return decrypt_str(value)
+
+    def get_lookup(self, lookup_name: str) -> Any:
+        if lookup_name != "isnull":
+            raise TypeError(
+                f"EncryptedTextField does not support the '{lookup_name}' look-up: ciphertext is not "
+                "deterministic, filter on the digest column instead."
+            )
+        return super().get_lookup(lookup_name)
+
+
+def _raw_tokens(model: type[models.Model], field_name: str, after_pk: Any, limit: int) -> list[tuple[Any, str]]:
+    """(pk, ciphertext) pairs, read without decrypting (the Cast hides the field's converter)."""
+    rows = (
+        model._default_manager.filter(pk__gt=after_pk, **{f"{field_name}__isnull": False})
+        .order_by("pk")
+        .annotate(_token=Cast(field_name, output_field=models.TextField()))
+        .values_list("pk", "_token")[:limit]
+    )
+    return list(rows)
+
+
+def rotate_encrypted_field(
+    model: type[models.Model], field_names: Sequence[str], *, batch_size: int = ROTATE_BATCH_SIZE
+) -> Iterator[int]:
+    """Re-encrypt every value of `field_names` not yet under the newest key.
+
+    Yields the number of rows rewritten per batch (so a command can report progress). Old
+    keys can be removed from FIELD_ENCRYPTION_KEYS once this has run to the end.
+    """
+    multi, _ = _fernets(_keys())
+    for field_name in field_names:
+        after: Any = 0
+        while True:
+            rows = _raw_tokens(model, field_name, after, batch_size)
+            if not rows:
+                break
+            after = rows[-1][0]
+            stale = [(pk, token) for pk, token in rows if token and not is_current(token)]
+            if stale:
+                with transaction.atomic():
+                    for pk, token in stale:
+                        rotated = multi.rotate(token.encode("ascii")).decode("ascii")
+                        # .update() would encrypt again: write the rotated token as a raw value.
+                        model._default_manager.filter(pk=pk).update(**{field_name: _RawToken(rotated)})
+            yield len(stale)
+
+
+class _RawToken(models.Value):
+    """An already-encrypted token, written as is (bypasses EncryptedTextField.get_prep_value)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(token, output_field=models.TextField())
