@@ -132,7 +132,8 @@ class Fault:
     - "malformed": answer `status` (default 200) with `body` as is (default: a JSON without wamid).
     Applies to `endpoint` ("messages", "profile", "templates", "template" or "*"), optionally
     only `method` and only `recipient` (sends to that phone), for the next `count` matching
-    requests (None: until cleared) and, with `probability`, to that share of them."""
+    requests (default 1; None: until cleared) and, with `probability`, to that share of them
+    (then `count` defaults to None)."""
 
     kind: str
     endpoint: str = "messages"
@@ -171,7 +172,10 @@ class Fault:
         unknown = set(spec) - allowed
         if unknown:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")
-        return cls(**dict(spec))
+        values = dict(spec)
+        if values.get("probability") is not None and "count" not in values:
+            values["count"] = None  # "a share of the requests", until cleared
+        return cls(**values)
 
     def matches(self, endpoint: str | None, method: str, recipient: str | None) -> bool:
         if self.count is not None and self.count <= 0:

@@ -48,6 +48,7 @@ TEMPLATE_FIELDS = (
 TEMPLATE_PAGE_SIZE = 100
 MAX_TEMPLATE_PAGES = 1000  # 100,000 templates: far above Meta's 6,000 per WABA; stops a paging loop
 _META_PREFIX = re.compile(r"^\(#\d+\)\s*")
+_TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s'\"]+")
 _DEFAULT_SEND_CONCURRENCY = 64
 
 
@@ -65,6 +66,11 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def redact(text: str) -> str:
+    """Meta's paging URLs may carry `access_token=`: never let it into messages or logs."""
+    return _TOKEN_IN_URL.sub(r"\1***", text)
 
 
 def _never_sent(exc: requests.RequestException) -> bool:
@@ -133,6 +139,16 @@ class CloudBackend(BaseBackend):
     def _url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
 
+    def _phone_path(self, leaf: str) -> str:
+        if not self.phone_number_id:
+            raise PermanentError("WHATSAPP_PHONE_NUMBER_ID is not set: the cloud backend cannot call Meta")
+        return self._url(f"{self.phone_number_id}/{leaf}")
+
+    def _waba_path(self, leaf: str) -> str:
+        if not self.waba_id:
+            raise PermanentError("WHATSAPP_WABA_ID is not set: the cloud backend cannot call Meta")
+        return self._url(f"{self.waba_id}/{leaf}")
+
     def _request(
         self,
         method: str,
@@ -168,13 +184,15 @@ class CloudBackend(BaseBackend):
 
     @staticmethod
     def _transport_error(exc: requests.RequestException, *, method: str, idempotent: bool) -> WhatsAppError:
+        detail = redact(f"{type(exc).__name__}: {exc}")
         if _never_sent(exc):
-            return TransientError(f"Could not connect to Meta ({type(exc).__name__}): {exc}")
+            return TransientError(f"Could not connect to Meta ({detail})")
         if idempotent:
-            return TransientError(f"No answer from Meta to {method} ({type(exc).__name__}): {exc}")
+            return TransientError(f"No answer from Meta to a {method} ({detail})")
+        logger.warning("A %s reached Meta but no answer came back: outcome unknown (%s)", method, detail)
         return DeliveryUnknown(
-            f"The {method} reached Meta but no answer came back ({type(exc).__name__}); it may have been "
-            f"accepted: reconcile from the status webhooks, do not re-send blindly. {exc}"
+            f"The {method} reached Meta but no answer came back ({detail}); it may have been accepted: "
+            "reconcile from the status webhooks, do not re-send blindly."
         )
 
     @staticmethod
@@ -213,7 +231,7 @@ class CloudBackend(BaseBackend):
         return to if to.startswith("+") else f"+{to}"
 
     def _send(self, body: dict[str, Any]) -> SendResult:
-        payload = self._request("POST", self._url(f"{self.phone_number_id}/messages"), idempotent=False, json=body)
+        payload = self._request("POST", self._phone_path("messages"), idempotent=False, json=body)
         messages = payload.get("messages")
         first = messages[0] if isinstance(messages, list) and messages else None
         wamid = first.get("id") if isinstance(first, dict) else None
@@ -316,7 +334,7 @@ class CloudBackend(BaseBackend):
     def get_business_profile(self) -> dict[str, Any]:
         payload = self._request(
             "GET",
-            self._url(f"{self.phone_number_id}/whatsapp_business_profile"),
+            self._phone_path("whatsapp_business_profile"),
             idempotent=True,
             params={"fields": ",".join(PROFILE_FIELDS)},
         )
@@ -332,7 +350,7 @@ class CloudBackend(BaseBackend):
     def update_business_profile(self, fields: Mapping[str, Any]) -> None:
         body = {**{k: v for k, v in fields.items() if k != "messaging_product"}, "messaging_product": "whatsapp"}
         payload = self._request(
-            "POST", self._url(f"{self.phone_number_id}/whatsapp_business_profile"), idempotent=True, json=body
+            "POST", self._phone_path("whatsapp_business_profile"), idempotent=True, json=body
         )
         if payload.get("success") is not True:
             raise PermanentError(f"Meta did not confirm the business profile update: {payload!r}", payload=payload)
@@ -356,7 +374,7 @@ class CloudBackend(BaseBackend):
             "components": [dict(c) for c in components],
         }
         # Not idempotent: a lost answer may have created it (a re-submit fails as a duplicate).
-        payload = self._request("POST", self._url(f"{self.waba_id}/message_templates"), idempotent=False, json=body)
+        payload = self._request("POST", self._waba_path("message_templates"), idempotent=False, json=body)
         template_id, status = payload.get("id"), payload.get("status")
         if not isinstance(template_id, str | int) or not template_id or not isinstance(status, str):
             raise PermanentError(f"Meta's template creation response has no id/status: {payload!r}", payload=payload)
@@ -371,7 +389,7 @@ class CloudBackend(BaseBackend):
         params: dict[str, Any] | None = {"fields": ",".join(TEMPLATE_FIELDS), "limit": TEMPLATE_PAGE_SIZE}
         if name is not None and params is not None:
             params["name"] = name
-        url = self._url(f"{self.waba_id}/message_templates")
+        url = self._waba_path("message_templates")
         base = urlsplit(self.base_url)
         templates: list[dict[str, Any]] = []
         for _ in range(MAX_TEMPLATE_PAGES):
@@ -387,7 +405,7 @@ class CloudBackend(BaseBackend):
             target = urlsplit(next_url)
             if (target.scheme, target.netloc) != (base.scheme, base.netloc):
                 # The Bearer token goes only to the configured Graph host.
-                raise PermanentError(f"Meta's paging.next points outside {base.netloc}: {next_url}")
+                raise PermanentError(f"Meta's paging.next points outside {base.netloc}: {redact(next_url)}")
             url, params = next_url, None  # `next` carries every query parameter
         else:
             raise PermanentError(f"The template list did not end after {MAX_TEMPLATE_PAGES} pages")
