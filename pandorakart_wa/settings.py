@@ -256,6 +256,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "pandorakart_wa.tasks.heartbeat",
         "schedule": timedelta(minutes=1),
     },
+    # Message templates: pull Meta's status, quality and category (webhooks may be missed).
+    "messaging-template-sync": {
+        "task": "messaging.tasks.template_sync_task",
+        "schedule": timedelta(minutes=10),
+    },
     # Consent: nightly proof that the ledger's hash chain is intact (the dashboard shows the run).
     "consent-ledger-verify": {
         "task": "consent.tasks.consent_ledger_verify_task",

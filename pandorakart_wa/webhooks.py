@@ -26,6 +26,10 @@ ChangeHandler = Callable[..., None]
 
 # field -> services that apply a change of that field; each takes (value: dict, *, event_id).
 HANDLERS: dict[str, list[str]] = {
+    # Message templates (messaging): Meta's verdicts put a template on hold at once.
+    "message_template_status_update": ["messaging.services.template_apply_status_update"],
+    "message_template_quality_update": ["messaging.services.template_apply_quality_update"],
+    "template_category_update": ["messaging.services.template_apply_category_update"],
     # Consent: Meta's marketing stop/resume, and inbound keywords (STOP, START...) plus the
     # 24-hour service window, applied before the webhook is answered.
     "user_preferences": ["consent.webhooks.user_preferences_changed"],

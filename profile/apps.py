@@ -12,3 +12,6 @@ class ProfileConfig(AppConfig):
     name = "profile"
     label = "business_profile"
     verbose_name = "Business profile and policy"
+
+    def ready(self) -> None:
+        from profile import audit  # noqa: F401  (registers the models with django-auditlog)

@@ -1,0 +1,13 @@
+"""Policy-change notifiers for the tests (settings.POLICY_CHANGE_NOTIFIERS)."""
+
+from __future__ import annotations
+
+calls: list[int] = []
+
+
+def record(*, policy_version_id: int) -> None:
+    calls.append(policy_version_id)
+
+
+def explode(*, policy_version_id: int) -> None:
+    raise RuntimeError("campaign service unavailable")
