@@ -1,5 +1,9 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from messaging.api import TemplateListApi
+
+urlpatterns = [
+    path("templates", TemplateListApi.as_view(), name="api-templates"),
+]

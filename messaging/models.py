@@ -1,0 +1,243 @@
+"""Messaging models. This part: message templates and their governance (issue 4).
+
+A template (name + language) has an append-only list of revisions. Each revision's content is
+immutable once written: an edit is a new revision that must be reviewed again (four eyes). The
+template points at its `current_revision` (the newest edit, whatever its state) and at its
+`approved_revision`: the internally approved revision that was submitted to Meta and that sends
+go out with. Meta's verdict (status, quality, category) lives on the template and every change to
+it, internal or from Meta, is a `TemplateStatusEvent` row written in the same transaction.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+from consent.purposes import Purpose, TemplateCategory
+
+
+class MetaTemplateStatus(models.TextChoices):
+    """Meta's template statuses (reference §2), plus NOT_SUBMITTED before Meta has seen it."""
+
+    NOT_SUBMITTED = "NOT_SUBMITTED", "Not submitted"
+    PENDING = "PENDING", "Pending"
+    APPROVED = "APPROVED", "Approved"
+    REJECTED = "REJECTED", "Rejected"
+    PAUSED = "PAUSED", "Paused"
+    DISABLED = "DISABLED", "Disabled"
+    FLAGGED = "FLAGGED", "Flagged"
+    IN_APPEAL = "IN_APPEAL", "In appeal"
+    REINSTATED = "REINSTATED", "Reinstated"
+    PENDING_DELETION = "PENDING_DELETION", "Pending deletion"
+    DELETED = "DELETED", "Deleted"
+    ARCHIVED = "ARCHIVED", "Archived"
+    UNARCHIVED = "UNARCHIVED", "Unarchived"
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED", "Limit exceeded"
+    LOCKED = "LOCKED", "Locked"
+
+
+class TemplateQuality(models.TextChoices):
+    GREEN = "GREEN", "Green (high)"
+    YELLOW = "YELLOW", "Yellow (medium)"
+    RED = "RED", "Red (low)"
+    UNKNOWN = "UNKNOWN", "Unknown (pending)"
+
+
+class RevisionStatus(models.TextChoices):
+    """The internal workflow. A template's `status` mirrors its current revision's."""
+
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved internally"
+    REJECTED = "rejected", "Rejected"
+    SUBMITTED = "submitted", "Submitted to Meta"
+    SUPERSEDED = "superseded", "Superseded"
+
+
+class HoldReason(models.TextChoices):
+    """Why the template is held (unusable) until a compliance officer releases it."""
+
+    NONE = "", "Not held"
+    PAUSED = "paused", "Paused by Meta"
+    DISABLED = "disabled", "Disabled by Meta"
+    FLAGGED = "flagged", "Flagged by Meta (negative feedback)"
+    QUALITY_RED = "quality_red", "Quality RED"
+    RECATEGORISED = "recategorised", "Category changed by Meta"
+
+
+class ButtonType(models.TextChoices):
+    QUICK_REPLY = "QUICK_REPLY", "Quick reply"
+    URL = "URL", "Website (URL)"
+    PHONE_NUMBER = "PHONE_NUMBER", "Call (phone number)"
+    COPY_CODE = "COPY_CODE", "Copy offer code"
+    OTP = "OTP", "One-time passcode (authentication)"
+
+
+class MessageTemplate(models.Model):
+    name = models.CharField(max_length=512, help_text="Meta's name: lowercase letters, digits and _.")
+    language = models.CharField(max_length=16, help_text="Meta's language code, e.g. en, en_US, hi.")
+    category = models.CharField(max_length=16, choices=TemplateCategory.choices)
+    purpose = models.CharField(
+        max_length=32, choices=Purpose.choices, help_text="The consent the category needs (set from the category)."
+    )
+    status = models.CharField(
+        max_length=16,
+        choices=RevisionStatus.choices,
+        default=RevisionStatus.DRAFT,
+        help_text="Internal workflow status of the current revision.",
+    )
+    current_revision = models.OneToOneField(
+        "TemplateRevision", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_revision = models.OneToOneField(
+        "TemplateRevision",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The internally approved revision Meta holds: sends go out with this one.",
+    )
+    meta_template_id = models.CharField(max_length=64, blank=True, db_index=True)
+    meta_status = models.CharField(
+        max_length=20, choices=MetaTemplateStatus.choices, default=MetaTemplateStatus.NOT_SUBMITTED
+    )
+    meta_reason = models.CharField(max_length=255, blank=True, help_text="Meta's reason for its last status.")
+    quality = models.CharField(max_length=8, choices=TemplateQuality.choices, default=TemplateQuality.UNKNOWN)
+    hold_reason = models.CharField(max_length=16, choices=HoldReason.choices, blank=True, default=HoldReason.NONE)
+    attention_reason = models.TextField(blank=True, help_text="What staff must look at, and why.")
+    attention_since = models.DateTimeField(null=True, blank=True)
+    meta_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "language"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "language"], name="messaging_template_name_language_unique"),
+            models.CheckConstraint(
+                condition=Q(category__in=TemplateCategory.values), name="messaging_template_category_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["meta_status", "quality", "hold_reason"], name="messaging_template_usable_idx"),
+        ]
+        permissions = [
+            ("approve_template", "Can approve or reject template revisions and release held templates"),
+            ("submit_template_to_meta", "Can submit approved templates to Meta"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})"
+
+
+class TemplateRevision(models.Model):
+    """One version of a template's content. Never edited after creation, except its workflow
+    fields (status, review) and its lint result (re-run when the term lists change)."""
+
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="revisions")
+    number = models.PositiveIntegerField()
+    category = models.CharField(
+        max_length=16, choices=TemplateCategory.choices, help_text="The category this content was written for."
+    )
+    header_text = models.TextField(blank=True)
+    body = models.TextField()
+    footer = models.TextField(blank=True)
+    buttons = models.JSONField(
+        default=list, blank=True, help_text='[{"type": "QUICK_REPLY", "text": "Stop promotions"}, ...]'
+    )
+    header_examples = models.JSONField(default=list, blank=True, help_text="An example for the header's {{1}}.")
+    body_examples = models.JSONField(default=list, blank=True, help_text="An example for each {{n}} of the body.")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=RevisionStatus.choices, default=RevisionStatus.DRAFT)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    lint_findings = models.JSONField(default=list, blank=True)
+    lint_error_count = models.PositiveIntegerField(default=0)
+    linted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["template", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["template", "number"], name="messaging_revision_number_unique"),
+            # Four eyes, also in the database: nobody reviews their own revision.
+            models.CheckConstraint(
+                condition=Q(reviewed_by__isnull=True) | ~Q(reviewed_by=models.F("author")),
+                name="messaging_revision_four_eyes",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template_id} r{self.number}"
+
+
+class TemplateStatusEvent(models.Model):
+    """Append-only history of every internal and Meta change to a template."""
+
+    class Kind(models.TextChoices):
+        WORKFLOW = "workflow", "Internal workflow"
+        SUBMISSION = "submission", "Submission to Meta"
+        META_STATUS = "meta_status", "Meta status"
+        QUALITY = "quality", "Quality"
+        CATEGORY = "category", "Category"
+        HOLD = "hold", "Held"
+        RELEASE = "release", "Hold released"
+        LINT = "lint", "Lint"
+
+    class Source(models.TextChoices):
+        STAFF = "staff", "Staff"
+        META_WEBHOOK = "meta_webhook", "Meta webhook"
+        META_SYNC = "meta_sync", "Meta sync"
+        GATEWAY = "gateway", "Gateway response"
+        SYSTEM = "system", "System"
+
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="events")
+    revision = models.ForeignKey(
+        TemplateRevision, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    old_value = models.CharField(max_length=32, blank=True)
+    new_value = models.CharField(max_length=32, blank=True)
+    reason = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    webhook_event = models.ForeignKey(
+        "core.WebhookEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["template", "-created_at"], name="messaging_tplevent_tpl_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.old_value} → {self.new_value}"
+
+
+class LintTerm(models.Model):
+    """A word or phrase the template lint looks for, editable by compliance staff."""
+
+    class Kind(models.TextChoices):
+        ABUSIVE = "abusive", "Abusive or disrespectful (error in any template)"
+        PROMOTIONAL = "promotional", "Promotional (error in UTILITY and AUTHENTICATION templates)"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    term = models.CharField(max_length=100, help_text="Matched as a whole word or phrase, ignoring case.")
+    active = models.BooleanField(default=True)
+    note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "term"]
+        constraints = [models.UniqueConstraint(Lower("term"), "kind", name="messaging_lintterm_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.term} ({self.kind})"

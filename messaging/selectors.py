@@ -1,0 +1,171 @@
+"""Reads of the messaging app. Templates part: can this template be sent now, and what the
+storefront may send.
+
+`template_usable` is THE gate: the API's send path, the worker's send-time re-check, campaigns
+and the admin all ask it (or its bulk twin `usable_templates`), and it reads only the fields the
+services and Meta's webhooks write in their own transactions, so a pause is in force the moment
+its webhook commits. There is no cached "usable" flag to drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from messaging.lint import Vocabulary
+from messaging.models import (
+    HoldReason,
+    LintTerm,
+    MessageTemplate,
+    MetaTemplateStatus,
+    RevisionStatus,
+    TemplateQuality,
+    TemplateRevision,
+)
+from messaging.template_format import TemplateContent, variable_count
+
+# API.md policy codes (422) a send refused by the template gate carries.
+TEMPLATE_NOT_APPROVED = "template_not_approved"
+TEMPLATE_PAUSED = "template_paused"
+
+# Meta statuses that mean "stopped for quality or policy" rather than "not approved (yet)".
+PAUSED_STATUSES = frozenset({MetaTemplateStatus.PAUSED, MetaTemplateStatus.DISABLED, MetaTemplateStatus.FLAGGED})
+
+USABLE_Q = (
+    Q(approved_revision__isnull=False)
+    & Q(approved_revision__status=RevisionStatus.SUBMITTED)
+    & Q(approved_revision__reviewed_by__isnull=False)
+    & Q(approved_revision__lint_error_count=0)
+    & Q(meta_status=MetaTemplateStatus.APPROVED)
+    & ~Q(quality=TemplateQuality.RED)
+    & Q(hold_reason=HoldReason.NONE)
+)
+
+
+def template_usable(template: MessageTemplate) -> tuple[bool, str | None]:
+    """(True, None) when `template` may be sent now, else (False, API.md policy code).
+
+    Usable only with an approved revision that passed lint and internal review (four eyes) and
+    was submitted to Meta, Meta's status APPROVED, quality not RED and no hold. The send-time
+    gate must call this on a freshly read template (not one cached since the message was queued).
+    """
+    if (
+        template.hold_reason
+        or template.meta_status in PAUSED_STATUSES
+        or template.quality == TemplateQuality.RED
+    ):
+        return False, TEMPLATE_PAUSED
+    revision = template.approved_revision
+    if (
+        revision is None
+        or revision.status != RevisionStatus.SUBMITTED
+        or revision.reviewed_by_id is None
+        or revision.lint_error_count
+        or template.meta_status != MetaTemplateStatus.APPROVED
+    ):
+        return False, TEMPLATE_NOT_APPROVED
+    return True, None
+
+
+def template_is_usable(template: MessageTemplate) -> bool:
+    return template_usable(template)[0]
+
+
+def usable_templates() -> QuerySet[MessageTemplate]:
+    """Every template `template_usable` accepts, in one query (campaigns, dashboards)."""
+    return MessageTemplate.objects.filter(USABLE_Q).select_related("approved_revision")
+
+
+def template_get(*, name: str, language: str) -> MessageTemplate | None:
+    """The template a send names, with what the gate and the send need, or None."""
+    return (
+        MessageTemplate.objects.select_related("approved_revision")
+        .filter(name=name, language=language)
+        .first()
+    )
+
+
+def template_send_variable_count(template: MessageTemplate) -> int:
+    """How many `variables` a send of this template must supply (the body's {{1}}..{{n}})."""
+    revision = template.approved_revision
+    return variable_count(revision.body) if revision is not None else 0
+
+
+@dataclass(frozen=True)
+class StorefrontTemplate:
+    name: str
+    language: str
+    category: str
+    purpose: str
+    variables: int
+    body: str
+    usable: bool
+    status: str
+    quality: str
+
+
+def template_display_status(template: MessageTemplate) -> str:
+    """One lowercase word for the storefront: Meta's status, or `held` while staff hold it."""
+    if template.hold_reason:
+        return "held"
+    return str(template.meta_status).lower()
+
+
+def templates_for_storefront() -> list[StorefrontTemplate]:
+    """Every template that has a revision at Meta (drafts are not the storefront's business)."""
+    templates = (
+        MessageTemplate.objects.select_related("approved_revision")
+        .filter(approved_revision__isnull=False)
+        .order_by("name", "language")
+    )
+    result = []
+    for template in templates:
+        revision = template.approved_revision
+        assert revision is not None
+        result.append(
+            StorefrontTemplate(
+                name=template.name,
+                language=template.language,
+                category=template.category,
+                purpose=template.purpose,
+                variables=variable_count(revision.body),
+                body=revision.body,
+                usable=template_usable(template)[0],
+                status=template_display_status(template),
+                quality=template.quality,
+            )
+        )
+    return result
+
+
+def lint_vocabulary() -> Vocabulary:
+    """The active staff-editable terms, as the lint reads them."""
+    promotional: list[str] = []
+    abusive: list[str] = []
+    for kind, term in LintTerm.objects.filter(active=True).values_list("kind", "term"):
+        (promotional if kind == LintTerm.Kind.PROMOTIONAL else abusive).append(term)
+    return Vocabulary(promotional=tuple(promotional), abusive=tuple(abusive))
+
+
+def revision_content(revision: TemplateRevision, *, category: str | None = None) -> TemplateContent:
+    """A revision as the lint and the submission read it (`category` overrides the revision's)."""
+    template = revision.template
+    return TemplateContent(
+        name=template.name,
+        language=template.language,
+        category=category or revision.category,
+        header_text=revision.header_text,
+        body=revision.body,
+        footer=revision.footer,
+        buttons=tuple(revision.buttons or ()),
+        header_examples=tuple(str(e) for e in revision.header_examples or ()),
+        body_examples=tuple(str(e) for e in revision.body_examples or ()),
+    )
+
+
+def templates_to_submit() -> QuerySet[MessageTemplate]:
+    """Templates whose current revision is approved internally but not yet sent to Meta."""
+    return MessageTemplate.objects.filter(current_revision__status=RevisionStatus.APPROVED).select_related(
+        "current_revision"
+    )
