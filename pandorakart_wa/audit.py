@@ -8,14 +8,20 @@ change in the audit trail says which of them made it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from auditlog.context import auditlog_value, set_actor
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Model
+
+if TYPE_CHECKING:
+    from auditlog.models import LogEntry
 
 SYSTEM_USER_PREFIX = "system:"
+API_KEY_USER_PREFIX = "api-key:"  # the actor user of each storefront API key (services.api_key_create)
 META_WEBHOOK = "meta-webhook"
 CELERY = "celery"
 COMMAND = "management-command"
@@ -74,3 +80,67 @@ def acting_as(user: AbstractBaseUser, remote_addr: str | None = None) -> Iterato
         return
     with set_actor(user, remote_addr=remote_addr):
         yield
+
+
+def log_access(
+    *,
+    user: AbstractBaseUser | None,
+    obj_or_label: Model | type[Model] | str,
+    what: str,
+    correlation_id: str | None = None,
+    details: Mapping[str, object] | None = None,
+) -> LogEntry:
+    """Record in the audit trail that `user` saw or took personal data: an ACCESS entry.
+
+    Call it for every reveal of a full phone number and every export (CSV, evidence pack).
+    - `obj_or_label`: the object revealed (a model instance), the kind of records exported (a
+      model class), or a free label (a str, filed under the audit log's own content type).
+    - `what`: what was accessed, e.g. "revealed full phone number", "exported consent ledger
+      CSV 2025-01-01..2025-01-31". Never the personal data itself.
+    - `correlation_id`: defaults to the current request's or task's id.
+    - `details`: extra JSON-safe facts (row counts, date range), never personal data.
+    The actor is `user`, or the current audit actor (request user, acting_as) when None.
+    """
+    from auditlog.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    from pandorakart_wa.correlation import get_correlation_id
+
+    if user is None:
+        try:
+            user = auditlog_value.get().get("actor")
+        except LookupError:
+            user = None
+    actor = user if getattr(user, "pk", None) is not None else None
+    data: dict[str, object] = {"what": what, **(details or {})}
+    fields: dict[str, object] = {
+        "action": LogEntry.Action.ACCESS,
+        "actor": actor,
+        "actor_email": getattr(actor, "email", None) or None,
+        "cid": correlation_id or get_correlation_id(),
+        "additional_data": data,
+        "changes": None,
+        "serialized_data": None,
+    }
+    if isinstance(obj_or_label, Model):
+        pk = obj_or_label.pk
+        return LogEntry.objects.create(
+            content_type=ContentType.objects.get_for_model(obj_or_label),
+            object_pk=str(pk),
+            object_id=pk if isinstance(pk, int) else None,
+            object_repr=str(obj_or_label),
+            **fields,
+        )
+    if isinstance(obj_or_label, type) and issubclass(obj_or_label, Model):
+        return LogEntry.objects.create(
+            content_type=ContentType.objects.get_for_model(obj_or_label),
+            object_pk="",
+            object_repr=str(obj_or_label._meta.verbose_name_plural),
+            **fields,
+        )
+    return LogEntry.objects.create(
+        content_type=ContentType.objects.get_for_model(LogEntry),
+        object_pk="",
+        object_repr=str(obj_or_label),
+        **fields,
+    )

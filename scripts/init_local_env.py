@@ -29,6 +29,8 @@ def main() -> int:
         "WHATSAPP_VERIFY_TOKEN": secrets.token_urlsafe(16),
         # The demo's staff login and storefront key, printed by seed_demo on every start.
         "DEMO_ADMIN_PASSWORD": secrets.token_urlsafe(12),
+        # The demo admin's TOTP key (hex): seed_demo prints its otpauth URI and the current code.
+        "DEMO_ADMIN_TOTP_KEY": secrets.token_hex(20),
         "DEMO_API_KEY": f"{secrets.token_urlsafe(6)[:8]}.{secrets.token_urlsafe(24)}".replace("-", "x").replace("_", "y"),
     }
     missing = {k: v for k, v in wanted.items() if k not in present}

@@ -47,3 +47,24 @@ def api_client(api_key: tuple[Any, str]) -> APIClient:
 @pytest.fixture
 def anon_client() -> APIClient:
     return APIClient()
+
+
+# --- Staff in the admin: two-factor sign-in (tests/backoffice/helpers.py) -----------------
+
+
+@pytest.fixture
+def admin_client(client: Any, admin_user: Any) -> Any:
+    """pytest-django's admin_client, but OTP-verified: the admin requires a TOTP device."""
+    from tests.backoffice.helpers import otp_force_login
+
+    return otp_force_login(client, admin_user)
+
+
+@pytest.fixture
+def otp_client(db: Any) -> Any:
+    """otp_client(user) -> a new Django test client signed in as `user` with 2FA done."""
+    from django.test import Client
+
+    from tests.backoffice.helpers import otp_force_login
+
+    return lambda user: otp_force_login(Client(), user)

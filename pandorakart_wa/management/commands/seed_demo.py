@@ -44,7 +44,24 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
             self.stdout.write(f"Admin login: admin / {password}")
+            self._seed_admin_totp(user)
         demo_key = os.environ.get("DEMO_API_KEY")
         if demo_key:
             api_key_ensure(name="demo-storefront", key=demo_key)
             self.stdout.write(f"Storefront API key: {demo_key}")
+
+    def _seed_admin_totp(self, user: Any) -> None:
+        """The admin signs in with a TOTP code too: a device with DEMO_ADMIN_TOTP_KEY's key (the
+        run command generates it into .env), so the same authenticator entry works every start."""
+        from django_otp.oath import totp
+
+        from pandorakart_wa.admin_accounts import totp_device_ensure
+        from pandorakart_wa.admin_site import totp_uri
+
+        device = totp_device_ensure(user=user, key=os.environ.get("DEMO_ADMIN_TOTP_KEY") or None)
+        code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
+        self.stdout.write(f"Admin authenticator (add it to a TOTP app): {totp_uri(device)}")
+        self.stdout.write(
+            f"Admin code right now: {code:0{device.digits}d} (valid about 30 s). A fresh code any time: "
+            f".venv/bin/python -c \"from django_otp.oath import totp; print('%06d' % totp(bytes.fromhex('{device.key}')))\""
+        )

@@ -1,0 +1,116 @@
+"""Admin of the project-wide models, staff accounts and the global audit screen.
+
+Also registers the staff-facing core and auth models with django-auditlog (this module is
+imported by admin autodiscovery in every process, web, worker and commands alike).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from auditlog.models import LogEntry
+from auditlog.registry import auditlog
+from django.contrib import admin
+from django.contrib.admin.exceptions import NotRegistered
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.http import HttpRequest
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework_api_key.models import APIKey
+
+from pandorakart_wa.admin_audit import AuditLogAdmin
+from pandorakart_wa.admin_mixins import AuditTrailMixin
+from pandorakart_wa.models import StorefrontApiKey, WebhookEvent
+
+User = get_user_model()
+
+# --- The audit trail of staff accounts and API keys ----------------------------------------
+
+auditlog.register(
+    User,
+    exclude_fields=["password", "last_login"],  # no hash in the trail; sign-ins are not changes
+    mask_fields=["email"],
+    m2m_fields={"groups", "user_permissions"},
+)
+auditlog.register(Group, m2m_fields={"permissions"})
+auditlog.register(StorefrontApiKey, exclude_fields=["hashed_key"])
+# Enrolment and removal of authenticators; never the key, nor the per-sign-in counters.
+auditlog.register(TOTPDevice, include_fields=["user", "name", "confirmed"])
+
+
+def _unregister(model: Any) -> None:
+    with contextlib.suppress(NotRegistered):
+        admin.site.unregister(model)
+
+
+# --- The global audit screen (replaces django-auditlog's own LogEntryAdmin) ----------------
+
+_unregister(LogEntry)
+admin.site.register(LogEntry, AuditLogAdmin)
+
+# --- Staff accounts ---------------------------------------------------------------------
+
+_unregister(User)
+_unregister(Group)
+
+
+@admin.register(User)
+class StaffUserAdmin(AuditTrailMixin, UserAdmin):  # type: ignore[type-arg]
+    list_display = ["username", "email", "first_name", "last_name", "is_staff", "is_active", "role_names"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "groups"]
+
+    @admin.display(description="Roles")
+    def role_names(self, obj: Any) -> str:
+        return ", ".join(group.name for group in obj.groups.all())
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).prefetch_related("groups")
+
+
+@admin.register(Group)
+class RoleAdmin(AuditTrailMixin, GroupAdmin):
+    pass
+
+
+# --- Storefront API keys and Meta's webhook events ------------------------------------------
+
+_unregister(APIKey)  # rest_framework_api_key's own model is unused: keys are StorefrontApiKey
+
+
+@admin.register(StorefrontApiKey)
+class StorefrontApiKeyAdmin(AuditTrailMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+    """Keys are created by `manage.py create_api_key` (the plain key is shown once); here they
+    are renamed, given an expiry or revoked."""
+
+    list_display = ["name", "prefix", "scopes", "created", "expiry_date", "revoked"]
+    list_filter = ["revoked"]
+    search_fields = ["name", "prefix"]
+    fields = ["name", "prefix", "scopes", "actor", "created", "expiry_date", "revoked"]
+    readonly_fields = ["prefix", "scopes", "actor", "created"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: the key's actor stays in the audit trail
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Meta's POSTs as received: read-only evidence."""
+
+    list_display = ["received_at", "source", "fields", "processed_at", "error"]
+    list_filter = ["source", "received_at"]
+    date_hierarchy = "received_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

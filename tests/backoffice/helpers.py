@@ -1,0 +1,52 @@
+"""Sign staff in for tests: a user in a role with a confirmed TOTP device, an OTP-verified client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from pandorakart_wa.admin_accounts import totp_device_ensure
+
+STAFF_PASSWORD = "correct-horse-battery-staple-42"
+
+
+def make_staff(username: str, role: str | None, *, password: str = STAFF_PASSWORD, device: bool = True, **extra: Any) -> Any:
+    """A staff user in `role` (a group name, or None for no group) with a TOTP device."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(
+        username=username, password=password, email=f"{username}@pandorakart.com", is_staff=True, **extra
+    )
+    if role is not None:
+        user.groups.add(Group.objects.get(name=role))
+    if device:
+        totp_device_ensure(user=user)
+    return user
+
+
+def current_code(device: TOTPDevice, *, offset_steps: int = 0) -> str:
+    """The TOTP code the user's app shows now (offset_steps=+1: the next one)."""
+    value = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=offset_steps)
+    return f"{value:0{device.digits}d}"
+
+
+def wrong_code(device: TOTPDevice) -> str:
+    """A code that is valid in no step within the device's tolerance."""
+    valid = {current_code(device, offset_steps=s) for s in range(-2, 3)}
+    return next(c for c in (f"{n:06d}" for n in range(0, 1_000_000, 7919)) if c not in valid)
+
+
+def otp_force_login(client: Client, user: Any) -> Client:
+    """`client.force_login(user)` plus a session verified by the user's TOTP device (creating a
+    device if needed): what signing in with password + code gives."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or totp_device_ensure(user=user)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
