@@ -110,7 +110,9 @@ class CloudBackend(BaseBackend):
         self.waba_id: str = settings.WHATSAPP_WABA_ID
         self.timeout = (float(settings.WHATSAPP_CONNECT_TIMEOUT), float(settings.WHATSAPP_READ_TIMEOUT))
         self.send_concurrency = int(getattr(settings, "WHATSAPP_SEND_CONCURRENCY", _DEFAULT_SEND_CONCURRENCY))
-        self.session = self._make_session(settings.WHATSAPP_ACCESS_TOKEN, int(settings.WHATSAPP_POOL_SIZE))
+        # Never fewer connections than concurrent sends: urllib3 would open and discard extras.
+        pool_size = max(int(settings.WHATSAPP_POOL_SIZE), self.send_concurrency)
+        self.session = self._make_session(settings.WHATSAPP_ACCESS_TOKEN, pool_size)
 
     @staticmethod
     def _make_session(token: str, pool_size: int) -> requests.Session:
