@@ -4,8 +4,10 @@ Each service is one transaction. Ledger appends are serialised (a transaction-le
 lock on PostgreSQL; SQLite's IMMEDIATE transactions already serialise writers), taken at the
 start of the transaction, before any contact row is touched, so two appends can never wait on
 each other. The current-state row of each purpose is written in the same transaction as its
-event, and moves only to an event that occurred at or after the one it shows: a back-dated
-import never overrides a newer decision.
+event. A withdrawal (opt-out, erasure) always takes effect at once, whatever its occurred_at
+(Meta's timestamps have one-second resolution); a consent (opt-in, resubscribe) only when it did
+not occur before the decision the state shows, so a back-dated import never overrides a newer
+opt-out.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ STATUS_AFTER: dict[str, str] = {
     Action.OPT_OUT: Status.OPTED_OUT,
     Action.ERASE: Status.OPTED_OUT,
 }
+GRANTS = frozenset({Action.OPT_IN, Action.RESUBSCRIBE})
 ALL_PURPOSES: tuple[str, ...] = tuple(Purpose.values)
 # An erased number can consent again only by an affirmative act of the customer: not by import.
 REVIVING_SOURCES = frozenset(
@@ -245,8 +248,8 @@ def _project_state(contact: Contact, events: Sequence[ConsentEvent]) -> None:
     to_update: dict[str, ConsentState] = {}
     for event in events:
         state = current.get(event.purpose)
-        if state is not None and state.since > event.occurred_at:
-            continue  # a newer decision stands; the event stays in the ledger as history
+        if state is not None and event.action in GRANTS and state.since > event.occurred_at:
+            continue  # a back-dated consent never overrides a newer decision; it stays as history
         if state is None:
             state = ConsentState(contact=contact, purpose=event.purpose)
             current[event.purpose] = state

@@ -435,3 +435,13 @@ def test_the_published_notice_cannot_be_changed_by_the_service(notices):
     with pytest.raises(NoticePublished):
         notice_save(notice=notice)
     assert ConsentNotice.objects.get(version="2026-11-01-en").text != "Something else"
+
+
+def test_backdated_opt_out_still_takes_effect_at_once(api_client, notices):
+    # given a current opt-in
+    api_client.post("/api/v1/consents/opt-in", opt_in_body(purposes=["marketing"], occurred_at=None), format="json")
+    # when an opt-out arrives that says it happened earlier
+    response = api_client.post("/api/v1/consents/opt-out", {"phone": PHONE, "purposes": ["marketing"],
+                                                           "occurred_at": "2026-01-01T00:00:00Z"}, format="json")
+    # then withdrawal wins: suppressing by mistake is the safe error
+    assert response.json()["purposes"]["marketing"]["status"] == "opted_out"
