@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PORT ?= 8000
 
-.PHONY: run test lint deps dev-deps services clean
+.PHONY: run test lint deps dev-deps services clean browser-deps
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,17 @@ run: deps
 	PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile.dev
 
 ## make test: the whole suite against the machine's PostgreSQL and Redis.
-test: dev-deps
+test: dev-deps browser-deps
 	$(VENV)/bin/pytest
+
+## The browser tests (tests/e2e) drive Debian's Chromium: installed with apt-get only when missing
+## (Playwright never downloads a browser here).
+CHROMIUM ?= /usr/bin/chromium
+browser-deps:
+	@test -x $(CHROMIUM) || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
 ## make lint: ruff and mypy (django-stubs), clean.
 lint: dev-deps

@@ -68,3 +68,13 @@ def otp_client(db: Any) -> Any:
     from tests.backoffice.helpers import otp_force_login
 
     return lambda user: otp_force_login(Client(), user)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> None:
+    """pytest-django's database setup, then a snapshot of the role groups and their permissions
+    so that transactional tests can restore them after a flush (tests/backoffice/helpers.py)."""
+    from tests.backoffice.helpers import snapshot_roles
+
+    with django_db_blocker.unblock():
+        snapshot_roles()

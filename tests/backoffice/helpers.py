@@ -23,6 +23,8 @@ def make_staff(username: str, role: str | None, *, password: str = STAFF_PASSWOR
         username=username, password=password, email=f"{username}@pandorakart.com", is_staff=True, **extra
     )
     if role is not None:
+        if not Group.objects.filter(name=role).exists():
+            restore_roles()  # a transactional test flushed the migrated groups
         user.groups.add(Group.objects.get(name=role))
     if device:
         totp_device_ensure(user=user)
@@ -50,3 +52,35 @@ def otp_force_login(client: Client, user: Any) -> Client:
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
     return client
+
+
+# The role groups and their permissions as the migrations left them, taken once when the test
+# database is set up (tests/conftest.py: django_db_setup). A transactional test (live_server,
+# the browser tests) ends with a flush that empties every table; post_migrate then recreates
+# content types and permissions, but not the groups the data migrations made.
+ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {}
+
+
+def snapshot_roles() -> None:
+    ROLE_PERMISSIONS.clear()
+    for group in Group.objects.prefetch_related("permissions__content_type"):
+        ROLE_PERMISSIONS[group.name] = sorted(
+            (perm.content_type.app_label, perm.codename) for perm in group.permissions.all()
+        )
+
+
+def restore_roles() -> None:
+    """Recreate the role groups with their migrated permissions (after a flush)."""
+    from django.contrib.auth.models import Permission
+
+    for name, grants in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        if group.permissions.exists():
+            continue
+        wanted = {f"{app_label}.{codename}" for app_label, codename in grants}
+        perms = [
+            perm
+            for perm in Permission.objects.select_related("content_type")
+            if f"{perm.content_type.app_label}.{perm.codename}" in wanted
+        ]
+        group.permissions.set(perms)
