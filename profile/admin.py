@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -13,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from pandorakart_wa.whatsapp.errors import WhatsAppError
 from profile.models import (
@@ -25,6 +26,7 @@ from profile.models import (
     RegulatoryChange,
 )
 from profile.services import (
+    DEFAULT_POLICY_REVIEW_DAYS,
     PolicyImmutable,
     ProfileSyncBusy,
     alert_acknowledge,
@@ -33,6 +35,7 @@ from profile.services import (
     policy_draft_update,
     policy_notify,
     policy_publish,
+    policy_review_record,
     profile_drift_accept_theirs,
     profile_drift_keep_ours,
     profile_ensure,
@@ -122,7 +125,9 @@ class BusinessProfileAdmin(admin.ModelAdmin):
         """One profile: the list goes straight to it (or to the add form before it exists)."""
         profile = BusinessProfile.objects.first()
         if profile is None:
-            return HttpResponseRedirect(reverse("admin:business_profile_businessprofile_add"))
+            if self.has_add_permission(request):
+                return HttpResponseRedirect(reverse("admin:business_profile_businessprofile_add"))
+            return super().changelist_view(request, extra_context)
         return HttpResponseRedirect(reverse("admin:business_profile_businessprofile_change", args=[profile.pk]))
 
     def save_model(self, request: HttpRequest, obj: BusinessProfile, form: Any, change: bool) -> None:
@@ -152,7 +157,7 @@ class BusinessProfileAdmin(admin.ModelAdmin):
         return format_html(
             "Last pushed: {} (revision {})<br>Not pushed yet: {}<br>Last run: {}<br>Open drift:<ul>{}</ul>",
             obj.pushed_at or "never", obj.pushed_revision or "-", ", ".join(pending) or "nothing",
-            last or "none", drifts or format_html("<li>none</li>"),
+            last or "none", drifts or mark_safe("<li>none</li>"),
         )
 
     def get_urls(self) -> list[URLPattern]:
@@ -258,7 +263,7 @@ class ProfileDriftAdmin(ReadOnlyAdmin):
     @admin.display(description="Status")
     def status(self, obj: ProfileDrift) -> SafeString | str:
         if obj.resolved_at is None:
-            return format_html('<strong style="color:#b35900">open</strong>')
+            return format_html('<strong style="color:#b35900">{}</strong>', "open")
         return obj.get_resolution_display()
 
     def _resolve(self, request: HttpRequest, queryset: QuerySet[ProfileDrift], how: str) -> None:
@@ -290,7 +295,7 @@ class PolicyVersionAdmin(admin.ModelAdmin):
                     "notification_status", "public_link")
     list_filter = ("status", "significant_change", "notification_status")
     search_fields = ("title", "body", "change_summary")
-    actions = ["publish", "notify_again"]
+    actions = ["publish", "mark_reviewed", "notify_again"]
     fields = ("title", "body", "change_summary", "significant_change", "next_review_due")
     published_readonly = ("number", "title", "body", "change_summary", "significant_change", "status",
                           "published_at", "published_by", "next_review_due", "notification_status",
@@ -344,6 +349,17 @@ class PolicyVersionAdmin(admin.ModelAdmin):
             else:
                 note = " Customers who hold any consent will be notified." if published.significant_change else ""
                 self.message_user(request, f"Published {published}.{note}", messages.SUCCESS)
+
+    @admin.action(description="Mark reviewed, no change needed: next review in 12 months", permissions=["publish"])
+    def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[PolicyVersion]) -> None:
+        due = timezone.localdate() + timedelta(days=DEFAULT_POLICY_REVIEW_DAYS)
+        for version in queryset:
+            try:
+                policy_review_record(version_id=version.pk, next_review_due=due, actor=request.user)  # type: ignore[arg-type]
+            except ValidationError as exc:
+                self.message_user(request, f"{version}: {'; '.join(exc.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, f"{version}: next review due {due:%d %b %Y}.", messages.SUCCESS)
 
     @admin.action(description="Notify customers again (after a failed or missing notice)", permissions=["publish"])
     def notify_again(self, request: HttpRequest, queryset: QuerySet[PolicyVersion]) -> None:
@@ -439,7 +455,7 @@ class ComplianceAlertAdmin(ReadOnlyAdmin):
     @admin.display(description="Acknowledged")
     def acknowledged(self, obj: ComplianceAlert) -> SafeString | str:
         if obj.acknowledged_at is None:
-            return format_html('<strong style="color:#b00020">no</strong>')
+            return format_html('<strong style="color:#b00020">{}</strong>', "no")
         return f"{obj.acknowledged_at:%Y-%m-%d %H:%M} by {obj.acknowledged_by}"
 
     @admin.action(description="Acknowledge the selected alerts", permissions=["acknowledge"])

@@ -435,6 +435,20 @@ def policy_publish(*, version_id: int, actor: Actor) -> PolicyVersion:
     return version
 
 
+@transaction.atomic
+def policy_review_record(*, version_id: int, next_review_due: date, actor: Actor) -> PolicyVersion:
+    """Record that the policy in force was reviewed and needs no change: only its next review
+    date moves (the text of a published version never changes; a change is a new version)."""
+    version = PolicyVersion.objects.select_for_update().get(pk=version_id)
+    if version.status != PolicyVersion.Status.PUBLISHED:
+        raise ValidationError("Only a published version is reviewed; edit the draft instead.")
+    if next_review_due <= timezone.localdate():
+        raise ValidationError({"next_review_due": ["next_review_due must be in the future."]})
+    version.next_review_due = next_review_due
+    version.save(update_fields=["next_review_due"])  # audited by django-auditlog
+    return version
+
+
 def _enqueue_policy_notify(version_id: int) -> None:
     from profile.tasks import policy_notify_task
 
@@ -505,34 +519,45 @@ def regulatory_change_seed(*, entries: Iterable[Mapping[str, Any]]) -> int:
     return added
 
 
+def _raise_condition(alerts: list[ComplianceAlert], **alert: Any) -> None:
+    """Raise an alert for a lasting condition, unless staff already acknowledged this very one
+    (the dedupe key carries the due date: a new date that lapses is flagged again)."""
+    if not ComplianceAlert.objects.filter(dedupe_key=alert["dedupe_key"], acknowledged_at__isnull=False).exists():
+        alerts.append(alert_raise(**alert))
+
+
 def compliance_reviews_check(*, today: date | None = None) -> list[ComplianceAlert]:
     """Flag overdue reviews: the current policy's next review date, open register entries past
-    their review date, and significant policy changes whose customer notice never left."""
+    their review date, and significant policy changes whose customer notice never left.
+    Returns the alerts raised or refreshed."""
     today = today or timezone.localdate()
     alerts: list[ComplianceAlert] = []
     current = (
         PolicyVersion.objects.filter(status=PolicyVersion.Status.PUBLISHED).order_by("-number").first()
     )
     if current is not None and current.next_review_due is not None and current.next_review_due < today:
-        alerts.append(alert_raise(
+        _raise_condition(
+            alerts,
             kind="policy_review_overdue",
             title=f"{current} was due for review on {current.next_review_due:%d %b %Y}",
-            detail="Review the policy and publish a new version (or set a new review date on a new version).",
+            detail="Review the policy: publish a new version, or use 'Mark reviewed' in the admin when it "
+            "needs no change.",
             dedupe_key=f"policy-review:{current.number}:{current.next_review_due.isoformat()}",
             subject=current,
-        ))
+        )
     for entry in RegulatoryChange.objects.filter(
         status__in=RegulatoryChange.ACTIVE_STATUSES, review_due__lt=today
     ).select_related("owner"):
         assert entry.review_due is not None
         owner = entry.owner.get_username() if entry.owner else "no owner"
-        alerts.append(alert_raise(
+        _raise_condition(
+            alerts,
             kind="regulatory_review_overdue",
             title=f"Register review overdue: {entry.title}"[:200],
             detail=f"Review was due on {entry.review_due:%d %b %Y} ({owner}; status {entry.get_status_display()}).",
             dedupe_key=f"register-review:{entry.pk}:{entry.review_due.isoformat()}",
             subject=entry,
-        ))
+        )
     stuck_before = timezone.now() - NOTIFICATION_STUCK_AFTER
     for version in PolicyVersion.objects.filter(
         notification_status=PolicyVersion.Notification.PENDING, published_at__lt=stuck_before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import Any
@@ -22,7 +23,9 @@ Result = ProfileSyncRun.Result
 
 
 @pytest.mark.django_db
-def test_transient_errors_are_retried_until_the_push_succeeds(fake_meta: Any, meta_profile: dict[str, Any], eager_retries: None) -> None:
+def test_transient_errors_are_retried_until_the_push_succeeds(
+    fake_meta: Any, meta_profile: dict[str, Any], eager_retries: None
+) -> None:
     # given Meta answers "service temporarily unavailable" twice
     profile = BusinessProfileFactory()
     fake_meta.inject("error", endpoint="profile", method="GET", code=2, count=2)
@@ -80,7 +83,7 @@ def test_backoff_grows_and_respects_retry_after() -> None:
     # given / when
     delays = [sync_backoff(n, None) for n in range(SYNC_MAX_RETRIES)]
     # then each wait roughly doubles, the chain ends before the next beat run, retry_after wins
-    assert all(later > earlier for earlier, later in zip(delays, delays[1:], strict=False))
+    assert all(later > earlier for earlier, later in itertools.pairwise(delays))
     assert sum(sync_backoff(n, None) for n in range(SYNC_MAX_RETRIES)) < django_settings.PROFILE_SYNC_INTERVAL_MINUTES * 60
     assert sync_backoff(0, 120.0) == 120.0
 
