@@ -1,0 +1,488 @@
+"""Staff screens of the consent app. Every write goes through consent.services.
+
+- Contacts: masked numbers, state per purpose, the per-contact ledger timeline, filters, an
+  opt-out and block/unblock through the services (with a reason), and "reveal number" behind
+  the `consent.reveal_phone` permission, each reveal recorded in the audit trail.
+- Ledger events and verification runs: read-only for everyone, superusers included.
+- Notices: drafts are edited through notice_save, published by an action; published = read-only.
+- Keywords: staff-editable list (normalised and checked for clashes by keyword_save).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html_join
+from django.views.decorators.http import require_POST
+
+from consent.keywords import normalize_keyword
+from consent.models import (
+    ConsentEvent,
+    ConsentNotice,
+    ConsentState,
+    Contact,
+    LedgerVerification,
+    OptOutKeyword,
+    Source,
+    Status,
+)
+from consent.purposes import Purpose
+from consent.services import (
+    ConsentError,
+    consent_opt_out,
+    contact_block,
+    contact_unblock,
+    keyword_save,
+    notice_publish,
+    notice_save,
+)
+from consent.types import Actor
+from pandorakart_wa.audit import log_access
+from pandorakart_wa.correlation import get_correlation_id
+from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
+
+STATUS_ICONS = {Status.OPTED_IN: "✔", Status.OPTED_OUT: "✘", Status.NONE: "-"}
+
+
+class ReadOnlyMixin:
+    """Nobody adds, changes or deletes these rows here, superusers included."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- Contacts -----------------------------------------------------------------------------
+
+
+class PurposeStatusFilter(admin.SimpleListFilter):
+    title = "consent"
+    parameter_name = "consent"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            (f"{purpose}:{status}", f"{label}: {status_label}")
+            for purpose, label in Purpose.choices
+            for status, status_label in Status.choices
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if not value or ":" not in value:
+            return queryset
+        purpose, status = value.split(":", 1)
+        if status == Status.NONE:
+            has_state = ConsentState.objects.filter(contact=OuterRef("pk"), purpose=purpose)
+            return queryset.filter(~Exists(has_state))
+        return queryset.filter(consent_states__purpose=purpose, consent_states__status=status)
+
+
+class ConsentSourceFilter(admin.SimpleListFilter):
+    title = "source of a consent change"
+    parameter_name = "source"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(Source.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value():
+            return queryset.filter(consent_states__source=self.value()).distinct()
+        return queryset
+
+
+class ConsentStateInline(ReadOnlyMixin, admin.TabularInline):
+    model = ConsentState
+    fields = ("purpose", "status", "since", "source", "notice_version")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True  # shown inside a contact the user may already see
+
+
+class ConsentEventInline(ReadOnlyMixin, admin.TabularInline):
+    """The contact's timeline: every ledger event, oldest first."""
+
+    model = ConsentEvent
+    fk_name = "contact"
+    verbose_name = "ledger event"
+    verbose_name_plural = "timeline (consent ledger)"
+    fields = ("sequence", "occurred_at", "action", "purpose", "source", "notice_version", "actor", "recorded_at")
+    readonly_fields = fields
+    ordering = ("sequence",)
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    @admin.display(description="actor")
+    def actor(self, event: ConsentEvent) -> str:
+        return f"{event.get_actor_type_display()}: {event.actor_label}" if event.actor_label else event.actor_type
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.has_perm("consent.view_consentevent"))  # type: ignore[union-attr]
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=400, widget=forms.Textarea(attrs={"rows": 3}), help_text="Recorded.")
+    purposes = forms.MultipleChoiceField(
+        choices=Purpose.choices, widget=forms.CheckboxSelectMultiple, required=False,
+        help_text="Opt-out only: none ticked means every purpose.",
+    )
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = (
+        "masked",
+        "consent_summary",
+        "blocked",
+        "erased",
+        "undeliverable",
+        "last_inbound_at",
+        "created_at",
+    )
+    list_filter = (PurposeStatusFilter, ConsentSourceFilter, "blocked", "erased", "undeliverable", "created_at")
+    date_hierarchy = "created_at"
+    search_fields = ("uid",)
+    search_help_text = "A full phone number in any format (looked up by its digest), or a contact id c_..."
+    fields = (
+        "masked_number",
+        "public",
+        "user_id",
+        "blocked",
+        "blocked_reason",
+        "blocked_at",
+        "erased",
+        "erased_at",
+        "undeliverable",
+        "undeliverable_at",
+        "last_inbound_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    inlines = (ConsentStateInline, ConsentEventInline)
+    actions = ("opt_out_action", "block_action", "unblock_action")
+    list_per_page = 50
+
+    # Nobody edits a contact directly: every change is a service call (actions below).
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_opt_out_contact_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("consent.opt_out_contact"))  # type: ignore[union-attr]
+
+    def has_block_contact_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("consent.block_contact"))  # type: ignore[union-attr]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
+        return super().get_queryset(request).prefetch_related("consent_states")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Contact], search_term: str
+    ) -> tuple[QuerySet[Contact], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if term.startswith("c_") and len(term) == 34:
+            return queryset.filter(uid=term[2:]), False
+        try:
+            digest = phone_digest(normalize_phone(term))
+        except InvalidPhoneNumber:
+            return queryset.filter(Q(user_id=term)), False
+        return queryset.filter(phone_digest=digest), False
+
+    @admin.display(description="phone")
+    def masked(self, contact: Contact) -> str:
+        if contact.erased:
+            return "(erased)"
+        return contact.masked_phone or f"BSUID {contact.user_id}"
+
+    @admin.display(description="phone number")
+    def masked_number(self, contact: Contact) -> str:
+        return self.masked(contact)
+
+    @admin.display(description="contact id")
+    def public(self, contact: Contact) -> str:
+        return contact.public_id
+
+    @admin.display(description="consent per purpose")
+    def consent_summary(self, contact: Contact) -> str:
+        states = {s.purpose: s.status for s in contact.consent_states.all()}
+        return format_html_join(
+            " ", "<span title='{}'>{} {}</span>", (
+                (states.get(p, Status.NONE), label.split(" ")[0], STATUS_ICONS[Status(states.get(p, Status.NONE))])
+                for p, label in Purpose.choices
+            )
+        )
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        may_reveal = request.user.has_perm("consent.reveal_phone")  # type: ignore[union-attr]
+        extra = {**(extra_context or {}), "may_reveal": may_reveal,
+                 "reveal_url": reverse("admin:consent_contact_reveal", args=[object_id]) if may_reveal else ""}
+        return super().change_view(request, object_id, form_url, extra)
+
+    change_form_template = "consent/admin/contact_change_form.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        urls: list[URLPattern] = [
+            path("<int:contact_id>/reveal/", self.admin_site.admin_view(self.reveal_view),
+                 name="consent_contact_reveal"),
+        ]
+        return urls + super().get_urls()
+
+    def reveal_view(self, request: HttpRequest, contact_id: int) -> HttpResponse:
+        """Show the full number once, after recording who saw it (POST only: no prefetching)."""
+        if not request.user.has_perm("consent.reveal_phone"):  # type: ignore[union-attr]
+            raise PermissionDenied
+        return _reveal(request, self, contact_id)
+
+    # --- actions (through the services) ---
+
+    def _reason_step(self, request: HttpRequest, queryset: QuerySet[Contact], action: str, title: str) -> Any:
+        if "apply" in request.POST:
+            form = ReasonForm(request.POST)
+            if form.is_valid():
+                return form
+        else:
+            form = ReasonForm()
+        return TemplateResponse(
+            request,
+            "consent/admin/reason.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "contacts": queryset,
+                "form": form,
+                "action": action,
+                "show_purposes": action == "opt_out_action",
+                "opts": self.model._meta,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    @admin.action(description="Opt out (with a reason)", permissions=["opt_out_contact"])
+    def opt_out_action(self, request: HttpRequest, queryset: QuerySet[Contact]) -> Any:
+        step = self._reason_step(request, queryset, "opt_out_action", "Opt the selected contacts out")
+        if not isinstance(step, ReasonForm):
+            return step
+        actor = Actor.staff(request.user)
+        purposes = step.cleaned_data["purposes"] or None
+        done = skipped = 0
+        for contact in queryset:
+            if not contact.phone:
+                skipped += 1  # erased (already suppressed) or known only by BSUID
+                continue
+            consent_opt_out(phone=contact.phone, purposes=purposes, source=Source.SUPPORT_AGENT, actor=actor,
+                            reason=step.cleaned_data["reason"])
+            done += 1
+        self.message_user(request, f"{done} contact(s) opted out; {skipped} without a number skipped.",
+                          messages.SUCCESS)
+        return None
+
+    @admin.action(description="Block (with a reason)", permissions=["block_contact"])
+    def block_action(self, request: HttpRequest, queryset: QuerySet[Contact]) -> Any:
+        step = self._reason_step(request, queryset, "block_action", "Block the selected contacts")
+        if not isinstance(step, ReasonForm):
+            return step
+        for contact in queryset:
+            contact_block(contact=contact, reason=step.cleaned_data["reason"], actor=Actor.staff(request.user))
+        self.message_user(request, f"{queryset.count()} contact(s) blocked.", messages.SUCCESS)
+        return None
+
+    @admin.action(description="Unblock (with a reason)", permissions=["block_contact"])
+    def unblock_action(self, request: HttpRequest, queryset: QuerySet[Contact]) -> Any:
+        step = self._reason_step(request, queryset, "unblock_action", "Unblock the selected contacts")
+        if not isinstance(step, ReasonForm):
+            return step
+        for contact in queryset:
+            contact_unblock(contact=contact, reason=step.cleaned_data["reason"], actor=Actor.staff(request.user))
+        self.message_user(request, f"{queryset.count()} contact(s) unblocked.", messages.SUCCESS)
+        return None
+
+
+@require_POST
+def _reveal(request: HttpRequest, model_admin: ContactAdmin, contact_id: int) -> HttpResponse:
+    contact = get_object_or_404(Contact, pk=contact_id)
+    if not contact.phone:
+        messages.warning(request, "This contact holds no number (erased, or known only by its WhatsApp user id).")
+        return HttpResponseRedirect(reverse("admin:consent_contact_change", args=[contact.pk]))
+    entry = log_access(user=request.user, obj_or_label=contact, what="revealed full phone number")  # type: ignore[arg-type]
+    return TemplateResponse(
+        request,
+        "consent/admin/reveal.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "title": f"Phone number of {contact.public_id}",
+            "contact": contact,
+            "phone": contact.phone,
+            "correlation_id": entry.cid or get_correlation_id(),
+            "opts": Contact._meta,
+        },
+    )
+
+
+# --- Ledger (read-only) -------------------------------------------------------------------
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("sequence", "occurred_at", "contact_masked", "purpose", "action", "source", "notice_version",
+                    "actor_type", "actor_label", "recorded_at")
+    list_filter = ("purpose", "action", "source", "actor_type", "occurred_at", "recorded_at")
+    date_hierarchy = "occurred_at"
+    list_select_related = ("contact",)
+    search_fields = ("=uid", "=notice_version", "=hash")
+    ordering = ("-sequence",)
+    fields = ("sequence", "public", "batch", "contact", "purpose", "action", "source", "notice_version",
+              "notice_sha256", "evidence_sha256", "evidence_data", "actor_type", "actor_id", "actor_label",
+              "occurred_at", "recorded_at", "prev_hash", "hash")
+    readonly_fields = fields
+    show_full_result_count = False  # the ledger is large: skip the extra COUNT(*)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return {}
+
+    @admin.display(description="contact")
+    def contact_masked(self, event: ConsentEvent) -> str:
+        return str(event.contact)
+
+    @admin.display(description="event id")
+    def public(self, event: ConsentEvent) -> str:
+        return event.public_id
+
+    @admin.display(description="evidence")
+    def evidence_data(self, event: ConsentEvent) -> str:
+        evidence = getattr(event, "evidence", None)
+        if evidence is None:
+            return "-"
+        if evidence.data is None:
+            return f"erased {evidence.erased_at:%Y-%m-%d %H:%M}" if evidence.erased_at else "erased"
+        return format_html_join("", "<div><b>{}</b>: {}</div>", ((k, v) for k, v in evidence.data.items()))
+
+
+@admin.register(ConsentState)
+class ConsentStateAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("contact", "purpose", "status", "since", "source", "notice_version")
+    list_filter = ("purpose", "status", "source", "since")
+    list_select_related = ("contact",)
+    date_hierarchy = "since"
+    fields = ("contact", "purpose", "status", "since", "source", "notice_version", "last_event", "updated_at")
+    readonly_fields = fields
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return {}
+
+
+@admin.register(LedgerVerification)
+class LedgerVerificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("started_at", "ok", "events_checked", "head_sequence", "first_bad_event", "problem",
+                    "triggered_by")
+    list_filter = ("ok",)
+    readonly_fields = ("started_at", "finished_at", "ok", "events_checked", "head_sequence", "head_hash",
+                       "first_bad_sequence", "first_bad_event", "problem", "triggered_by")
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return {}
+
+
+# --- Notices ------------------------------------------------------------------------------
+
+
+@admin.register(ConsentNotice)
+class ConsentNoticeAdmin(admin.ModelAdmin):
+    list_display = ("version", "language", "title", "published_at", "text_sha256_short")
+    list_filter = ("language", ("published_at", admin.EmptyFieldListFilter))
+    search_fields = ("version", "title")
+    fields = ("version", "language", "title", "text", "items", "purposes", "withdrawal_instructions",
+              "complaint_instructions", "business_name", "business_contact", "text_sha256", "published_at")
+    actions = ("publish_action",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ConsentNotice | None = None) -> Any:
+        if obj is not None and obj.is_published:
+            return self.fields  # immutable once published: a new wording is a new version
+        return ("text_sha256", "published_at")
+
+    def has_change_permission(self, request: HttpRequest, obj: ConsentNotice | None = None) -> bool:
+        # A published notice is shown read-only (view permission), never saved again.
+        return (obj is None or not obj.is_published) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: ConsentNotice | None = None) -> bool:
+        return obj is not None and not obj.is_published and super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description="content digest")
+    def text_sha256_short(self, notice: ConsentNotice) -> str:
+        return notice.text_sha256[:16]
+
+    def save_model(self, request: HttpRequest, obj: ConsentNotice, form: Any, change: bool) -> None:
+        notice_save(notice=obj)
+
+    @admin.action(description="Publish (freezes the wording)", permissions=["change"])
+    def publish_action(self, request: HttpRequest, queryset: QuerySet[ConsentNotice]) -> None:
+        for notice in queryset:
+            try:
+                notice_publish(notice=notice, actor=Actor.staff(request.user))
+            except ConsentError as exc:
+                self.message_user(request, f"{notice.version}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{notice.version} published.", messages.SUCCESS)
+
+
+# --- Keywords -----------------------------------------------------------------------------
+
+
+class OptOutKeywordForm(forms.ModelForm):
+    class Meta:
+        model = OptOutKeyword
+        fields = ("phrase", "action", "scope", "language", "reply_text", "active")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        normalized = normalize_keyword(data.get("phrase") or "")
+        if not normalized:
+            self.add_error("phrase", "A keyword needs at least one letter.")
+        clash = OptOutKeyword.objects.filter(normalized=normalized).exclude(pk=self.instance.pk).first()
+        if normalized and clash is not None:
+            self.add_error("phrase", f"Matches the existing keyword {clash.phrase!r}.")
+        if data.get("action") == OptOutKeyword.KeywordAction.OPT_OUT and not data.get("scope"):
+            self.add_error("scope", "An opt-out keyword needs a scope.")
+        return data
+
+
+@admin.register(OptOutKeyword)
+class OptOutKeywordAdmin(admin.ModelAdmin):
+    form = OptOutKeywordForm
+    list_display = ("phrase", "action", "scope", "language", "active", "reply_text")
+    list_filter = ("action", "scope", "language", "active")
+    list_editable = ("active",)
+    search_fields = ("phrase",)
+
+    def save_model(self, request: HttpRequest, obj: OptOutKeyword, form: Any, change: bool) -> None:
+        keyword_save(keyword=obj)
