@@ -297,6 +297,24 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 }
 _ = crontab  # imported for the apps' schedule entries
 
+# Business profile: push local changes to Meta and detect drift. Each run expires unstarted
+# before the next is due, so a slow Meta cannot pile runs up (a run also skips if one holds the lock).
+PROFILE_SYNC_INTERVAL_MINUTES = env.int("PROFILE_SYNC_INTERVAL_MINUTES", default=15)
+CELERY_BEAT_SCHEDULE["profile-sync"] = {
+    "task": "profile.tasks.profile_sync_task",
+    "schedule": timedelta(minutes=PROFILE_SYNC_INTERVAL_MINUTES),
+    "options": {"expires": max(PROFILE_SYNC_INTERVAL_MINUTES * 60 - 30, 30)},
+}
+# Daily: flag overdue policy reviews and regulatory-register entries to Compliance officers.
+CELERY_BEAT_SCHEDULE["profile-compliance-reviews"] = {
+    "task": "profile.tasks.compliance_reviews_task",
+    "schedule": crontab(hour=3, minute=45),  # 09:15 in India
+    "options": {"expires": 6 * 60 * 60},
+}
+# After a significant policy change is published (on commit), each notifier here is called as
+# `notifier(policy_version_id=<int>)`; messaging plugs in its policy_update_notice campaign.
+POLICY_CHANGE_NOTIFIERS: list[str] = []
+
 # --- WhatsApp (Meta Cloud API) ------------------------------------------------------------
 
 _BACKENDS = {
