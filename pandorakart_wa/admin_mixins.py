@@ -23,7 +23,11 @@ with auditlog.view_logentry: the global screen filtered to that object.
 
 from __future__ import annotations
 
+from typing import Any
+
 from auditlog.mixins import AuditlogHistoryAdminMixin
+from django.contrib.admin.utils import unquote
+from django.http import Http404, HttpRequest, HttpResponse
 
 
 class AuditTrailMixin(AuditlogHistoryAdminMixin):
@@ -31,6 +35,14 @@ class AuditTrailMixin(AuditlogHistoryAdminMixin):
 
     show_auditlog_history_link = True
     auditlog_history_per_page = 50
+
+    def auditlog_history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        # django-auditlog decodes the id with urllib's unquote, not the admin's: a primary key
+        # with "_" or "." (API keys: "prefix.sha512_…") would not be found.
+        object_id = unquote(object_id)
+        if self.get_object(request, object_id) is None:  # type: ignore[attr-defined]
+            raise Http404("No such object.")
+        return super().auditlog_history_view(request, object_id, extra_context)
 
 
 __all__ = ["AuditTrailMixin"]

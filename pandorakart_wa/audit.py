@@ -56,20 +56,36 @@ def bind_actor(user: AbstractBaseUser) -> None:
     DRF authenticates inside the view, after django-auditlog's middleware captured an anonymous
     request user; this fills in the API key's user.
     """
+    context = _live_context()
+    if context is None:
+        return
+    context["actor"] = user
+
+
+def _live_context() -> dict[str, object] | None:
+    """django-auditlog's current actor context, or None when there is none or it is stale.
+
+    auditlog's set_actor() disconnects its LogEntry pre_save receiver on exit but leaves the
+    context variable set, so after one block (a previous task or request in this thread) the
+    variable still holds a dict whose actor nothing reads any more.
+    """
+    from django.db.models.signals import pre_save
+
     try:
         context = auditlog_value.get()
     except LookupError:
-        return
-    context["actor"] = user
+        return None
+    if not isinstance(context, dict):
+        return None
+    duid = context.get("signal_duid")
+    live = any(isinstance(entry[0], tuple) and entry[0][0] == duid for entry in pre_save.receivers)
+    return context if live else None
 
 
 @contextlib.contextmanager
 def acting_as(user: AbstractBaseUser, remote_addr: str | None = None) -> Iterator[None]:
     """Audit every change made inside the block as done by `user`."""
-    try:
-        outer = auditlog_value.get()
-    except LookupError:
-        outer = None
+    outer = _live_context()
     if outer is not None:
         previous = outer.get("actor")
         outer["actor"] = user
@@ -107,10 +123,8 @@ def log_access(
     from pandorakart_wa.correlation import get_correlation_id
 
     if user is None:
-        try:
-            user = auditlog_value.get().get("actor")
-        except LookupError:
-            user = None
+        context = _live_context()
+        user = context.get("actor") if context is not None else None  # type: ignore[assignment]
     actor = user if getattr(user, "pk", None) is not None else None
     data: dict[str, object] = {"what": what, **(details or {})}
     fields: dict[str, object] = {

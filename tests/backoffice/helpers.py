@@ -73,6 +73,11 @@ def restore_roles() -> None:
     """Recreate the role groups with their migrated permissions (after a flush)."""
     from django.contrib.auth.models import Permission
 
+    if not ROLE_PERMISSIONS:
+        raise RuntimeError(
+            "No role groups were found when the test database was set up (a --reuse-db database "
+            "emptied by a browser test?): run pytest with --create-db."
+        )
     for name, grants in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=name)
         if group.permissions.exists():

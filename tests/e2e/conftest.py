@@ -9,6 +9,7 @@ Nothing is downloaded: the browser is /usr/bin/chromium (`make browser-deps` ins
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -82,17 +83,17 @@ def screenshot(request: pytest.FixtureRequest) -> Callable[[Page, str], Path]:
 
 
 @pytest.fixture
-def page(browser: Browser, live_server: Any, request: pytest.FixtureRequest, screenshot: Callable[[Page, str], Path]) -> Iterator[Page]:
+def page(
+    browser: Browser, live_server: Any, request: pytest.FixtureRequest, screenshot: Callable[[Page, str], Path]
+) -> Iterator[Page]:
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     tab = context.new_page()
     yield tab
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
-        try:
+        with contextlib.suppress(Exception):  # a failed screenshot must not hide the test's failure
             screenshot(tab, "FAILED")
-        except Exception:  # noqa: BLE001,S110 - a failed screenshot must not hide the test's failure
-            pass
     context.close()
 
 
