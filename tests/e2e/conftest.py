@@ -89,6 +89,7 @@ def page(
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     tab = context.new_page()
+    (ARTIFACTS / f"{_slug(request.node.name)}-FAILED.png").unlink(missing_ok=True)  # from an earlier run
     yield tab
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
