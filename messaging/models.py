@@ -1,4 +1,7 @@
-"""Messaging models. This part: message templates and their governance (issue 4).
+"""Messaging models: message templates and their governance, then the outbox (messages, their
+status events, campaigns and the sending policy).
+
+Templates:
 
 A template (name + language) has an append-only list of revisions. Each revision's content is
 immutable once written: an edit is a new revision that must be reviewed again (four eyes). The
@@ -9,6 +12,9 @@ it, internal or from Meta, is a `TemplateStatusEvent` row written in the same tr
 """
 
 from __future__ import annotations
+
+import datetime
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -241,3 +247,172 @@ class LintTerm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.term} ({self.kind})"
+
+
+# --- Sending (issue 5): the outbox, its status events, campaigns and the sending controls ---------
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
+    FAILED = "failed", "Failed"
+    SUPPRESSED = "suppressed", "Suppressed (refused at send time)"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class MessageKind(models.TextChoices):
+    """Which gate a message passes (messaging.gate)."""
+
+    STANDARD = "standard", "Standard: consent for its purpose"
+    CONFIRMATION = "confirmation", "Confirmation of the customer's own request (needs the open service window only)"
+    NOTICE = "notice", "Legal notice to everyone holding any consent (e.g. a policy change)"
+
+
+class Campaign(models.Model):
+    """A template sent to an audience, gated and sent chunk by chunk."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        PREPARING = "preparing", "Preparing the audience"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Audience(models.TextChoices):
+        CSV = "csv", "Uploaded CSV of phone numbers"
+        OPTED_IN = "opted_in", "Everyone opted in to the template's purpose"
+        ANY_CONSENT = "any_consent", "Everyone holding any consent (legal notices)"
+
+    name = models.CharField(max_length=200)
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, related_name="campaigns")
+    variables = models.JSONField(default=list, blank=True, help_text="Body variables, the same for every recipient.")
+    audience = models.CharField(max_length=16, choices=Audience.choices)
+    audience_file = models.FileField(upload_to="campaign-audiences/", blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reason = models.CharField(max_length=200, blank=True, help_text="Why it was started (e.g. policy version 2 notice).")
+    audience_size = models.PositiveIntegerField(default=0)
+    queued_count = models.PositiveIntegerField(default=0)
+    skipped = models.JSONField(default=dict, blank=True, help_text="Recipients skipped at enqueue, per policy code.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("run_campaign", "Can start, pause, resume and cancel campaigns")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Message(models.Model):
+    """One outbound message. The row is the outbox: it is written before anything is sent, and
+    its status moves only forward (queued → sending → sent → delivered → read, or to a final
+    failed / suppressed / cancelled). `id` travels to Meta as biz_opaque_callback_data."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    contact = models.ForeignKey("consent.Contact", on_delete=models.PROTECT, related_name="messages")
+    purpose = models.CharField(max_length=32, choices=Purpose.choices)
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="messages")
+    revision = models.ForeignKey(
+        TemplateRevision, on_delete=models.PROTECT, null=True, blank=True, related_name="messages",
+        help_text="The template revision the message went out with.",
+    )
+    language = models.CharField(max_length=16, blank=True)
+    variables = models.JSONField(default=list, blank=True)
+    text = models.TextField(blank=True, help_text="Free-form text (support replies inside the service window).")
+    reply_to_wamid = models.CharField(max_length=255, blank=True)
+    kind = models.CharField(max_length=16, choices=MessageKind.choices, default=MessageKind.STANDARD)
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, null=True, blank=True, related_name="messages")
+    status = models.CharField(max_length=16, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
+    reason = models.CharField(max_length=64, blank=True, help_text="Policy code of a suppression or deferral.")
+    error_code = models.IntegerField(null=True, blank=True)
+    error_title = models.CharField(max_length=500, blank=True)
+    wamid = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="Deferred (quiet hours, retry) until then.")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    api_key = models.ForeignKey("core.StorefrontApiKey", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    request_sha256 = models.CharField(max_length=64, blank=True)
+    created_by = models.CharField(max_length=200, blank=True, help_text="API key, staff user or system job.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_key", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="messaging_message_idempotency_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(template__isnull=False) | ~Q(text=""), name="messaging_message_template_or_text"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "not_before"], name="messaging_message_due_idx"),
+            models.Index(fields=["contact", "purpose", "created_at"], name="messaging_message_cap_idx"),
+            models.Index(fields=["campaign", "status"], name="messaging_message_campaign_idx"),
+            models.Index(fields=["template", "status"], name="messaging_message_template_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template or 'text'} → contact {self.contact_id} ({self.status})"
+
+
+class MessageEvent(models.Model):
+    """Every status change of a message, written with the change (bulk paths included)."""
+
+    class Source(models.TextChoices):
+        API = "api", "API"
+        WORKER = "worker", "Send worker"
+        WEBHOOK = "webhook", "Meta webhook"
+        STAFF = "staff", "Staff"
+        SYSTEM = "system", "System job"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=16, choices=MessageStatus.choices)
+    at = models.DateTimeField(db_index=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["message", "at"], name="messaging_event_message_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.status} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class SendingPolicy(models.Model):
+    """Staff-editable sending rules (one row): the marketing frequency cap and quiet hours, and
+    the stop-all switch that halts every send at once (account restrictions, incidents)."""
+
+    marketing_cap_count = models.PositiveSmallIntegerField(default=2, help_text="Marketing messages per contact...")
+    marketing_cap_days = models.PositiveSmallIntegerField(default=7, help_text="...within this many days.")
+    quiet_hours_start = models.TimeField(default=datetime.time(21, 0), help_text="India time; marketing waits until the end.")
+    quiet_hours_end = models.TimeField(default=datetime.time(9, 0))
+    quiet_hours_timezone = models.CharField(max_length=64, default="Asia/Kolkata")
+    stop_all = models.BooleanField(default=False, help_text="Halt every send (messages stay queued).")
+    stop_all_reason = models.TextField(blank=True)
+    stop_all_since = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "sending policy"
+        verbose_name_plural = "sending policy"
+        permissions = [("stop_all_sending", "Can stop and restart all sending")]
+
+    def __str__(self) -> str:
+        return "Sending policy"

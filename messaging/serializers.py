@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 
@@ -20,3 +22,52 @@ class StorefrontTemplateSerializer(serializers.Serializer):
     )
     status = serializers.CharField(help_text="Meta's status in lowercase (approved, pending, paused...) or `held`.")
     quality = serializers.CharField(help_text="GREEN, YELLOW, RED or UNKNOWN.")
+
+
+# --- Messages (API.md, Messages) -----------------------------------------------------------
+
+IDEMPOTENCY_KEY_MAX = 255
+
+
+class MessageInputSerializer(serializers.Serializer):
+    to = serializers.CharField(max_length=64)
+    template = serializers.CharField(max_length=512, required=False)
+    language = serializers.CharField(max_length=16, required=False, default="en")
+    variables = serializers.ListField(child=serializers.CharField(max_length=1024, allow_blank=True), required=False,
+                                      default=list, max_length=100)
+    text = serializers.CharField(max_length=4096, required=False, trim_whitespace=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("template" in attrs) == ("text" in attrs):
+            raise serializers.ValidationError(
+                {"template": ["Give either a template (with variables) or a text, not both."]}
+            )
+        if "text" in attrs and attrs.get("variables"):
+            raise serializers.ValidationError({"variables": ["A text message takes no variables."]})
+        return attrs
+
+
+class MessageErrorSerializer(serializers.Serializer):
+    code = serializers.IntegerField(allow_null=True)
+    title = serializers.CharField()
+
+
+class MessageEventSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class MessageAcceptedSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    status = serializers.CharField()
+    to = serializers.CharField(help_text="Masked phone number.")
+    template = serializers.CharField(allow_null=True)
+    purpose = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class MessageDetailSerializer(MessageAcceptedSerializer):
+    wamid = serializers.CharField(allow_null=True)
+    reason = serializers.CharField(allow_blank=True, help_text="Policy code when suppressed or deferred.")
+    error = MessageErrorSerializer(allow_null=True)
+    events = MessageEventSerializer(many=True)

@@ -203,14 +203,15 @@ def _new_revision(template: MessageTemplate, fields: TemplateFields, *, author: 
 
 
 def template_hold_queued_messages(*, template_id: int) -> int:
-    """Hook: hold the messages already queued for a template that just became unusable.
+    """Hold the messages already queued for a template that just became unusable: they stay
+    queued (nothing is dropped) with `reason` "template_held" and are not claimed until the
+    hold is released or re-checked (the send-time gate holds any it meets as well).
 
-    Called inside the transaction that puts the template on hold. The sending pipeline
-    implements it (messages of the template in `queued` -> held / suppressed); until then the
-    send-time gate re-checks `messaging.selectors.template_usable` when it claims a message, which
-    stops them as well. Returns how many messages were held.
+    Called inside the transaction that puts the template on hold. Returns how many were held.
     """
-    return 0
+    from messaging.sending import messages_hold_for_template
+
+    return messages_hold_for_template(template_id=template_id)
 
 
 def _hold(
@@ -653,6 +654,9 @@ def template_release_hold(*, template: MessageTemplate, actor: Actor, note: str)
     template.attention_reason = ""
     template.attention_since = None
     template.save(update_fields=["hold_reason", "attention_reason", "attention_since", "updated_at"])
+    from messaging.sending import messages_release_for_template
+
+    messages_release_for_template(template_id=template.pk)
     _record(
         template, kind=TemplateStatusEvent.Kind.RELEASE, source=_source(actor), old=old, new="",
         reason=note, actor=actor, revision=revision,

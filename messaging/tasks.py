@@ -1,15 +1,21 @@
-"""Celery tasks of the messaging app. Templates part: submission retries and the status pull."""
+"""Celery tasks of the messaging app: template submission and status pull, then sending."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import random
+import time
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
-from messaging.models import MessageTemplate
+from messaging import campaigns
+from messaging.models import Campaign, Message, MessageStatus, MessageTemplate
+from messaging.sending import messages_claim, messages_fail_stale_sending, messages_send_claimed
 from pandorakart_wa.audit import CELERY, acting_as, system_user
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError
 
@@ -71,3 +77,90 @@ def template_sync_task() -> dict[str, int]:
             logger.warning("Template sync skipped, Meta unavailable: %s", exc)  # the next beat run retries
             return {"error": 1}
     return {"seen": report.seen, "updated": report.updated, "unknown": report.unknown}
+
+
+# --- Sending (issue 5) ---------------------------------------------------------------------
+
+SWEEP_GRACE = dt.timedelta(seconds=30)  # a queued row older than this has lost its task
+SWEEP_TIME_BUDGET = 50.0  # seconds: the sweeper yields to the next beat run after this
+CAMPAIGN_IDLE_RECHECK = 5.0  # seconds before a campaign sender looks again at deferred messages
+CAMPAIGN_SLICE_SECONDS = 60.0  # a sender's working slice; far below CELERY_TASK_SOFT_TIME_LIMIT
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def send_message(message_id: str) -> None:
+    """Send one message (API path). A second delivery of this task finds nothing to claim."""
+    with acting_as(system_user(CELERY)):
+        messages = messages_claim(ids=[message_id], limit=1)
+        if not messages:
+            return
+        outcome = messages_send_claimed(messages)
+        for mid, (when, _) in outcome.requeue.items():
+            send_message.apply_async(args=[str(mid)], eta=when)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def campaign_prepare(campaign_id: int) -> None:
+    with acting_as(system_user(CELERY)):
+        campaigns.campaign_prepare(campaign_id=campaign_id)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def campaign_send(campaign_id: int) -> None:
+    """One of the campaign's parallel senders: claim and send chunks until nothing is due.
+
+    Works in slices well inside the task time limit, then hands over to a fresh task, so a long
+    campaign at a low rate never has a chunk killed mid-send by the time limit.
+    """
+    started = time.monotonic()
+    with acting_as(system_user(CELERY)):
+        while True:
+            status = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+            if status != Campaign.Status.RUNNING:
+                return
+            if time.monotonic() - started > CAMPAIGN_SLICE_SECONDS:
+                campaign_send.delay(campaign_id)
+                return
+            messages = messages_claim(campaign_id=campaign_id, limit=settings.MESSAGING_SEND_CHUNK_SIZE)
+            if not messages:
+                break
+            messages_send_claimed(messages)
+        if campaigns.campaign_finish_if_done(campaign_id=campaign_id):
+            return
+        # deferred messages (quiet hours, retries, pair rate) remain: look again when the first is due
+        next_due = (
+            Message.objects.filter(campaign_id=campaign_id, status=MessageStatus.QUEUED)
+            .order_by("not_before")
+            .values_list("not_before", flat=True)
+            .first()
+        )
+        queued = Message.objects.filter(campaign_id=campaign_id, status=MessageStatus.QUEUED)
+        if next_due is not None or queued.exists():
+            eta = max(next_due or timezone.now(), timezone.now() + dt.timedelta(seconds=CAMPAIGN_IDLE_RECHECK))
+            campaign_send.apply_async(args=[campaign_id], eta=eta)
+
+
+@shared_task(ignore_result=True)
+def send_due_messages() -> int:
+    """Beat: send queued messages whose task was lost (broker down at commit, worker crash
+    before the claim, retries whose task expired). Claims are atomic: never a double send."""
+    started = time.monotonic()
+    sent = 0
+    with acting_as(system_user(CELERY)):
+        while time.monotonic() - started < SWEEP_TIME_BUDGET:
+            messages = messages_claim(
+                limit=settings.MESSAGING_SEND_CHUNK_SIZE, older_than=SWEEP_GRACE, exclude_running_campaigns=True
+            )
+            if not messages:
+                break
+            messages_send_claimed(messages)
+            sent += len(messages)
+    return sent
+
+
+@shared_task(ignore_result=True)
+def reconcile_stale_sending() -> int:
+    """Beat: a message left in `sending` longer than the reconcile window got no status from
+    Meta; it is marked failed (delivery unknown) for staff, never re-sent blindly."""
+    with acting_as(system_user(CELERY)):
+        return messages_fail_stale_sending()

@@ -202,6 +202,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploaded files (campaign audience CSVs). With workers on several machines, a shared volume.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(BASE_DIR / "media"))
+MEDIA_URL = "media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -313,7 +316,23 @@ CELERY_BEAT_SCHEDULE["profile-compliance-reviews"] = {
 }
 # After a significant policy change is published (on commit), each notifier here is called as
 # `notifier(policy_version_id=<int>)`; messaging plugs in its policy_update_notice campaign.
-POLICY_CHANGE_NOTIFIERS: list[str] = []
+POLICY_CHANGE_NOTIFIERS: list[str] = ["messaging.campaigns.policy_change_notify"]
+
+# Sending (messaging): chunk size of claims and bulk writes, parallel senders per campaign, and
+# how long a message may sit in `sending` without any status from Meta before staff are asked.
+MESSAGING_SEND_CHUNK_SIZE = env.int("MESSAGING_SEND_CHUNK_SIZE", default=200)
+CAMPAIGN_SEND_PARALLELISM = env.int("CAMPAIGN_SEND_PARALLELISM", default=4)
+MESSAGING_RECONCILE_AFTER_MINUTES = env.int("MESSAGING_RECONCILE_AFTER_MINUTES", default=30)
+CELERY_BEAT_SCHEDULE["messaging-send-due"] = {
+    "task": "messaging.tasks.send_due_messages",
+    "schedule": timedelta(seconds=30),
+    "options": {"expires": 25},
+}
+CELERY_BEAT_SCHEDULE["messaging-reconcile-stale"] = {
+    "task": "messaging.tasks.reconcile_stale_sending",
+    "schedule": timedelta(minutes=5),
+    "options": {"expires": 4 * 60},
+}
 
 # --- WhatsApp (Meta Cloud API) ------------------------------------------------------------
 

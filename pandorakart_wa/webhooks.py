@@ -30,10 +30,14 @@ HANDLERS: dict[str, list[str]] = {
     "message_template_status_update": ["messaging.services.template_apply_status_update"],
     "message_template_quality_update": ["messaging.services.template_apply_quality_update"],
     "template_category_update": ["messaging.services.template_apply_category_update"],
-    # Consent: Meta's marketing stop/resume, and inbound keywords (STOP, START...) plus the
-    # 24-hour service window, applied before the webhook is answered.
+    # Consent: Meta's marketing stop/resume, applied before the webhook is answered.
     "user_preferences": ["consent.webhooks.user_preferences_changed"],
-    "messages": ["consent.webhooks.inbound_messages"],
+    # Statuses of our messages, and inbound messages: messaging applies the statuses, hands
+    # inbound text to consent (keywords STOP, START..., the 24-hour window) and queues the
+    # confirmation reply.
+    "messages": ["messaging.webhooks.messages_changed"],
+    # Account restrictions: stop all sending and alert staff.
+    "account_update": ["messaging.webhooks.account_update"],
 }
 
 

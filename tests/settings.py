@@ -5,6 +5,7 @@ in the environment wins, so one can point the suite elsewhere.
 """
 
 import os
+import tempfile
 
 _TEST_ENV = {
     "DEBUG": "off",
@@ -31,3 +32,4 @@ from pandorakart_wa.settings import *  # noqa: E402,F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+MEDIA_ROOT = tempfile.mkdtemp(prefix="pandorakart-test-media-")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,15 @@ class OutboundMessage:
     text: str | None = None
     biz_opaque_callback_data: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    not_before: float | None = None  # epoch seconds: a rate-limiter slot; send_batch waits for it
+
+
+def wait_for_slot(message: OutboundMessage) -> None:
+    """Sleep until the message's rate-limiter slot opens (no-op without one)."""
+    if message.not_before is not None:
+        delay = message.not_before - time.time()
+        if delay > 0:
+            time.sleep(delay)
 
 
 class BaseBackend:
@@ -83,6 +93,7 @@ class BaseBackend:
         Backends that can, send concurrently over their keep-alive connections."""
         results: list[SendResult | Exception] = []
         for message in messages:
+            wait_for_slot(message)
             try:
                 results.append(self.send(message))
             except Exception as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import re
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +30,7 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-from pandorakart_wa.whatsapp.base import BaseBackend, OutboundMessage, SendResult, TemplateSubmission
+from pandorakart_wa.whatsapp.base import BaseBackend, OutboundMessage, SendResult, TemplateSubmission, wait_for_slot
 from pandorakart_wa.whatsapp.errors import (
     DeliveryUnknown,
     PermanentError,
@@ -113,6 +114,8 @@ class CloudBackend(BaseBackend):
         # Never fewer connections than concurrent sends: urllib3 would open and discard extras.
         pool_size = max(int(settings.WHATSAPP_POOL_SIZE), self.send_concurrency)
         self.session = self._make_session(settings.WHATSAPP_ACCESS_TOKEN, pool_size)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     @staticmethod
     def _make_session(token: str, pool_size: int) -> requests.Session:
@@ -134,6 +137,9 @@ class CloudBackend(BaseBackend):
         return session
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
         self.session.close()
 
     # --- HTTP --------------------------------------------------------------------------------
@@ -316,6 +322,7 @@ class CloudBackend(BaseBackend):
             return []
 
         def one(message: OutboundMessage) -> SendResult | Exception:
+            wait_for_slot(message)
             try:
                 return self.send(message)
             except Exception as exc:  # each message's outcome is reported, never lost
@@ -328,8 +335,11 @@ class CloudBackend(BaseBackend):
             from gevent.pool import Pool
 
             return list(Pool(size).map(one, messages))
-        with ThreadPoolExecutor(max_workers=size, thread_name_prefix="wa-send") as pool:
-            return list(pool.map(one, messages))
+        # One pool per backend, kept for the process's life: no threads started per chunk.
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.send_concurrency, thread_name_prefix="wa-send")
+        return list(self._pool.map(one, messages))
 
     # --- Business profile --------------------------------------------------------------------
 

@@ -1,0 +1,189 @@
+"""The worker's side: claim, send-time gate, Meta's errors, holds and the stop-all switch."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from consent.models import ConsentEvent, ConsentState
+from messaging import ratelimit
+from messaging.gate import sending_policy
+from messaging.models import Message, MessageStatus, SendingPolicy
+from messaging.outbox import message_accept
+from messaging.sending import messages_claim, messages_fail_stale_sending, messages_send_claimed
+from messaging.services import template_hold_queued_messages
+from profile.models import ComplianceAlert
+from tests.messaging.sending_helpers import customer, opt_out, utility_template
+
+pytestmark = pytest.mark.django_db
+
+SHIPPED = {"template": "order_shipped", "language": "en", "variables": ["Ravi", "PK-10023", "27 Nov"]}
+
+
+def queued(n: int = 1, **overrides) -> Message:
+    """A message accepted by the API but not yet sent (its task has not run)."""
+    return message_accept(to=f"+9198765{n:05d}", **{**SHIPPED, **overrides}).message
+
+
+@pytest.fixture
+def contact():
+    utility_template()
+    return customer(1)
+
+
+def test_a_claimed_message_cannot_be_claimed_again(contact):
+    message = queued()
+    first = messages_claim(ids=[message.id])
+    second = messages_claim(ids=[message.id])
+    assert [m.id for m in first] == [message.id]
+    assert second == []
+    assert Message.objects.get().status == MessageStatus.SENDING
+
+
+def test_an_opt_out_after_queueing_suppresses_the_send(contact, outbox):
+    # given a message accepted while the customer had consent
+    message = queued()
+    # when the customer opts out before the worker gets to it
+    opt_out(contact, ["order_updates"])
+    messages_send_claimed(messages_claim(ids=[message.id]))
+    # then nothing is sent and the reason is recorded
+    message.refresh_from_db()
+    assert outbox == []
+    assert message.status == MessageStatus.SUPPRESSED
+    assert message.reason == "opted_out"
+    assert list(message.events.values_list("status", flat=True)) == ["queued", "sending", "suppressed"]
+
+
+def test_a_template_held_after_queueing_holds_the_message(contact, outbox):
+    message = queued()
+    template = message.template
+    template.meta_status = "PAUSED"
+    template.save()
+    assert template_hold_queued_messages(template_id=template.pk) == 1
+    message.refresh_from_db()
+    assert message.reason == "template_held"
+    assert message.not_before > timezone.now()
+    assert messages_claim(ids=[message.id]) == []  # not due while held
+    assert outbox == []
+
+
+def test_a_paused_template_met_at_send_time_holds_rather_than_drops(contact, outbox):
+    message = queued()
+    message.template.meta_status = "PAUSED"
+    message.template.save()
+    messages_send_claimed(messages_claim(ids=[message.id]))
+    message.refresh_from_db()
+    assert message.status == MessageStatus.QUEUED
+    assert message.reason == "template_held"
+    assert outbox == []
+
+
+def test_stop_all_keeps_messages_queued(contact, outbox):
+    message = queued()
+    SendingPolicy.objects.update_or_create(pk=1, defaults={"stop_all": True})
+    messages_send_claimed(messages_claim(ids=[message.id]))
+    message.refresh_from_db()
+    assert message.status == MessageStatus.QUEUED
+    assert message.not_before > timezone.now()
+    assert outbox == []
+
+
+def test_sent_message_records_wamid_and_event(contact, outbox):
+    message = queued()
+    messages_send_claimed(messages_claim(ids=[message.id]))
+    message.refresh_from_db()
+    assert message.status == MessageStatus.SENT
+    assert message.wamid == outbox[0]["wamid"]
+    assert message.sent_at is not None
+
+
+# --- Meta's answers, over real HTTP to the fake Graph API ------------------------------------
+
+
+def send_now(message: Message) -> Message:
+    messages_send_claimed(messages_claim(ids=[message.id]))
+    message.refresh_from_db()
+    return message
+
+
+def test_transient_errors_are_requeued_with_backoff(contact, fake_meta):
+    fake_meta.inject("http", status=500)
+    message = send_now(queued())
+    assert message.status == MessageStatus.QUEUED
+    assert message.reason == "retry"
+    assert message.not_before > timezone.now()
+    assert message.attempts == 1
+    # when it is due again (and Meta's 6-second pair window has passed), it goes out once
+    Message.objects.filter(pk=message.pk).update(not_before=None)
+    ratelimit._pair_limiter.cache_clear()
+    message = send_now(message)
+    assert message.status == MessageStatus.SENT
+    assert len(fake_meta.messages_to(contact.phone)) == 2  # one failed attempt, one accepted
+
+
+def test_429_honours_retry_after(contact, fake_meta):
+    fake_meta.inject("error", code=130429, status=429, retry_after=120)
+    before = timezone.now()
+    message = send_now(queued())
+    assert message.status == MessageStatus.QUEUED
+    assert message.not_before >= before + dt.timedelta(seconds=120)
+
+
+def test_131049_waits_a_day(contact, fake_meta):
+    fake_meta.inject("error", code=131049)
+    message = send_now(queued())
+    assert message.not_before >= timezone.now() + dt.timedelta(hours=23, minutes=59)
+
+
+def test_permanent_errors_are_recorded_and_never_retried(contact, fake_meta):
+    fake_meta.inject("error", code=132001)
+    message = send_now(queued())
+    assert message.status == MessageStatus.FAILED
+    assert message.error_code == 132001
+    assert message.error_title
+    assert messages_claim(ids=[message.id]) == []
+    assert len(fake_meta.messages_to(contact.phone)) == 1
+
+
+def test_131050_writes_a_marketing_opt_out(contact, fake_meta):
+    fake_meta.inject("error", code=131050)
+    message = send_now(queued())
+    assert message.status == MessageStatus.FAILED
+    state = ConsentState.objects.get(contact=contact, purpose="marketing")
+    assert state.status == "opted_out"
+    assert ConsentEvent.objects.filter(contact=contact, action="opt_out", purpose="marketing").count() == 1
+
+
+def test_131026_marks_the_contact_undeliverable(contact, fake_meta):
+    fake_meta.inject("error", code=131026)
+    send_now(queued())
+    contact.refresh_from_db()
+    assert contact.undeliverable is True
+
+
+@pytest.mark.parametrize("code", [368, 131031])
+def test_account_level_refusals_stop_all_sending_and_alert(contact, fake_meta, code):
+    fake_meta.inject("error", code=code)
+    message = send_now(queued())
+    assert message.status == MessageStatus.FAILED
+    assert sending_policy().stop_all is True
+    assert ComplianceAlert.objects.filter(kind="sending_stopped").exists()
+
+
+def test_a_dropped_connection_leaves_the_message_for_reconciliation(contact, fake_meta):
+    # given Meta receives the request but the answer never comes back
+    fake_meta.inject("drop")
+    message = send_now(queued())
+    # then the message is not retried blindly: it waits in `sending`
+    assert message.status == MessageStatus.SENDING
+    assert messages_claim(ids=[message.id]) == []
+    assert message.events.last().detail.get("delivery_unknown")
+    # and after the reconcile window with no status from Meta, staff are asked to look
+    Message.objects.filter(pk=message.pk).update(claimed_at=timezone.now() - dt.timedelta(hours=2))
+    assert messages_fail_stale_sending() == 1
+    message.refresh_from_db()
+    assert message.status == MessageStatus.FAILED
+    assert message.reason == "delivery_unknown"
+    assert len(fake_meta.messages_to(contact.phone)) == 1
