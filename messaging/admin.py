@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template import engines
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -363,7 +364,7 @@ class TemplateRevisionAdmin(admin.ModelAdmin):
     list_select_related = ("template", "author", "reviewed_by")
     fields = ("template", "number", "status", "category", "header_text", "body", "footer", "buttons_display",
               "header_examples", "body_examples", "lint_report", "author", "reviewed_by", "reviewed_at", "review_note",
-              "submitted_at", "created_at")
+              "submitted_at", "created_at", "messages_sent")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -382,6 +383,14 @@ class TemplateRevisionAdmin(admin.ModelAdmin):
     @admin.display(description="Lint findings")
     def lint_report(self, obj: TemplateRevision) -> SafeString | str:
         return lint_table(obj.lint_findings)
+
+    @admin.display(description="Messages that used this revision")
+    def messages_sent(self, obj: TemplateRevision) -> SafeString | str:
+        count = obj.messages.count()
+        if not count:
+            return "none"
+        url = reverse("admin:messaging_message_changelist") + f"?revision__id__exact={obj.pk}"
+        return format_html('<a href="{}">{} messages</a>', url, count)
 
 
 @admin.register(TemplateStatusEvent)
@@ -414,3 +423,4 @@ class LintTermAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: LintTerm, form: Any, change: bool) -> None:
         lint_term_save(term=obj, actor=_staff(request))
+from messaging import admin_sending  # noqa: E402,F401  (messages, campaigns, sending policy)

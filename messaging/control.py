@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -47,4 +51,27 @@ def sending_restart(*, note: str) -> SendingPolicy:
     from messaging.tasks import send_due_messages
 
     transaction.on_commit(send_due_messages.delay)
+    return policy
+
+
+POLICY_FIELDS = ("marketing_cap_count", "marketing_cap_days", "quiet_hours_start", "quiet_hours_end",
+                 "quiet_hours_timezone")
+
+
+@transaction.atomic
+def sending_policy_update(*, changes: Mapping[str, Any]) -> SendingPolicy:
+    """Staff edit the marketing frequency cap and quiet hours (audited by django-auditlog)."""
+    unknown = set(changes) - set(POLICY_FIELDS)
+    if unknown:
+        raise ValidationError({name: ["This field cannot be edited here."] for name in sorted(unknown)})
+    policy, _ = SendingPolicy.objects.select_for_update().get_or_create(pk=1)
+    for name, value in changes.items():
+        setattr(policy, name, value)
+    if policy.marketing_cap_count < 1 or policy.marketing_cap_days < 1:
+        raise ValidationError({"marketing_cap_count": ["The cap must allow at least 1 message in at least 1 day."]})
+    try:
+        ZoneInfo(policy.quiet_hours_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError({"quiet_hours_timezone": ["Not a known time zone (e.g. Asia/Kolkata)."]}) from None
+    policy.save()
     return policy
