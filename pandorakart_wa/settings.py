@@ -187,8 +187,9 @@ PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="IN")
 # the erasure's transaction (POST /api/v1/privacy/erasure).
 PRIVACY_EXPORTERS: dict[str, str] = {
     "consent": "consent.selectors.consent_export",
+    "messages": "messaging.privacy.messages_export",
 }
-PRIVACY_ERASERS: list[str] = []
+PRIVACY_ERASERS: list[str] = ["messaging.privacy.messages_erase"]
 
 # --- Internationalisation -----------------------------------------------------------------
 
