@@ -19,7 +19,15 @@ Control API (no token), for benchmarks and multi-process tests (see `ControlClie
   POST   /__control/latency       {"latency_ms": N}  global added latency
   POST   /__control/templates/{id}  {"status", "quality_score", "rejected_reason", "category"}
   GET    /__control/state         profiles and templates
-  POST   /__control/reset         forget requests, faults, violations, profiles, templates
+  POST   /__control/reset         forget requests, faults, violations, profiles, templates, webhooks
+  POST   /__control/webhooks      status webhooks on (see `WebhookConfig`): Meta-shaped, signed
+  GET    /__control/webhooks      the configuration and counters (pending, posted, failed...)
+  DELETE /__control/webhooks      status webhooks off (pending ones are dropped)
+
+Status webhooks: when configured, every send Meta acts on (also one whose answer is then
+dropped) yields Meta's `messages` webhook statuses (`sent`, `delivered`, `read`: each with the
+wamid, recipient_id, timestamp and the echoed biz_opaque_callback_data), batched as Meta does
+and POSTed to the configured URL with `X-Hub-Signature-256` (HMAC-SHA256 with the app secret).
 
 Run alone: `python -m tests.fakemeta.server --port 8765 --latency-ms 100` (prints its URL).
 In pytest: the `fake_meta` fixture (tests/fakemeta/fixtures.py) runs it in a background thread.
@@ -31,6 +39,9 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import hashlib
+import heapq
+import hmac
 import itertools
 import json
 import random
@@ -187,6 +198,71 @@ class Fault:
         return not (self.recipient is not None and self.recipient != recipient)
 
 
+STATUS_KINDS = ("sent", "delivered", "read")
+
+
+@dataclass
+class WebhookConfig:
+    """Where and how the fake posts status webhooks, as Meta does for each accepted message.
+    `statuses`: which ones, in order (each `step_ms` after the previous); `delay_ms`: from the
+    send to the first status; `batch_size`: most statuses in one POST (Meta batches them);
+    `linger_ms`: how long a partial batch waits for more; `concurrency`: POSTs in flight;
+    `retries`: further tries of a POST that failed (Meta retries for days; here a few times)."""
+
+    url: str
+    app_secret: str
+    statuses: tuple[str, ...] = ("sent", "delivered")
+    delay_ms: float = 0
+    step_ms: float = 0
+    batch_size: int = 50
+    linger_ms: float = 20
+    concurrency: int = 4
+    retries: int = 3
+    timeout_s: float = 10.0
+    waba_id: str = "102290129340398"
+    display_phone_number: str = "15550783881"
+
+    def __post_init__(self) -> None:
+        self.statuses = tuple(self.statuses)
+        unknown = set(self.statuses) - set(STATUS_KINDS)
+        if unknown:
+            raise ValueError(f"statuses must be among {STATUS_KINDS}, got {sorted(unknown)}")
+        if self.batch_size < 1 or self.concurrency < 1:
+            raise ValueError("batch_size and concurrency must be at least 1")
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> WebhookConfig:
+        allowed = {f.name for f in fields(cls)}
+        unknown = set(spec) - allowed
+        if unknown:
+            raise ValueError(f"unknown webhook fields: {sorted(unknown)}")
+        return cls(**spec)
+
+
+def sign_body(body: bytes, app_secret: str) -> str:
+    """Meta's X-Hub-Signature-256 header value for `body`."""
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def status_webhook(statuses: list[dict[str, Any]], *, phone_number_id: str, config: WebhookConfig) -> dict[str, Any]:
+    """A Meta `messages` webhook carrying `statuses` of one phone number."""
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": config.waba_id,
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": config.display_phone_number,
+                                 "phone_number_id": phone_number_id},
+                    "statuses": statuses,
+                },
+            }],
+        }],
+    }
+
+
 def meta_error(code: int, *, message: str | None = None, details: str | None = None,
                subcode: int | None = None, status: int | None = None) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) of a Meta Graph error for `code`."""
@@ -223,6 +299,11 @@ class FakeMeta:
         self._violations: list[dict[str, Any]] = []
         self.profiles: dict[str, dict[str, Any]] = {}
         self.templates: dict[str, dict[str, Any]] = {}
+        self._webhook: WebhookConfig | None = None
+        self._outgoing: list[tuple[float, int, str, dict[str, Any]]] = []  # heap: (due, seq, phone id, status)
+        self._webhook_stats: Counter[str] = Counter()
+        self._webhook_in_flight = 0
+        self._pump: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -250,8 +331,14 @@ class FakeMeta:
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1]
+        self._pump = asyncio.get_running_loop().create_task(self._webhook_pump())
 
     async def stop_async(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._pump
+            self._pump = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -364,9 +451,53 @@ class FakeMeta:
                 template["category"] = category
             return dict(template)
 
-    def reset(self) -> None:
-        """Forget everything: requests, faults, violations, profiles, templates; latency to 0."""
+    def configure_webhooks(self, url: str, app_secret: str, **options: Any) -> WebhookConfig:
+        """Post Meta's status webhooks for every accepted send from now on (see WebhookConfig)."""
+        config = WebhookConfig.from_dict({"url": url, "app_secret": app_secret, **options})
         with self._lock:
+            self._webhook = config
+        return config
+
+    def disable_webhooks(self) -> None:
+        with self._lock:
+            self._webhook = None
+            self._outgoing.clear()
+
+    def webhook_state(self) -> dict[str, Any]:
+        """The configuration (None when off) and counters: `pending` statuses not yet posted
+        (queued or in flight), `posts` and `statuses_posted` answered 2xx, `failed_posts` and
+        `failed_statuses` given up, `responses` per HTTP status (or error class)."""
+        with self._lock:
+            config = asdict(self._webhook) if self._webhook is not None else None
+            stats = dict(self._webhook_stats)
+            pending = len(self._outgoing) + self._webhook_in_flight
+        responses = {k.split(":", 1)[1]: v for k, v in stats.items() if k.startswith("response:")}
+        return {
+            "config": config,
+            "pending": pending,
+            "posts": stats.get("posts", 0),
+            "statuses_posted": stats.get("statuses_posted", 0),
+            "failed_posts": stats.get("failed_posts", 0),
+            "failed_statuses": stats.get("failed_statuses", 0),
+            "responses": responses,
+        }
+
+    def wait_webhooks_idle(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Block until every status due so far has been posted (or given up); the state."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.webhook_state()
+            if state["pending"] == 0 or time.monotonic() > deadline:
+                return state
+            time.sleep(0.05)
+
+    def reset(self) -> None:
+        """Forget everything: requests, faults, violations, profiles, templates, the status
+        webhook configuration and its queue; latency to 0."""
+        with self._lock:
+            self._webhook = None
+            self._outgoing.clear()
+            self._webhook_stats.clear()
             self._requests.clear()
             self._faults.clear()
             self._violations.clear()
@@ -527,6 +658,7 @@ class FakeMeta:
         record["outcome"] = "accepted"
         record["accepted"] = True
         record["wamid"] = wamid
+        self._queue_statuses(object_id, wamid, body)
         return web.json_response({
             "messaging_product": "whatsapp",
             "contacts": [{"input": to, "wa_id": digits(to)}],
@@ -625,6 +757,123 @@ class FakeMeta:
         record["outcome"] = "ok"
         return web.json_response(self._public(template, wanted))
 
+    # --- status webhooks ---------------------------------------------------------------------
+
+    def _queue_statuses(self, phone_number_id: str, wamid: str, body: Mapping[str, Any]) -> None:
+        with self._lock:
+            config = self._webhook
+            if config is None:
+                return
+            category = "utility"
+            if body.get("type") == "template":
+                name = (body.get("template") or {}).get("name")
+                category = next((str(t["category"]).lower() for t in self.templates.values() if t["name"] == name),
+                                "utility")
+            callback = body.get("biz_opaque_callback_data")
+            due = time.time() + config.delay_ms / 1000
+            for kind in config.statuses:
+                item: dict[str, Any] = {
+                    "id": wamid,
+                    "status": kind,
+                    "timestamp": str(int(due)),
+                    "recipient_id": digits(str(body.get("to", ""))),
+                }
+                if callback:
+                    item["biz_opaque_callback_data"] = callback
+                if kind in ("sent", "delivered"):
+                    item["conversation"] = {"id": uuid.uuid4().hex, "origin": {"type": category}}
+                    if kind == "sent":
+                        item["conversation"]["expiration_timestamp"] = str(int(due) + 86400)
+                    item["pricing"] = {"billable": True, "pricing_model": "PMP", "category": category,
+                                       "type": "regular"}
+                heapq.heappush(self._outgoing, (due, next(self._ids), phone_number_id, item))
+                due += config.step_ms / 1000
+
+    def _take_batch(self, config: WebhookConfig) -> tuple[str, list[dict[str, Any]]] | None:
+        """Due statuses of one phone number, at most a batch; None while a partial batch lingers."""
+        now = time.time()
+        with self._lock:
+            if not self._outgoing or self._outgoing[0][0] > now:
+                return None
+            due = [item for item in self._outgoing[: config.batch_size * 4] if item[0] <= now]
+            if len(due) < config.batch_size and now - self._outgoing[0][0] < config.linger_ms / 1000:
+                return None
+            phone = self._outgoing[0][2]
+            batch: list[dict[str, Any]] = []
+            keep: list[tuple[float, int, str, dict[str, Any]]] = []
+            while self._outgoing and self._outgoing[0][0] <= now and len(batch) < config.batch_size:
+                entry = heapq.heappop(self._outgoing)
+                if entry[2] == phone:
+                    batch.append(entry[3])
+                else:
+                    keep.append(entry)
+            for entry in keep:
+                heapq.heappush(self._outgoing, entry)
+            self._webhook_in_flight += len(batch)
+            return phone, batch
+
+    async def _webhook_pump(self) -> None:
+        import aiohttp
+
+        session: aiohttp.ClientSession | None = None
+        slots: asyncio.Semaphore | None = None
+        concurrency = 0
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                config = self._webhook
+                taken = self._take_batch(config) if config is not None else None
+                if config is None or taken is None:
+                    await asyncio.sleep(0.005)
+                    continue
+                if session is None:
+                    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
+                if slots is None or concurrency != config.concurrency:
+                    slots, concurrency = asyncio.Semaphore(config.concurrency), config.concurrency
+                await slots.acquire()
+                task = asyncio.get_running_loop().create_task(self._post_statuses(session, slots, config, *taken))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        finally:
+            for task in tasks:
+                task.cancel()
+            if session is not None:
+                await session.close()
+
+    async def _post_statuses(self, session: Any, slots: asyncio.Semaphore, config: WebhookConfig, phone: str,
+                             statuses: list[dict[str, Any]]) -> None:
+        import aiohttp
+
+        body = json.dumps(status_webhook(statuses, phone_number_id=phone, config=config)).encode()
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": sign_body(body, config.app_secret),
+                   "User-Agent": "facebookexternalua"}
+        delivered = False
+        try:
+            for attempt in range(config.retries + 1):
+                try:
+                    async with session.post(config.url, data=body, headers=headers,
+                                            timeout=aiohttp.ClientTimeout(total=config.timeout_s)) as response:
+                        await response.read()
+                        outcome = str(response.status)
+                        delivered = 200 <= response.status < 300
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    outcome = type(exc).__name__
+                with self._lock:
+                    self._webhook_stats[f"response:{outcome}"] += 1
+                if delivered:
+                    break
+                await asyncio.sleep(min(0.2 * 2 ** attempt, 5.0))
+        finally:
+            with self._lock:
+                self._webhook_in_flight -= len(statuses)
+                if delivered:
+                    self._webhook_stats["posts"] += 1
+                    self._webhook_stats["statuses_posted"] += len(statuses)
+                else:
+                    self._webhook_stats["failed_posts"] += 1
+                    self._webhook_stats["failed_statuses"] += len(statuses)
+            slots.release()
+
     # --- control API -------------------------------------------------------------------------
 
     async def _control(self, request: web.Request) -> web.Response:
@@ -660,6 +909,14 @@ class FakeMeta:
                 with self._lock:
                     state = {"profiles": dict(self.profiles), "templates": list(self.templates.values())}
                 return web.json_response(state)
+            if action == "webhooks" and method == "POST":
+                config = self.configure_webhooks(**payload)
+                return web.json_response({"config": asdict(config)})
+            if action == "webhooks" and method == "GET":
+                return web.json_response(self.webhook_state())
+            if action == "webhooks" and method == "DELETE":
+                self.disable_webhooks()
+                return web.json_response({"config": None})
             if action == "reset" and method == "POST":
                 self.reset()
                 return web.json_response({"ok": True})
@@ -721,6 +978,24 @@ class ControlClient:
 
     def reset(self) -> None:
         self._call("POST", "reset")
+
+    def configure_webhooks(self, url: str, app_secret: str, **options: Any) -> dict[str, Any]:
+        """Status webhooks on (see `WebhookConfig` for the options)."""
+        return self._call("POST", "webhooks", json={"url": url, "app_secret": app_secret, **options})["config"]  # type: ignore[no-any-return]
+
+    def disable_webhooks(self) -> None:
+        self._call("DELETE", "webhooks")
+
+    def webhook_state(self) -> dict[str, Any]:
+        return self._call("GET", "webhooks")  # type: ignore[no-any-return]
+
+    def wait_webhooks_idle(self, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.webhook_state()
+            if state["pending"] == 0 or time.monotonic() > deadline:
+                return state
+            time.sleep(0.05)
 
     def wait_ready(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
