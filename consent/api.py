@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consent import selectors, services
-from consent.models import Contact
+from consent.models import ConsentState, Contact
 from consent.serializers import (
     ConsentReceiptSerializer,
     ContactStateSerializer,
@@ -55,12 +55,18 @@ def _call(service: Callable[..., T], **kwargs: Any) -> T:
 
 def _receipt_document(receipt: ConsentReceipt, phone: str) -> dict[str, Any]:
     contact = receipt.contact
-    body = contact_state_document(
-        contact,
-        states=selectors.contact_states(contact),
-        history=list(selectors.contact_history(contact)),
-        phone=phone,
-    )
+    if receipt.created:
+        # First seen in this call: its whole history and state are the events just written.
+        history = receipt.events
+        states = {
+            e.purpose: ConsentState(purpose=e.purpose, status=services.STATUS_AFTER[e.action], since=e.occurred_at,
+                                    source=e.source, notice_version=e.notice_version)
+            for e in receipt.events
+        }
+    else:
+        history = list(selectors.contact_history(contact))
+        states = selectors.contact_states(contact)
+    body = contact_state_document(contact, states=states, history=history, phone=phone)
     body["receipt"] = [e.public_id for e in receipt.events]
     return body
 
@@ -89,7 +95,7 @@ class ConsentOptInApi(APIView):
             occurred_at=values.get("occurred_at"),
             actor=Actor.api_key(request.auth),
         )
-        return Response(ConsentReceiptSerializer(_receipt_document(receipt, values["phone"])).data, status=201)
+        return Response(_receipt_document(receipt, values["phone"]), status=201)
 
 
 class ConsentOptOutApi(APIView):
@@ -115,7 +121,7 @@ class ConsentOptOutApi(APIView):
             occurred_at=values.get("occurred_at"),
             actor=Actor.api_key(request.auth),
         )
-        return Response(ConsentReceiptSerializer(_receipt_document(receipt, values["phone"])).data, status=200)
+        return Response(_receipt_document(receipt, values["phone"]), status=200)
 
 
 def _phone_or_400(raw: str) -> str:
@@ -149,7 +155,7 @@ class ConsentStateApi(APIView):
             history=list(selectors.contact_history(contact)),
             phone=e164,
         )
-        return Response(ContactStateSerializer(document).data)
+        return Response(document)
 
 
 class NoticeCurrentApi(APIView):

@@ -21,7 +21,7 @@ _DECISIONS = {
     PolicyCode.OPTED_OUT: Decision(False, PolicyCode.OPTED_OUT),
     PolicyCode.CONSENT_MISSING: MISSING,
 }
-# SQLite caps the number of bound parameters per statement; PostgreSQL answers in one query.
+# SQLite caps the number of bound parameters per statement (the run command's database).
 SQLITE_IN_CHUNK = 10_000
 
 
@@ -38,13 +38,34 @@ def _decide(blocked: bool, erased: bool, status: str | None) -> Decision:
     return MISSING
 
 
+_BULK_DECISION_SQL = """
+    SELECT c.{key}, c.blocked, c.erased, s.status
+    FROM {contact} c
+    LEFT JOIN {state} s ON s.contact_id = c.id AND s.purpose = %s
+    WHERE c.{key} = ANY(%s)
+"""
+
+
 def _decision_rows(key_field: str, keys: Sequence[Any], purpose: str) -> Iterator[tuple[Any, bool, bool, str | None]]:
-    """(key, blocked, erased, status) of the contacts among `keys`: one LEFT JOIN per query."""
+    """(key, blocked, erased, status) of the contacts among `keys`: one LEFT JOIN per query.
+
+    On PostgreSQL the keys travel as one array parameter (`= ANY(%s)`): the ORM's `IN (...)`
+    with 100,000 placeholders spends longer building and parsing SQL than the join itself.
+    """
     from django.db import connection
 
-    chunk = SQLITE_IN_CHUNK if connection.vendor == "sqlite" else max(len(keys), 1)
-    for start in range(0, len(keys), chunk):
-        part = keys[start : start + chunk]
+    if connection.vendor == "postgresql":
+        sql = _BULK_DECISION_SQL.format(
+            key="id" if key_field == "id" else "phone_digest",
+            contact=connection.ops.quote_name(Contact._meta.db_table),
+            state=connection.ops.quote_name(ConsentState._meta.db_table),
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [purpose, list(keys)])
+            yield from cursor.fetchall()
+        return
+    for start in range(0, len(keys), SQLITE_IN_CHUNK):
+        part = keys[start : start + SQLITE_IN_CHUNK]
         rows = (
             Contact.objects.annotate(
                 state_for=FilteredRelation("consent_states", condition=Q(consent_states__purpose=purpose))

@@ -205,10 +205,14 @@ class ExportResponseSerializer(serializers.Serializer):
     complaints = serializers.JSONField(required=False, help_text="Provided by the complaints app's exporter.")
 
 
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
 def purpose_state(state: ConsentState | None) -> dict[str, Any]:
     if state is None:
         return {"status": Status.NONE.value}
-    body: dict[str, Any] = {"status": state.status, "since": state.since, "source": state.source}
+    body: dict[str, Any] = {"status": state.status, "since": _utc(state.since), "source": state.source}
     if state.notice_version:
         body["notice_version"] = state.notice_version
     return body
@@ -221,16 +225,17 @@ def history_item(event: ConsentEvent) -> dict[str, Any]:
         "purpose": event.purpose,
         "source": event.source,
         "notice_version": event.notice_version,
-        "occurred_at": event.occurred_at,
-        "recorded_at": event.recorded_at,
+        "occurred_at": _utc(event.occurred_at),
+        "recorded_at": _utc(event.recorded_at),
     }
 
 
 def contact_state_document(
     contact: Contact, *, states: Mapping[str, ConsentState], history: list[ConsentEvent], phone: str | None = None
 ) -> dict[str, Any]:
-    """API.md's state of a contact. `phone` (E.164) masks the number asked for when the contact
-    no longer holds it (erased)."""
+    """API.md's state of a contact, ready for DRF's JSON renderer (times in UTC; the
+    ContactStateSerializer documents the same shape). `phone` (E.164) masks the number asked
+    for when the contact no longer holds it (erased)."""
     return {
         "contact": contact.public_id,
         "phone": contact.masked_phone or (mask_phone(phone) if phone else ""),

@@ -59,6 +59,7 @@ class ConsentReceipt:
 
     contact: Contact
     events: list[ConsentEvent] = field(default_factory=list)
+    created: bool = False  # the contact was first seen in this call
 
 
 @dataclass(frozen=True)
