@@ -56,8 +56,11 @@ def message_text(message: Mapping[str, Any]) -> str | None:
 def inbound_messages(value: Mapping[str, Any], *, event_id: int) -> list[KeywordResult]:
     """`messages` change: apply consent keywords and record each sender's service window.
 
-    Returns the keyword results; the confirmation reply is messaging's job (it registers its
-    own handler and can call consent_apply_inbound_text's result the same way).
+    Returns one KeywordResult per keyword message. NOTE for messaging (the confirmation reply,
+    API.md "Each is confirmed with a reply inside the service window"): consent cannot send.
+    Replace this handler in HANDLERS["messages"] by one of messaging's that calls
+    `consent.webhooks.inbound_messages(value, event_id=event_id)` and, after commit, sends
+    `result.reply_text` (in `result.language`) to `result.contact` for each result returned.
     """
     results: list[KeywordResult] = []
     user_ids = _user_ids(value)
