@@ -337,6 +337,20 @@ def apply_failure_code(message: Message, code: int | None, *, wamid: str) -> Non
         from messaging.control import sending_stop_all
 
         sending_stop_all(reason=f"Meta refused a send with error {code}: the account is restricted.", source="meta")
+    _notify_failure_listeners(message, code, wamid=wamid)
+
+
+def _notify_failure_listeners(message: Message, code: int | None, *, wamid: str) -> None:
+    """Apps above messaging (complaints: block/report signals) learn of each failed send through
+    settings.MESSAGING_FAILURE_LISTENERS, dotted paths called as `listener(message=, code=, wamid=)`.
+    A listener's error is logged, never allowed to undo what the failure already recorded."""
+    from django.utils.module_loading import import_string
+
+    for path in getattr(settings, "MESSAGING_FAILURE_LISTENERS", []):
+        try:
+            import_string(path)(message=message, code=code, wamid=wamid)
+        except Exception:
+            logger.exception("Failure listener %s failed for message %s", path, message.pk)
 
 
 def messages_fail_stale_sending(*, older_than: dt.timedelta | None = None) -> int:

@@ -630,6 +630,19 @@ def template_sync_from_meta(*, actor: Actor) -> SyncReport:
 
 
 @transaction.atomic
+def template_hold(*, template: MessageTemplate, reason: HoldReason, note: str, actor: Actor) -> MessageTemplate:
+    """Hold a template from outside Meta's verdicts (a complaint outcome, a block/report signal
+    investigation): unusable at once and its queued messages held, until a compliance officer
+    releases it (`template_release_hold`). Holding a held template adds `note` for staff."""
+    _authorise(actor, PERM_APPROVE, "hold templates")
+    if not note.strip():
+        raise ValidationError({"note": "Say why the template is held."})
+    template = _locked(template)
+    _hold(template, reason, note.strip(), source=_source(actor), actor=actor, webhook_event_id=None)
+    return template
+
+
+@transaction.atomic
 def template_release_hold(*, template: MessageTemplate, actor: Actor, note: str) -> MessageTemplate:
     """A compliance officer puts a held template back in use, once Meta approves it again, its
     quality is not RED and the revision in use passes lint under the template's current category

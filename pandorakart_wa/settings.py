@@ -335,6 +335,29 @@ CELERY_BEAT_SCHEDULE["messaging-reconcile-stale"] = {
     "options": {"expires": 4 * 60},
 }
 
+# Complaints: the two clocks (first response, resolution, and the statutory outer limit that
+# never pauses), and the block/report signal threshold that puts a template under investigation.
+COMPLAINT_FIRST_RESPONSE_HOURS = env.int("COMPLAINT_FIRST_RESPONSE_HOURS", default=24)
+COMPLAINT_RESOLUTION_DAYS = env.int("COMPLAINT_RESOLUTION_DAYS", default=15)
+COMPLAINT_OUTER_LIMIT_DAYS = env.int("COMPLAINT_OUTER_LIMIT_DAYS", default=90)  # DPDP Rules: <= 90 days
+COMPLAINT_SIGNAL_THRESHOLD = env.float("COMPLAINT_SIGNAL_THRESHOLD", default=0.02)  # share of sends
+COMPLAINT_SIGNAL_MIN_SENDS = env.int("COMPLAINT_SIGNAL_MIN_SENDS", default=50)
+COMPLAINT_SIGNAL_WINDOW_DAYS = env.int("COMPLAINT_SIGNAL_WINDOW_DAYS", default=7)
+CELERY_BEAT_SCHEDULE["complaints-check-clocks"] = {
+    "task": "complaints.tasks.check_clocks_task",
+    "schedule": timedelta(minutes=10),
+    "options": {"expires": 9 * 60},
+}
+CELERY_BEAT_SCHEDULE["complaints-evaluate-signals"] = {
+    "task": "complaints.tasks.evaluate_signals_task",
+    "schedule": timedelta(hours=1),
+    "options": {"expires": 55 * 60},
+}
+# Messaging calls each of these as `listener(message=, code=, wamid=)` when a send fails
+# (messaging cannot import the apps above it); complaints records block/report signals.
+MESSAGING_FAILURE_LISTENERS: list[str] = ["complaints.signals_intake.record_failure"]
+PRIVACY_EXPORTERS["complaints"] = "complaints.selectors.complaints_export"
+
 # --- WhatsApp (Meta Cloud API) ------------------------------------------------------------
 
 _BACKENDS = {

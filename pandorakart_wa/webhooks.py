@@ -31,11 +31,12 @@ HANDLERS: dict[str, list[str]] = {
     "message_template_quality_update": ["messaging.services.template_apply_quality_update"],
     "template_category_update": ["messaging.services.template_apply_category_update"],
     # Consent: Meta's marketing stop/resume, applied before the webhook is answered.
-    "user_preferences": ["consent.webhooks.user_preferences_changed"],
+    "user_preferences": ["consent.webhooks.user_preferences_changed", "complaints.webhooks.user_preferences"],
     # Statuses of our messages, and inbound messages: messaging applies the statuses, hands
     # inbound text to consent (keywords STOP, START..., the 24-hour window) and queues the
     # confirmation reply.
-    "messages": ["messaging.webhooks.messages_changed"],
+    # Complaints after them: STOP/spam signals, and COMPLAINT / शिकायत opens a complaint.
+    "messages": ["messaging.webhooks.messages_changed", "complaints.webhooks.inbound_messages"],
     # Account restrictions: stop all sending and alert staff.
     "account_update": ["messaging.webhooks.account_update"],
 }
