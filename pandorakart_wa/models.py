@@ -66,3 +66,7 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{', '.join(self.fields) or 'event'} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+# The compliance dashboard's and reports' permissions (an unmanaged model without a table).
+from pandorakart_wa.dashboard.models import ComplianceReport  # noqa: E402,F401

@@ -19,6 +19,7 @@ api_v1: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("admin/compliance/", include("pandorakart_wa.dashboard.urls")),  # dashboard, reports, evidence pack
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,0 +1,284 @@
+"""The customer evidence pack: for one contact, everything that proves how PandoraKart treated
+their consent — the notices they were shown, every ledger event with its evidence and its place
+in the hash chain, every message with the consent in force when it left, and their complaints.
+
+One dict of plain values (datetimes stay datetimes; DjangoJSONEncoder writes them as ISO 8601)
+serves both the printable page and the JSON download.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from django.utils import timezone
+
+from consent.ledger import CHAINED_FIELDS, GENESIS_HASH, event_hash, evidence_digest
+from consent.models import Action, ConsentEvent, ConsentNotice, Contact, Status
+from consent.purposes import Purpose
+from consent.selectors import contact_states, ledger_last_verification
+from messaging.models import Message, MessageKind, MessageStatus
+from pandorakart_wa.dashboard import complaints_panel
+from pandorakart_wa.phones import mask_phone
+
+PACK_VERSION = 1
+ERASED = "erased"
+WENT_OUT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
+STATUS_AFTER: dict[str, str] = {
+    Action.OPT_IN: Status.OPTED_IN,
+    Action.RESUBSCRIBE: Status.OPTED_IN,
+    Action.OPT_OUT: Status.OPTED_OUT,
+    Action.ERASE: ERASED,
+}
+
+def phone_shown(contact: Contact, *, full: bool, typed_e164: str | None = None) -> str:
+    """The number as this viewer may see it: full with consent.reveal_phone, else masked. An
+    erased contact has no number left; the one staff typed is shown masked for reference."""
+    number = contact.phone or typed_e164
+    if not number:
+        return ""
+    return number if full and contact.phone else mask_phone(number)
+
+
+def _event_checks(events: Sequence[ConsentEvent]) -> dict[int, dict[str, Any]]:
+    """Per event: does its content match its hash, does it chain to its predecessor (and its
+    successor to it), does its evidence (while present) match the digest, and has a full
+    verification of the ledger covered it. Two queries for the neighbours, whatever the count."""
+    sequences = [e.sequence for e in events]
+    previous = dict(
+        ConsentEvent.objects.filter(sequence__in=[s - 1 for s in sequences]).values_list("sequence", "hash")
+    )
+    following = dict(
+        ConsentEvent.objects.filter(sequence__in=[s + 1 for s in sequences]).values_list("sequence", "prev_hash")
+    )
+    run = ledger_last_verification()
+    checks: dict[int, dict[str, Any]] = {}
+    for event in events:
+        expected_prev = GENESIS_HASH if event.sequence == 1 else previous.get(event.sequence - 1)
+        next_prev = following.get(event.sequence + 1)
+        evidence = getattr(event, "evidence", None)
+        data = evidence.data if evidence is not None else None
+        hash_ok = event_hash({name: getattr(event, name) for name in CHAINED_FIELDS}) == event.hash
+        links_back = expected_prev is not None and event.prev_hash == expected_prev
+        links_forward = None if next_prev is None else next_prev == event.hash  # None: the ledger's head
+        evidence_ok = None if data is None else evidence_digest(data) == event.evidence_sha256
+        if run is None:
+            verified = "never verified"
+        elif run.ok:
+            verified = "covered" if (run.head_sequence or 0) >= event.sequence else "after the last run"
+        else:
+            bad = run.first_bad_sequence
+            verified = "covered" if bad is not None and event.sequence < bad else "chain broken before it"
+        intact = hash_ok and links_back and links_forward is not False and evidence_ok is not False
+        checks[event.sequence] = {
+            "hash_matches": hash_ok,
+            "links_to_previous": links_back,
+            "next_links_to_it": links_forward,
+            "evidence_matches": evidence_ok,
+            "full_verification": verified,
+            "chain_verified_to_here": intact and verified == "covered",
+            "intact": intact,
+        }
+    return checks
+
+
+def _notices(events: Sequence[ConsentEvent]) -> list[dict[str, Any]]:
+    shown: dict[str, set[str]] = defaultdict(set)
+    for event in events:
+        if event.notice_version:
+            shown[event.notice_version].add(event.notice_sha256)
+    notices = {n.version: n for n in ConsentNotice.objects.filter(version__in=list(shown))}
+    result = []
+    for version in sorted(shown):
+        notice = notices.get(version)
+        digests = sorted(d for d in shown[version] if d)
+        result.append(
+            {
+                "version": version,
+                "referenced_sha256": digests,
+                "found": notice is not None,
+                "language": notice.language if notice else "",
+                "title": notice.title if notice else "",
+                "published_at": notice.published_at if notice else None,
+                "text_sha256": notice.text_sha256 if notice else "",
+                "matches": notice is not None and all(d == notice.text_sha256 for d in digests),
+                "text": notice.text if notice else "",
+                "withdrawal_instructions": notice.withdrawal_instructions if notice else "",
+                "complaint_instructions": notice.complaint_instructions if notice else "",
+                "events": sum(1 for e in events if e.notice_version == version),
+            }
+        )
+    return result
+
+
+class _ConsentTimeline:
+    """The status in force for each purpose at any moment, from the contact's ledger events.
+
+    "In force" is what the ledger held then (recorded_at): the state the send gate read."""
+
+    def __init__(self, events: Sequence[ConsentEvent]) -> None:
+        self._times: dict[str, list[dt.datetime]] = defaultdict(list)
+        self._events: dict[str, list[ConsentEvent]] = defaultdict(list)
+        for event in sorted(events, key=lambda e: e.sequence):
+            self._times[event.purpose].append(event.recorded_at)
+            self._events[event.purpose].append(event)
+
+    def at(self, purpose: str, moment: dt.datetime) -> tuple[str, ConsentEvent | None]:
+        i = bisect_right(self._times[purpose], moment)
+        if i == 0:
+            return Status.NONE, None
+        event = self._events[purpose][i - 1]
+        return STATUS_AFTER.get(event.action, Status.NONE), event
+
+
+def _message_verdict(message: Message, status_in_force: str) -> tuple[str, str]:
+    """(level, text): ok / warning / info for the pack's message table."""
+    went_out = message.status in WENT_OUT or (message.status == MessageStatus.FAILED and message.sent_at)
+    if message.status == MessageStatus.SUPPRESSED:
+        return "ok", f"Refused at send time ({message.reason or 'policy'})"
+    if message.status == MessageStatus.CANCELLED:
+        return "info", f"Cancelled ({message.reason})" if message.reason else "Cancelled"
+    if not went_out:
+        return "info", "Not sent (yet)"
+    if message.kind == MessageKind.CONFIRMATION:
+        return "ok", "Confirmation of the customer's own request (no marketing consent needed)"
+    if message.kind == MessageKind.NOTICE:
+        return "ok", "Legal notice to a customer holding consent"
+    if status_in_force == Status.OPTED_IN:
+        return "ok", "Consent in force when it left"
+    return "warning", "Sent without consent in force for its purpose"
+
+
+def _messages(contact: Contact, timeline: _ConsentTimeline) -> list[dict[str, Any]]:
+    messages = (
+        Message.objects.filter(contact=contact)
+        .select_related("template", "campaign", "revision")
+        .prefetch_related("events")
+        .order_by("created_at")
+    )
+    result = []
+    for m in messages:
+        moment = m.sent_at or m.claimed_at or m.created_at
+        status_in_force, event = timeline.at(m.purpose, moment)
+        if contact.erased_at is not None and contact.erased_at <= moment:
+            status_in_force = ERASED
+        level, verdict = _message_verdict(m, status_in_force)
+        result.append(
+            {
+                "id": str(m.id),
+                "template": f"{m.template.name} ({m.template.language})" if m.template else "",
+                "template_revision": m.revision.number if m.revision else None,
+                "free_text": not m.template,
+                "purpose": m.purpose,
+                "kind": m.kind,
+                "campaign": m.campaign.name if m.campaign else "",
+                "status": m.status,
+                "reason": m.reason,
+                "error_code": m.error_code,
+                "error_title": m.error_title,
+                "created_at": m.created_at,
+                "sent_at": m.sent_at,
+                "checked_at": moment,
+                "consent_in_force": {
+                    "status": status_in_force,
+                    "event_sequence": event.sequence if event else None,
+                    "event_id": event.public_id if event else None,
+                    "since": event.occurred_at if event else None,
+                },
+                "verdict": verdict,
+                "verdict_level": level,
+                "timeline": [{"status": e.status, "at": e.at, "source": e.source} for e in m.events.all()],
+            }
+        )
+    return result
+
+
+def evidence_pack(contact: Contact, *, full_phone: bool, typed_e164: str | None = None) -> dict[str, Any]:
+    """Everything that proves how the contact's consent was collected, kept and respected."""
+    events = list(
+        ConsentEvent.objects.filter(contact=contact).select_related("evidence").order_by("sequence")
+    )
+    checks = _event_checks(events)
+    states = contact_states(contact)
+    timeline = _ConsentTimeline(events)
+    run = ledger_last_verification()
+    event_rows: list[dict[str, Any]] = []
+    for event in events:
+        evidence = getattr(event, "evidence", None)
+        if not event.evidence_sha256:
+            evidence_state, data = "none", None
+        elif evidence is None or evidence.data is None:
+            evidence_state, data = ERASED, None
+        else:
+            evidence_state, data = "present", evidence.data
+        event_rows.append(
+            {
+                "event_id": event.public_id,
+                "sequence": event.sequence,
+                "batch": str(event.batch),
+                "purpose": event.purpose,
+                "action": event.action,
+                "source": event.source,
+                "notice_version": event.notice_version,
+                "notice_sha256": event.notice_sha256,
+                "actor_type": event.actor_type,
+                "actor": event.actor_label,
+                "occurred_at": event.occurred_at,
+                "recorded_at": event.recorded_at,
+                "prev_hash": event.prev_hash,
+                "hash": event.hash,
+                "evidence_sha256": event.evidence_sha256,
+                "evidence_state": evidence_state,
+                "evidence": data,
+                "checks": checks[event.sequence],
+            }
+        )
+    messages = _messages(contact, timeline)
+    complaints = complaints_panel.complaints_for_contact(contact)
+    return {
+        "pack_version": PACK_VERSION,
+        "generated_at": timezone.now(),
+        "contact": {
+            "id": contact.public_id,
+            "phone": phone_shown(contact, full=full_phone, typed_e164=typed_e164),
+            "phone_is_masked": not (full_phone and contact.phone),
+            "phone_digest": contact.phone_digest or "",
+            "blocked": contact.blocked,
+            "blocked_at": contact.blocked_at,
+            "erased": contact.erased,
+            "erased_at": contact.erased_at,
+            "undeliverable": contact.undeliverable,
+            "created_at": contact.created_at,
+        },
+        "current_consent": [
+            {
+                "purpose": p.value,
+                "label": str(p.label),
+                "status": state.status if (state := states.get(p.value)) else Status.NONE,
+                "since": state.since if state else None,
+                "source": state.source if state else "",
+                "notice_version": state.notice_version if state else "",
+            }
+            for p in Purpose
+        ],
+        "ledger_verification": {
+            "last_run_at": run.finished_at if run else None,
+            "ok": run.ok if run else None,
+            "head_sequence": run.head_sequence if run else None,
+            "problem": run.problem if run else "",
+        },
+        "notices": _notices(events),
+        "consent_events": event_rows,
+        "messages": messages,
+        "complaints": complaints,
+        "summary": {
+            "events": len(event_rows),
+            "events_intact": sum(1 for e in event_rows if e["checks"]["intact"]),
+            "messages": len(messages),
+            "messages_flagged": sum(1 for m in messages if m["verdict_level"] == "warning"),
+            "complaints": len(complaints) if complaints is not None else None,
+        },
+    }

@@ -1,0 +1,392 @@
+"""The compliance dashboard's figures: read-only, aggregated in the database.
+
+Every query is bounded: current-state counts are GROUP BYs over indexed columns, and everything
+that happens over time (consent events, messages) is a GROUP BY day / status over the selected
+date range, so the page costs a handful of queries whatever the size of the tables. Nothing
+here loops over rows in Python except the small results (one row per day, status or template).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.db.models import Aggregate, Count, DurationField, ExpressionWrapper, F, FloatField, Func, Max, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from consent.models import Action, ConsentEvent, ConsentState, Contact, LedgerVerification, Source, Status
+from consent.purposes import Purpose
+from consent.selectors import ledger_last_verification
+from messaging.models import (
+    HoldReason,
+    Message,
+    MessageStatus,
+    MessageTemplate,
+    SendingPolicy,
+    TemplateQuality,
+)
+from messaging.selectors import template_usable
+from profile.models import ComplianceAlert, ProfileDrift, ProfileSyncRun
+from profile.selectors import alerts_open
+
+GRANTS = (Action.OPT_IN, Action.RESUBSCRIBE)
+# Opt-outs whose honour time means something: the customer acted (keyword, Meta's stop button,
+# the storefront) and we recorded it. Imports replay old history, so their delay is not ours.
+HONOUR_TIME_EXCLUDED_SOURCES = (Source.IMPORT,)
+SENT_STATUSES = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
+LEDGER_VERIFICATION_STALE_AFTER = dt.timedelta(hours=36)  # the check runs daily: a missed run shows
+ALERTS_SHOWN = 8
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Whole days [start, end] in the staff time zone."""
+
+    start: dt.date
+    end: dt.date
+
+    @property
+    def days(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+    @property
+    def since(self) -> dt.datetime:
+        return _midnight(self.start)
+
+    @property
+    def until(self) -> dt.datetime:
+        """Exclusive: midnight after the last day."""
+        return _midnight(self.end + dt.timedelta(days=1))
+
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()}..{self.end.isoformat()}"
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min), timezone.get_current_timezone())
+
+
+def default_range(today: dt.date | None = None, days: int = 30) -> DateRange:
+    today = today or timezone.localdate()
+    return DateRange(today - dt.timedelta(days=days - 1), today)
+
+
+# --- Consent -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Coverage:
+    purpose: str
+    label: str
+    opted_in: int
+    opted_out: int
+    total: int
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.opted_in / self.total if self.total else 0.0
+
+
+def consent_coverage() -> tuple[int, list[Coverage], dict[str, int]]:
+    """(contacts, coverage per purpose, {"blocked", "erased", "undeliverable"}) now.
+
+    `opted_in` counts contacts that may be messaged for the purpose (not blocked or erased):
+    one GROUP BY purpose, status over the state table's (purpose, status, contact) index.
+    """
+    flags = Contact.objects.aggregate(
+        n_total=Count("id"),
+        n_blocked=Count("id", filter=Q(blocked=True, erased=False)),
+        n_erased=Count("id", filter=Q(erased=True)),
+        n_undeliverable=Count("id", filter=Q(undeliverable=True, erased=False)),
+    )
+    total = int(flags.pop("n_total"))
+    counts: dict[tuple[str, str], int] = {}
+    rows = (
+        ConsentState.objects.filter(contact__blocked=False, contact__erased=False)
+        .values("purpose", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        counts[(row["purpose"], row["status"])] = row["n"]
+    coverage = [
+        Coverage(
+            purpose=str(purpose),
+            label=str(purpose.label),
+            opted_in=counts.get((purpose, Status.OPTED_IN), 0),
+            opted_out=counts.get((purpose, Status.OPTED_OUT), 0),
+            total=total,
+        )
+        for purpose in Purpose
+    ]
+    return total, coverage, {k.removeprefix("n_"): int(v) for k, v in flags.items()}
+
+
+@dataclass
+class ConsentActivity:
+    days: list[dt.date]
+    opt_ins: list[int]
+    opt_outs: list[int]
+    erasures: list[int]
+    by_purpose: dict[str, dict[str, int]] = field(default_factory=dict)  # purpose -> {"in","out","erase"}
+
+    @property
+    def totals(self) -> dict[str, int]:
+        return {"in": sum(self.opt_ins), "out": sum(self.opt_outs), "erase": sum(self.erasures)}
+
+
+def consent_activity(date_range: DateRange) -> ConsentActivity:
+    """Opt-ins (incl. resubscribes), opt-outs and erasures per day (by occurred_at, staff time
+    zone) and per purpose: one GROUP BY day, purpose, action over the range."""
+    rows = (
+        ConsentEvent.objects.filter(occurred_at__gte=date_range.since, occurred_at__lt=date_range.until)
+        .annotate(day=TruncDate("occurred_at", tzinfo=timezone.get_current_timezone()))
+        .values("day", "purpose", "action")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    days = date_range.days
+    index = {day: i for i, day in enumerate(days)}
+    activity = ConsentActivity(days=days, opt_ins=[0] * len(days), opt_outs=[0] * len(days),
+                               erasures=[0] * len(days))
+    activity.by_purpose = {p: {"in": 0, "out": 0, "erase": 0} for p in Purpose.values}
+    for row in rows:
+        i = index.get(row["day"])
+        if i is None:
+            continue
+        kind = "in" if row["action"] in GRANTS else "out" if row["action"] == Action.OPT_OUT else "erase"
+        series = {"in": activity.opt_ins, "out": activity.opt_outs, "erase": activity.erasures}[kind]
+        series[i] += row["n"]
+        activity.by_purpose.setdefault(row["purpose"], {"in": 0, "out": 0, "erase": 0})[kind] += row["n"]
+    return activity
+
+
+@dataclass(frozen=True)
+class HonourTime:
+    source: str  # "" for all sources together
+    label: str
+    count: int
+    p50: float | None  # seconds
+    p95: float | None
+    worst: float | None
+
+    @property
+    def p50_text(self) -> str:
+        return duration_text(self.p50)
+
+    @property
+    def p95_text(self) -> str:
+        return duration_text(self.p95)
+
+    @property
+    def worst_text(self) -> str:
+        return duration_text(self.worst)
+
+
+def duration_text(seconds: float | None) -> str:
+    """12 ms, 3.4 s, 5 min 2 s, 2 h 10 min, 3 d 4 h."""
+    if seconds is None:
+        return "—"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    if whole < 86400:
+        return f"{whole // 3600} h {whole % 3600 // 60} min"
+    return f"{whole // 86400} d {whole % 86400 // 3600} h"
+
+
+class _PercentileCont(Aggregate):
+    """PostgreSQL's percentile_cont(p) WITHIN GROUP (ORDER BY expr)."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression: Any, percentile: float, **extra: Any) -> None:
+        super().__init__(expression, percentile=float(percentile), **extra)
+
+
+def _percentile(sorted_values: list[float], p: float) -> float | None:
+    """Linear interpolation, as percentile_cont does (the non-PostgreSQL fallback)."""
+    if not sorted_values:
+        return None
+    position = (len(sorted_values) - 1) * p
+    low = int(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+def opt_out_honour_times(date_range: DateRange) -> list[HonourTime]:
+    """How long from the customer's opt-out (occurred_at: the keyword's or Meta's timestamp, the
+    storefront's click) until it was in force (recorded_at: the ledger event and the state row
+    are written together, and the send gate reads that row). p50 / p95 / worst per source, then
+    all sources together (first)."""
+    base = ConsentEvent.objects.filter(
+        action=Action.OPT_OUT, occurred_at__gte=date_range.since, occurred_at__lt=date_range.until
+    ).exclude(source__in=HONOUR_TIME_EXCLUDED_SOURCES)
+    labels = dict(Source.choices)
+    if connection.vendor == "postgresql":
+        delay = ExpressionWrapper(F("recorded_at") - F("occurred_at"), output_field=DurationField())
+        seconds = _Epoch(delay)
+        aggregates = {
+            "count": Count("id"),
+            "p50": _PercentileCont(seconds, 0.5),
+            "p95": _PercentileCont(seconds, 0.95),
+            "worst": Max(seconds),
+        }
+        overall = base.aggregate(**aggregates)
+        per_source: Any = base.values("source").annotate(**aggregates).order_by("source")
+        result = [HonourTime("", "All sources", overall["count"], overall["p50"], overall["p95"], overall["worst"])]
+        result += [
+            HonourTime(r["source"], str(labels.get(r["source"], r["source"])), r["count"], r["p50"], r["p95"], r["worst"])
+            for r in per_source
+        ]
+        return result
+    # SQLite (the run command's database): the range's opt-outs are few; sort them here.
+    per: dict[str, list[float]] = defaultdict(list)
+    for source, occurred, recorded in base.values_list("source", "occurred_at", "recorded_at").iterator():
+        per[source].append(max(0.0, (recorded - occurred).total_seconds()))
+    everything = sorted(v for values in per.values() for v in values)
+    result = [HonourTime("", "All sources", len(everything), _percentile(everything, 0.5),
+                         _percentile(everything, 0.95), everything[-1] if everything else None)]
+    for source in sorted(per):
+        values = sorted(per[source])
+        result.append(HonourTime(source, str(labels.get(source, source)), len(values), _percentile(values, 0.5),
+                                 _percentile(values, 0.95), values[-1]))
+    return result
+
+
+class _Epoch(Func):
+    """The seconds of an interval, never negative (PostgreSQL)."""
+
+    template = "GREATEST(EXTRACT(EPOCH FROM %(expressions)s), 0)"
+    output_field = FloatField()
+
+
+@dataclass(frozen=True)
+class LedgerStatus:
+    last: LedgerVerification | None
+    head_sequence: int | None
+    unverified_events: int | None  # events appended since the last intact run
+    stale: bool
+
+    @property
+    def state(self) -> str:
+        if self.last is None:
+            return "never"
+        return "ok" if self.last.ok else "broken"
+
+
+def ledger_status(now: dt.datetime | None = None) -> LedgerStatus:
+    now = now or timezone.now()
+    last = ledger_last_verification()
+    head = ConsentEvent.objects.aggregate(head=Max("sequence"))["head"]
+    unverified = None
+    if last is not None and last.ok:
+        unverified = (head or 0) - (last.head_sequence or 0)
+    stale = last is None or now - last.finished_at > LEDGER_VERIFICATION_STALE_AFTER
+    return LedgerStatus(last=last, head_sequence=head, unverified_events=unverified, stale=stale)
+
+
+# --- Messaging ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MessageFigures:
+    by_status: list[tuple[str, str, int]]  # (status, label, count), every status
+    suppressed_by_reason: list[tuple[str, int]]
+    failed_by_error: list[tuple[str, int]]
+    total: int
+
+
+def message_figures(date_range: DateRange) -> MessageFigures:
+    """Messages created in the range by status; suppressed ones by policy code; failed ones by
+    Meta's error code. Three GROUP BYs over the range."""
+    in_range = Message.objects.filter(created_at__gte=date_range.since, created_at__lt=date_range.until)
+    counts = {r["status"]: r["n"] for r in in_range.values("status").annotate(n=Count("id")).order_by()}
+    by_status = [(str(s), str(s.label).split(" (")[0], counts.get(s, 0)) for s in MessageStatus]
+    suppressed = [
+        (r["reason"] or "unspecified", r["n"])
+        for r in in_range.filter(status=MessageStatus.SUPPRESSED).values("reason").annotate(n=Count("id")).order_by("-n")
+    ]
+    failed = [
+        (str(r["error_code"]) if r["error_code"] is not None else "no code", r["n"])
+        for r in in_range.filter(status=MessageStatus.FAILED)
+        .values("error_code")
+        .annotate(n=Count("id"))
+        .order_by("-n")[:8]
+    ]
+    return MessageFigures(by_status=by_status, suppressed_by_reason=suppressed, failed_by_error=failed,
+                          total=sum(counts.values()))
+
+
+@dataclass(frozen=True)
+class TemplateRow:
+    template: MessageTemplate
+    usable: bool
+    refusal: str | None
+    sent_in_range: int
+
+
+def template_board(date_range: DateRange) -> tuple[list[TemplateRow], dict[str, int]]:
+    """Every template with its quality, Meta status, hold and whether it may be sent now (the
+    sending gate's own answer), plus messages sent with it in the range; and counts per quality
+    (+ "HELD"). Templates are few; the sent counts are one GROUP BY template."""
+    sent = dict(
+        Message.objects.filter(
+            created_at__gte=date_range.since, created_at__lt=date_range.until, status__in=SENT_STATUSES,
+            template__isnull=False,
+        )
+        .values("template_id")
+        .annotate(n=Count("id"))
+        .order_by()
+        .values_list("template_id", "n")
+    )
+    rows = []
+    summary = dict.fromkeys(TemplateQuality.values, 0)
+    summary["HELD"] = 0
+    templates = MessageTemplate.objects.select_related("approved_revision").order_by("name", "language")
+    for template in templates:
+        usable, refusal = template_usable(template)
+        rows.append(TemplateRow(template, usable, refusal, sent.get(template.pk, 0)))
+        summary[template.quality] = summary.get(template.quality, 0) + 1
+        if template.hold_reason != HoldReason.NONE:
+            summary["HELD"] += 1
+    return rows, summary
+
+
+def sending_state() -> SendingPolicy | None:
+    """The sending policy row (stop-all switch), read without creating it."""
+    return SendingPolicy.objects.filter(pk=1).first()
+
+
+# --- Profile and alerts ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileStatus:
+    open_drift: list[ProfileDrift]
+    last_run: ProfileSyncRun | None
+    last_good_run: ProfileSyncRun | None
+
+
+def profile_status() -> ProfileStatus:
+    good = (ProfileSyncRun.Result.OK, ProfileSyncRun.Result.NOOP, ProfileSyncRun.Result.DRIFT)
+    return ProfileStatus(
+        open_drift=list(ProfileDrift.objects.filter(resolved_at__isnull=True).order_by("field")),
+        last_run=ProfileSyncRun.objects.order_by("-started_at", "-id").first(),
+        last_good_run=ProfileSyncRun.objects.filter(result__in=good).order_by("-started_at", "-id").first(),
+    )
+
+
+def open_alerts() -> tuple[int, list[ComplianceAlert]]:
+    alerts = alerts_open()
+    return alerts.count(), list(alerts[:ALERTS_SHOWN])
