@@ -12,7 +12,6 @@ from complaints.models import API_CATEGORIES, API_CHANNELS, DESCRIPTION_MAX_LENG
 from messaging.models import Message
 from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone
 
-
 STATUS_HELP = ", ".join(Status.values)
 
 

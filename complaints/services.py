@@ -264,7 +264,7 @@ def complaint_create(
         note=f"Received by {complaint.get_channel_display()}.", internal=False,
         detail={"channel": channel, "category": category, "message": str(message.pk) if message else None},
     )
-    if contact is not None:
+    if contact is not None or template is not None:
         complaint.evidence = complaint_evidence(complaint, now=now)
         complaint.evidence_at = now
         complaint.save(update_fields=["evidence", "evidence_at", "updated_at"])

@@ -41,6 +41,9 @@ FAILURE_SIGNALS = {
 }
 # A STOP or a spam report answers the template message the customer received last, within this.
 ATTRIBUTION_WINDOW = dt.timedelta(days=7)
+# Meta's timestamps have whole seconds and come from Meta's clock: a message we sent a moment
+# before the reaction may carry a later sent_at than the reaction's timestamp.
+TIMESTAMP_TOLERANCE = dt.timedelta(seconds=60)
 # Messages that reached (or were refused by) Meta: the denominator of the signal rate.
 ATTEMPTED = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.FAILED)
 ALERT_TEMPLATE_SIGNALS = "complaint_template_signals"
@@ -79,7 +82,7 @@ def attributed_message(
             return replied
     recent = Message.objects.select_related("template").filter(
         contact=contact, template__isnull=False, sent_at__isnull=False, sent_at__gte=at - ATTRIBUTION_WINDOW,
-        sent_at__lte=at,
+        sent_at__lte=at + TIMESTAMP_TOLERANCE,
     )
     if purpose is not None:
         recent = recent.filter(purpose=purpose)
