@@ -245,3 +245,24 @@ def last_intact_checkpoint() -> Checkpoint | None:
 def ledger_last_verification() -> LedgerVerification | None:
     """The latest verify_consent_ledger run (the dashboard shows it)."""
     return LedgerVerification.objects.order_by("-started_at").first()
+
+
+# Published notices never change (a new wording is a new version), so each process keeps the
+# ones it has read: the opt-in API looks its notice up on every request.
+_published_notices: dict[str, ConsentNotice] = {}
+
+
+def notice_by_version(version: str) -> ConsentNotice | None:
+    """The notice with this version (published or not); published ones are cached."""
+    cached = _published_notices.get(version)
+    if cached is not None:
+        return cached
+    notice = ConsentNotice.objects.filter(version=version).first()
+    if notice is not None and notice.is_published:
+        _published_notices[version] = notice
+    return notice
+
+
+def notice_cache_clear() -> None:
+    """Tests: forget cached notices (their rows are rolled back between tests)."""
+    _published_notices.clear()

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from consent.ledger import canonical_json
 from consent.models import API_SOURCES, ConsentEvent, ConsentNotice, ConsentState, Contact, Source, Status
 from consent.purposes import Purpose
+from consent.selectors import notice_by_version
 from consent.services import CLOCK_SKEW_TOLERANCE, EVIDENCE_MAX_BYTES
 from pandorakart_wa.phones import InvalidPhoneNumber, mask_phone, normalize_phone
 
@@ -80,7 +81,7 @@ class OptInInputSerializer(serializers.Serializer):
     occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to now; never in the future.")
 
     def validate_notice_version(self, value: str) -> ConsentNotice:
-        notice = ConsentNotice.objects.filter(version=value).first()
+        notice = notice_by_version(value)
         if notice is None:
             raise serializers.ValidationError(f"No consent notice has version {value!r}.")
         if not notice.is_published:

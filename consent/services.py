@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from auditlog.context import disable_auditlog
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -126,7 +127,9 @@ def _resolve_contact(
         if contact is not None or not create:
             return contact, False
         try:
-            with transaction.atomic():
+            # Not in django-auditlog: the ledger event written in this transaction is the record
+            # of who brought the number in (auditlog covers staff edits of contacts).
+            with transaction.atomic(), disable_auditlog():
                 contact = Contact.objects.create(
                     phone=e164, phone_digest=digest, wa_id=wa_id or None, user_id=_free_user_id(user_id)
                 )
@@ -138,7 +141,7 @@ def _resolve_contact(
         if contact is not None or not create:
             return contact, False
         try:
-            with transaction.atomic():
+            with transaction.atomic(), disable_auditlog():
                 contact = Contact.objects.create(user_id=user_id)
             return contact, True
         except IntegrityError:
@@ -376,8 +379,10 @@ def _project_state(contact: Contact, events: Sequence[ConsentEvent], *, new_cont
 
 def _published_notice(notice: ConsentNotice | str) -> ConsentNotice:
     if isinstance(notice, str):
-        found = ConsentNotice.objects.filter(version=notice, published_at__isnull=False).first()
-        if found is None:
+        from consent.selectors import notice_by_version
+
+        found = notice_by_version(notice)
+        if found is None or not found.is_published:
             raise ConsentError(f"No published consent notice has version {notice!r}.", field="notice_version")
         return found
     if not notice.is_published:

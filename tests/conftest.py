@@ -15,11 +15,16 @@ from tests.fakemeta.fixtures import fake_meta, fake_meta_server  # noqa: F401 (f
 
 @pytest.fixture(autouse=True)
 def _fresh_gateway() -> Iterator[None]:
-    """Each test starts with an empty locmem outbox and a fresh backend instance."""
+    """Each test starts with an empty locmem outbox, a fresh backend instance and no cached
+    consent notices (their rows are rolled back between tests)."""
+    from consent.selectors import notice_cache_clear
+
     locmem.reset()
     reset_backend()
+    notice_cache_clear()
     yield
     reset_backend()
+    notice_cache_clear()
 
 
 @pytest.fixture
