@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from complaints.clocks import first_response_window, outer_limit_window, resolution_due, resolution_window
 from complaints.evidence import complaint_evidence
+from complaints.intake import normalize_phrase
 from complaints.models import (
     API_CHANNELS,
     DESCRIPTION_MAX_LENGTH,
@@ -39,6 +40,7 @@ from complaints.models import (
     Complaint,
     ComplaintAction,
     ComplaintCounter,
+    IntakeTrigger,
     Outcome,
     Status,
 )
@@ -731,3 +733,21 @@ def _breach(pk: int, clock: str, now: dt.datetime, actor: Actor | None) -> bool:
     if not complaint.escalated_to_dpo:
         _escalate(complaint, reason=f"Automatic: {text}", actor=actor, now=now, alert=False)  # alerted above
     return True
+
+
+# --- WhatsApp intake words (staff) ---------------------------------------------------------
+
+
+@transaction.atomic
+def intake_trigger_save(*, trigger: IntakeTrigger, actor: Actor) -> IntakeTrigger:
+    """Create or change an intake word (the admin's save): stores its normalised form."""
+    _authorise(actor, "complaints.change_intaketrigger" if trigger.pk else "complaints.add_intaketrigger",
+               "edit the WhatsApp intake words")
+    normalized = normalize_phrase(trigger.phrase)
+    if not normalized:
+        raise ValidationError({"phrase": "An intake word needs at least one letter."})
+    if IntakeTrigger.objects.filter(normalized=normalized).exclude(pk=trigger.pk).exists():
+        raise ValidationError({"phrase": "This word is already on the list."})
+    trigger.normalized = normalized
+    trigger.save()
+    return trigger
