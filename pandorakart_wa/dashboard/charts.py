@@ -56,7 +56,7 @@ def _number(value: float) -> str:
 def _svg(width: int, height: int, title: str, desc: str, body: list[str], css_class: str) -> SafeString:
     uid = f"chart{next(_ids)}"
     return mark_safe(  # noqa: S308 - every interpolated text is escaped above or here
-        f'<svg class="chart {css_class}" viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'<svg class="chart {css_class}" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
         f'aria-labelledby="{uid}-t {uid}-d" xmlns="http://www.w3.org/2000/svg" style="{FONT}">'
         f'<title id="{uid}-t">{escape(title)}</title><desc id="{uid}-d">{escape(desc)}</desc>'
         + "".join(body)
@@ -82,7 +82,7 @@ def column_chart(
     y_label: str,
     x_label: str = "",
     point_titles: Sequence[str] | None = None,
-    width: int = 760,
+    width: int = 1160,
     height: int = 260,
 ) -> SafeString:
     """Grouped vertical bars (one group per label, one bar per series), or lines when there are
@@ -127,7 +127,7 @@ def line_chart(
     y_label: str,
     x_label: str = "",
     point_titles: Sequence[str] | None = None,
-    width: int = 760,
+    width: int = 1160,
     height: int = 260,
 ) -> SafeString:
     left, right, top, bottom = 56, 12, 30, 44
@@ -161,7 +161,7 @@ def bar_chart(
     value_label: str = "",
     maximum: float | None = None,
     suffix: str = "",
-    width: int = 460,
+    width: int = 560,
 ) -> SafeString:
     """Horizontal bars, one per (label, value) row, the value printed at the bar's end."""
     row_h, left, right, top = 26, 150, 64, 8

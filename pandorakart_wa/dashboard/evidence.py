@@ -8,16 +8,15 @@ serves both the printable page and the JSON download.
 
 from __future__ import annotations
 
-import datetime as dt
-from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from django.utils import timezone
 
+from complaints.evidence import consent_in_force
 from consent.ledger import CHAINED_FIELDS, GENESIS_HASH, event_hash, evidence_digest
-from consent.models import Action, ConsentEvent, ConsentNotice, Contact, Status
+from consent.models import ConsentEvent, ConsentNotice, Contact, Status
 from consent.purposes import Purpose
 from consent.selectors import contact_states, ledger_last_verification
 from messaging.models import Message, MessageKind, MessageStatus
@@ -27,12 +26,7 @@ from pandorakart_wa.phones import mask_phone
 PACK_VERSION = 1
 ERASED = "erased"
 WENT_OUT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
-STATUS_AFTER: dict[str, str] = {
-    Action.OPT_IN: Status.OPTED_IN,
-    Action.RESUBSCRIBE: Status.OPTED_IN,
-    Action.OPT_OUT: Status.OPTED_OUT,
-    Action.ERASE: ERASED,
-}
+
 
 def phone_shown(contact: Contact, *, full: bool, typed_e164: str | None = None) -> str:
     """The number as this viewer may see it: full with consent.reveal_phone, else masked. An
@@ -114,28 +108,8 @@ def _notices(events: Sequence[ConsentEvent]) -> list[dict[str, Any]]:
     return result
 
 
-class _ConsentTimeline:
-    """The status in force for each purpose at any moment, from the contact's ledger events.
-
-    "In force" is what the ledger held then (recorded_at): the state the send gate read."""
-
-    def __init__(self, events: Sequence[ConsentEvent]) -> None:
-        self._times: dict[str, list[dt.datetime]] = defaultdict(list)
-        self._events: dict[str, list[ConsentEvent]] = defaultdict(list)
-        for event in sorted(events, key=lambda e: e.sequence):
-            self._times[event.purpose].append(event.recorded_at)
-            self._events[event.purpose].append(event)
-
-    def at(self, purpose: str, moment: dt.datetime) -> tuple[str, ConsentEvent | None]:
-        i = bisect_right(self._times[purpose], moment)
-        if i == 0:
-            return Status.NONE, None
-        event = self._events[purpose][i - 1]
-        return STATUS_AFTER.get(event.action, Status.NONE), event
-
-
-def _message_verdict(message: Message, status_in_force: str) -> tuple[str, str]:
-    """(level, text): ok / warning / info for the pack's message table."""
+def _message_verdict(message: Message, in_force: str, known: str) -> tuple[str, str]:
+    """(level, text): ok / late / warning / info for the pack's message table."""
     went_out = message.status in WENT_OUT or (message.status == MessageStatus.FAILED and message.sent_at)
     if message.status == MessageStatus.SUPPRESSED:
         return "ok", f"Refused at send time ({message.reason or 'policy'})"
@@ -144,15 +118,22 @@ def _message_verdict(message: Message, status_in_force: str) -> tuple[str, str]:
     if not went_out:
         return "info", "Not sent (yet)"
     if message.kind == MessageKind.CONFIRMATION:
-        return "ok", "Confirmation of the customer's own request (no marketing consent needed)"
+        return "ok", "Confirmation of the customer's own request (no consent for a purpose needed)"
     if message.kind == MessageKind.NOTICE:
         return "ok", "Legal notice to a customer holding consent"
-    if status_in_force == Status.OPTED_IN:
+    if in_force == Status.OPTED_IN:
         return "ok", "Consent in force when it left"
+    if known == Status.OPTED_IN:
+        return "late", "Withdrawn before it left, but the withdrawal reached us only afterwards"
     return "warning", "Sent without consent in force for its purpose"
 
 
-def _messages(contact: Contact, timeline: _ConsentTimeline) -> list[dict[str, Any]]:
+def _messages(contact: Contact, events: Sequence[ConsentEvent]) -> list[dict[str, Any]]:
+    """Each message with the consent in force for its purpose when it left (or when the gate
+    last looked at it), by complaints.evidence's rule, so a complaint's evidence and the pack
+    agree: `consent_in_force` replays what had occurred by then, `known_at_send` only what had
+    been recorded (what the send gate could see)."""
+    sequences = {event.public_id: event.sequence for event in events}
     messages = (
         Message.objects.filter(contact=contact)
         .select_related("template", "campaign", "revision")
@@ -162,10 +143,11 @@ def _messages(contact: Contact, timeline: _ConsentTimeline) -> list[dict[str, An
     result = []
     for m in messages:
         moment = m.sent_at or m.claimed_at or m.created_at
-        status_in_force, event = timeline.at(m.purpose, moment)
+        in_force = consent_in_force(events, m.purpose, moment)
+        known = consent_in_force(events, m.purpose, moment, known_only=True)
         if contact.erased_at is not None and contact.erased_at <= moment:
-            status_in_force = ERASED
-        level, verdict = _message_verdict(m, status_in_force)
+            in_force = {**in_force, "status": ERASED}
+        level, verdict = _message_verdict(m, in_force["status"], known["status"])
         result.append(
             {
                 "id": str(m.id),
@@ -182,12 +164,8 @@ def _messages(contact: Contact, timeline: _ConsentTimeline) -> list[dict[str, An
                 "created_at": m.created_at,
                 "sent_at": m.sent_at,
                 "checked_at": moment,
-                "consent_in_force": {
-                    "status": status_in_force,
-                    "event_sequence": event.sequence if event else None,
-                    "event_id": event.public_id if event else None,
-                    "since": event.occurred_at if event else None,
-                },
+                "consent_in_force": {**in_force, "event_sequence": sequences.get(in_force["event"] or "")},
+                "known_at_send": {**known, "event_sequence": sequences.get(known["event"] or "")},
                 "verdict": verdict,
                 "verdict_level": level,
                 "timeline": [{"status": e.status, "at": e.at, "source": e.source} for e in m.events.all()],
@@ -203,7 +181,6 @@ def evidence_pack(contact: Contact, *, full_phone: bool, typed_e164: str | None 
     )
     checks = _event_checks(events)
     states = contact_states(contact)
-    timeline = _ConsentTimeline(events)
     run = ledger_last_verification()
     event_rows: list[dict[str, Any]] = []
     for event in events:
@@ -236,7 +213,7 @@ def evidence_pack(contact: Contact, *, full_phone: bool, typed_e164: str | None 
                 "checks": checks[event.sequence],
             }
         )
-    messages = _messages(contact, timeline)
+    messages = _messages(contact, events)
     complaints = complaints_panel.complaints_for_contact(contact)
     return {
         "pack_version": PACK_VERSION,

@@ -14,6 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from complaints.models import Category, Channel, Outcome
+from complaints.services import complaint_create, complaint_resolve, complaints_check_clocks
 from consent.models import Contact, LedgerVerification, OptOutKeyword
 from consent.seed import seed_notices
 from consent.services import (
@@ -28,6 +30,7 @@ from consent.services import (
 )
 from consent.types import Actor
 from messaging.models import HoldReason, Message, MessageKind, MessageStatus, SendingPolicy, TemplateQuality
+from pandorakart_wa.audit import COMMAND, system_user
 from pandorakart_wa.dashboard import charts
 from pandorakart_wa.dashboard.selectors import DateRange, consent_activity, opt_out_honour_times
 from profile.models import ProfileDrift, ProfileSyncRun
@@ -86,8 +89,9 @@ def seed_compliance_history() -> History:
     held.save()
     if keyword_match("STOP") is None:  # a browser test's flush emptied the migration-seeded keywords
         keyword_save(keyword=OptOutKeyword(phrase="STOP", action="opt_out", scope="marketing", reply_text="Stopped."))
-    _message(alice, utility, MessageStatus.DELIVERED)
-    _message(alice, marketing, MessageStatus.READ)  # before the STOP: consent in force
+    an_hour_ago = now - dt.timedelta(hours=1)
+    _message(alice, utility, MessageStatus.DELIVERED, sent_at=an_hour_ago)
+    _message(alice, marketing, MessageStatus.READ, sent_at=an_hour_ago)  # before the STOP: consent in force
     consent_apply_inbound_text(wa_id=phones[0].lstrip("+"), user_id=None, text="STOP", wamid="wamid.stop.1",
                                at=now - dt.timedelta(seconds=5))
     _message(alice, marketing, MessageStatus.SENT)  # after the STOP: the pack must flag it
@@ -104,6 +108,16 @@ def seed_compliance_history() -> History:
     ProfileDrift.objects.create(field="about", ours="Shop smart", theirs="Shop smarter", last_pushed="Shop smart",
                                 detected_by_run=run)
     alert_raise(kind="test", title="Template delivery_delayed held: quality RED", dedupe_key="test:held")
+    # complaints: alice's, resolved (consent was valid); bala's, received 10 days ago and overdue
+    complaint = complaint_create(channel=Channel.WEBSITE, category=Category.UNWANTED_MESSAGES, phone=phones[0],
+                                 description="I got an offer after I replied STOP", actor=system_user(COMMAND),
+                                 acknowledge=False)
+    complaint_resolve(complaint=complaint, outcome=Outcome.OPT_OUT_NOT_HONOURED_FIXED,
+                      resolution="Your opt-out is recorded; we are sorry for the message.", actor=system_user(COMMAND))
+    complaint_create(channel=Channel.EMAIL, category=Category.PRIVACY, phone=phones[1],
+                     description="Why do you have my number?", actor=system_user(COMMAND), acknowledge=False,
+                     now=now - dt.timedelta(days=10))
+    complaints_check_clocks()  # the beat task: marks bala's late first response and resolution, alerts
     consent_ledger_verify(triggered_by="test")
     return History(alice=Contact.objects.get(pk=alice.pk), bala=Contact.objects.get(pk=bala.pk),
                    chitra=Contact.objects.get(pk=chitra.pk), dev=Contact.objects.get(pk=dev.pk),
@@ -207,10 +221,17 @@ def test_dashboard_shows_live_figures_from_every_app(client_as):
     tiles = _text(_section(html, "status-tiles"))
     assert "Consent ledger Intact" in tiles
     assert "Sending Running" in tiles
-    assert "Open alerts 1" in tiles
+    assert "Open alerts 2" in tiles  # the held template, the complaint's late clocks
     assert "Business profile 1 drift" in tiles
     assert "about" in _section(html, "profile")
     assert "delivery_delayed held" in _section(html, "alerts")
+    # and complaints: one open and overdue, received in the range by category, one resolved
+    assert "Complaints 1 open 1 overdue" in tiles
+    complaints = _section(html, "complaints")
+    assert re.search(r"<title>Privacy: 1</title>", complaints)
+    assert re.search(r"<title>Unwanted messages: 1</title>", complaints)
+    text = _text(complaints)
+    assert "Open, first response overdue 1" in text and "Resolved in the range 1" in text
 
 
 def test_dashboard_shows_stop_all_and_a_broken_ledger(client_as):

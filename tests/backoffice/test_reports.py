@@ -28,6 +28,7 @@ from tests.consent.factories import indian_mobile
 
 LEDGER = "/admin/compliance/reports/consent-ledger.csv"
 SUPPRESSION = "/admin/compliance/reports/suppression-list.csv"
+REGISTER = "/admin/compliance/reports/complaints-register.csv"
 REPORTS = "/admin/compliance/reports/"
 LOOKUP = "/admin/compliance/evidence/"
 SEEDED_NUMBERS = [indian_mobile(n) for n in (101, 102, 103, 104)]  # seed_compliance_history's
@@ -57,15 +58,16 @@ def _access_entries(what_prefix: str) -> list[LogEntry]:
 
 
 @pytest.mark.parametrize(
-    ("role", "reports_page", "ledger", "suppression", "lookup", "pack"),
+    ("role", "reports_page", "ledger", "suppression", "register", "lookup", "pack"),
     [
-        ("officer", 200, 200, 200, 200, 200),
-        ("auditor", 200, 200, 200, 200, 200),
-        ("support", 200, 403, 403, 200, 200),
-        ("marketing", 403, 403, 403, 403, 403),
+        ("officer", 200, 200, 200, 200, 200, 200),
+        ("auditor", 200, 200, 200, 200, 200, 200),
+        ("support", 200, 403, 403, 403, 200, 200),
+        ("marketing", 403, 403, 403, 403, 403, 403),
     ],
 )
-def test_each_role_gets_exactly_its_reports(client_as, role, reports_page, ledger, suppression, lookup, pack):
+def test_each_role_gets_exactly_its_reports(client_as, role, reports_page, ledger, suppression, register, lookup,
+                                            pack):
     # given a customer and a signed-in user of the role
     notice = {n.language: n for n in seed_notices()}["en"]
     contact = consent_opt_in(phone=indian_mobile(1), purposes=["marketing"], notice=notice, source="checkout",
@@ -76,13 +78,14 @@ def test_each_role_gets_exactly_its_reports(client_as, role, reports_page, ledge
         "reports_page": client.get(REPORTS).status_code,
         "ledger": client.get(LEDGER).status_code,
         "suppression": client.get(SUPPRESSION).status_code,
+        "register": client.get(REGISTER).status_code,
         "lookup": client.get(LOOKUP).status_code,
         "pack": client.get(_pack_url(contact)).status_code,
         "pack_json": client.get(_pack_url(contact, json_=True)).status_code,
     }
     # then each answer is the role's
-    assert got == {"reports_page": reports_page, "ledger": ledger, "suppression": suppression, "lookup": lookup,
-                   "pack": pack, "pack_json": pack}
+    assert got == {"reports_page": reports_page, "ledger": ledger, "suppression": suppression, "register": register,
+                   "lookup": lookup, "pack": pack, "pack_json": pack}
     # and a refused export left no audit entry claiming it happened
     if ledger == 403:
         assert not _access_entries("exported consent ledger")
@@ -92,6 +95,7 @@ def test_support_agent_sees_only_the_evidence_pack_on_the_reports_page(client_as
     html = client_as("support").get(REPORTS).content.decode()
     assert 'id="report-evidence"' in html
     assert 'id="report-ledger"' not in html and 'id="report-suppression"' not in html
+    assert 'id="report-complaints"' not in html
 
 
 # --- The consent ledger CSV ---------------------------------------------------------------------
@@ -250,7 +254,7 @@ def test_pack_json_holds_notices_events_with_chain_checks_and_messages_with_cons
     assert [n["version"] for n in pack["notices"]] and all(n["matches"] for n in pack["notices"])
     # and every consent event with evidence and chain position, verified by the last run
     events = pack["consent_events"]
-    assert [e["action"] for e in events] == ["opt_in", "opt_in", "opt_out"]
+    assert [e["action"] for e in events] == ["opt_in", "opt_in", "opt_out", "opt_out"]  # the last by the complaint's outcome
     assert events[0]["evidence"]["ip"] == "203.0.113.7" and events[0]["evidence_state"] == "present"
     stored = {e.sequence: e for e in ConsentEvent.objects.filter(contact=history.alice)}
     for event in events:
@@ -333,3 +337,47 @@ def test_unknown_or_malformed_contact_id_is_404(client_as):
     client = client_as("officer")
     assert client.get("/admin/compliance/evidence/c_00000000000000000000000000000000/").status_code == 404
     assert client.get("/admin/compliance/evidence/not-an-id/").status_code == 404
+
+
+# --- The complaints register ---------------------------------------------------------------------
+
+
+def test_complaints_register_lists_the_range_with_sla_breaches_and_masked_numbers_only(client_as, staff):
+    # given alice's resolved complaint and bala's overdue one (received 10 days ago, clocks breached)
+    history = seed_compliance_history()
+    officer = staff("officer")
+    client = otp_force_login(Client(), officer)
+    # when the officer exports the register for the default range
+    response = client.get(REGISTER)
+    body = _body(response)
+    rows = {r["reference"]: r for r in csv.DictReader(io.StringIO(body))}
+    # then both complaints are there with their status, outcome and breach flags
+    assert response.status_code == 200 and isinstance(response, StreamingHttpResponse)
+    resolved = next(r for r in rows.values() if r["status"] == "resolved")
+    overdue = next(r for r in rows.values() if r["status"] != "resolved")
+    assert resolved["outcome"] == "opt_out_not_honoured_fixed" and resolved["category"] == "unwanted_messages"
+    assert resolved["first_response_breached"] == "False" and resolved["resolution_breached"] == "False"
+    assert overdue["category"] == "privacy" and overdue["channel"] == "email"
+    assert overdue["first_response_breached"] == "True"
+    # and the customer appears only as a masked number (spreadsheet-safe), nothing else personal
+    assert resolved["phone"] == "'" + mask_phone(history.alice_phone)
+    assert not _holds_a_number(body)
+    assert "Why do you have my number?" not in body
+    # and the export is audited
+    entry = _access_entries("exported complaints register CSV")[-1]
+    assert entry.actor == officer
+
+
+def test_pack_lists_the_customers_complaints_with_outcome_and_timeline(client_as):
+    # given alice's complaint, resolved with an outcome
+    history = seed_compliance_history()
+    # when her pack is downloaded
+    pack = json.loads(client_as("auditor").get(_pack_url(history.alice, json_=True)).content)
+    # then it holds the complaint, its outcome, no breach and its timeline
+    [complaint] = pack["complaints"]
+    assert complaint["reference"].startswith("CMP-")
+    assert complaint["outcome"] == "opt_out_not_honoured_fixed" and complaint["status"] == "resolved"
+    assert complaint["breaches"] == []
+    assert complaint["timeline"][0]["kind"] == "created"
+    assert any(a["to_status"] == "resolved" for a in complaint["timeline"])
+    assert pack["summary"]["complaints"] == 1

@@ -43,8 +43,8 @@ def test_officer_reads_the_dashboard_and_a_customers_evidence_pack(page, staff_u
     # then the pack lists the notice, every consent event verified in the chain, and the messages
     # with the consent in force, the one sent after STOP flagged; the officer sees the full number
     expect(page.locator("#pack-title")).to_contain_text(history.alice_phone)
-    expect(page.locator("#events-table tr.ep-event")).to_have_count(3)
-    expect(page.locator("#events-table .badge.ok", has_text="verified")).to_have_count(3)
+    expect(page.locator("#events-table tr.ep-event")).to_have_count(4)
+    expect(page.locator("#events-table .badge.ok", has_text="verified")).to_have_count(4)
     expect(page.locator("#pack-notices")).to_contain_text("digest matches")
     expect(page.locator("#messages-table tbody tr")).to_have_count(4)
     expect(page.locator("#messages-table")).to_contain_text("Sent without consent in force")
