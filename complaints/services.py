@@ -751,3 +751,27 @@ def intake_trigger_save(*, trigger: IntakeTrigger, actor: Actor) -> IntakeTrigge
     trigger.normalized = normalized
     trigger.save()
     return trigger
+
+
+# --- DPDP erasure (settings.PRIVACY_ERASERS) -----------------------------------------------
+
+
+def complaints_erase(*, contact: Contact) -> int:
+    """Erasure of a customer (called inside consent_erase's transaction, after the contact's
+    number and ledger evidence were removed): their name and reply address go, and each
+    evidence snapshot is assembled again from what remains (no number, no ledger evidence).
+    The complaint, its description and timeline stay: the record that a grievance was handled
+    is kept for the legal obligation (DPDP s.8(7)); the timeline is append-only anyway."""
+    now = timezone.now()
+    count = 0
+    for complaint in Complaint.objects.select_for_update().filter(contact=contact):
+        complaint.customer_name = ""
+        complaint.contact_details = ""
+        if complaint.evidence is not None:
+            complaint.evidence = complaint_evidence(complaint, now=now)
+            complaint.evidence_at = now
+        complaint.save(update_fields=["customer_name", "contact_details", "evidence", "evidence_at", "updated_at"])
+        _record(complaint, ComplaintAction.Kind.DETAILS, actor=None, at=now,
+                note="The customer's personal data was erased at their request (name, reply address, evidence).")
+        count += 1
+    return count

@@ -357,6 +357,7 @@ CELERY_BEAT_SCHEDULE["complaints-evaluate-signals"] = {
 # (messaging cannot import the apps above it); complaints records block/report signals.
 MESSAGING_FAILURE_LISTENERS: list[str] = ["complaints.signals_intake.record_failure"]
 PRIVACY_EXPORTERS["complaints"] = "complaints.selectors.complaints_export"
+PRIVACY_ERASERS.append("complaints.services.complaints_erase")
 
 # --- WhatsApp (Meta Cloud API) ------------------------------------------------------------
 
