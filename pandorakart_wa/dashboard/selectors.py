@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Aggregate, Count, DurationField, ExpressionWrapper, F, FloatField, Func, Max, Q
+from django.db.models import Aggregate, Count, DurationField, ExpressionWrapper, F, FloatField, Func, Max, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -94,8 +94,7 @@ class Coverage:
 def consent_coverage() -> tuple[int, list[Coverage], dict[str, int]]:
     """(contacts, coverage per purpose, {"blocked", "erased", "undeliverable"}) now.
 
-    `opted_in` counts contacts that may be messaged for the purpose (not blocked or erased):
-    one GROUP BY purpose, status over the state table's (purpose, status, contact) index.
+    `opted_in` counts contacts that may be messaged for the purpose (not blocked or erased).
     """
     flags = Contact.objects.aggregate(
         n_total=Count("id"),
@@ -104,15 +103,20 @@ def consent_coverage() -> tuple[int, list[Coverage], dict[str, int]]:
         n_undeliverable=Count("id", filter=Q(undeliverable=True, erased=False)),
     )
     total = int(flags.pop("n_total"))
-    counts: dict[tuple[str, str], int] = {}
-    rows = (
-        ConsentState.objects.filter(contact__blocked=False, contact__erased=False)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    # All states (an index-only scan of (purpose, status, contact)), minus those of the few
+    # blocked or erased contacts: cheaper than joining every state row to its contact.
+    everyone = ConsentState.objects.values("purpose", "status").annotate(n=Count("contact")).order_by()
+    excluded = (
+        ConsentState.objects.filter(Q(contact__blocked=True) | Q(contact__erased=True))
         .values("purpose", "status")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("contact"))
         .order_by()
     )
-    for row in rows:
-        counts[(row["purpose"], row["status"])] = row["n"]
+    for row in everyone:
+        counts[(row["purpose"], row["status"])] += row["n"]
+    for row in excluded:
+        counts[(row["purpose"], row["status"])] -= row["n"]
     coverage = [
         Coverage(
             purpose=str(purpose),
@@ -139,11 +143,48 @@ class ConsentActivity:
         return {"in": sum(self.opt_ins), "out": sum(self.opt_outs), "erase": sum(self.erasures)}
 
 
+# The ledger's sequence is assigned under the chain lock together with recorded_at = now, so
+# recorded_at never decreases along the sequence (up to the clock skew between app servers);
+# and occurred_at <= recorded_at always (services clamp it). An event that occurred after
+# `since` was therefore recorded after it, and lies above the last sequence recorded before it.
+RECORDED_AT_SKEW_MARGIN = dt.timedelta(hours=1)
+SEQUENCE_SAMPLES = 256
+
+
+def event_sequence_floor(since: dt.datetime) -> int:
+    """A sequence number below which no event occurred at or after `since`: two indexed
+    queries (the head, then SEQUENCE_SAMPLES evenly spaced events by sequence), so a range
+    query scans the unique sequence index from there instead of the whole ledger (there is no
+    index on occurred_at). 0 when nothing can be ruled out."""
+    head = ConsentEvent.objects.aggregate(head=Max("sequence"))["head"]
+    if not head or head < SEQUENCE_SAMPLES:
+        return 0
+    step = head / SEQUENCE_SAMPLES
+    samples = sorted({max(1, int(i * step)) for i in range(SEQUENCE_SAMPLES)})
+    bound = since - RECORDED_AT_SKEW_MARGIN
+    floor = 0
+    for sequence, recorded_at in (
+        ConsentEvent.objects.filter(sequence__in=samples).order_by("sequence").values_list("sequence", "recorded_at")
+    ):
+        if recorded_at >= bound:
+            break
+        floor = sequence
+    return floor
+
+
+def _events_in(date_range: DateRange) -> QuerySet[ConsentEvent]:
+    return ConsentEvent.objects.filter(
+        sequence__gte=event_sequence_floor(date_range.since),
+        occurred_at__gte=date_range.since,
+        occurred_at__lt=date_range.until,
+    )
+
+
 def consent_activity(date_range: DateRange) -> ConsentActivity:
     """Opt-ins (incl. resubscribes), opt-outs and erasures per day (by occurred_at, staff time
     zone) and per purpose: one GROUP BY day, purpose, action over the range."""
     rows = (
-        ConsentEvent.objects.filter(occurred_at__gte=date_range.since, occurred_at__lt=date_range.until)
+        _events_in(date_range)
         .annotate(day=TruncDate("occurred_at", tzinfo=timezone.get_current_timezone()))
         .values("day", "purpose", "action")
         .annotate(n=Count("id"))
@@ -229,9 +270,7 @@ def opt_out_honour_times(date_range: DateRange) -> list[HonourTime]:
     storefront's click) until it was in force (recorded_at: the ledger event and the state row
     are written together, and the send gate reads that row). p50 / p95 / worst per source, then
     all sources together (first)."""
-    base = ConsentEvent.objects.filter(
-        action=Action.OPT_OUT, occurred_at__gte=date_range.since, occurred_at__lt=date_range.until
-    ).exclude(source__in=HONOUR_TIME_EXCLUDED_SOURCES)
+    base = _events_in(date_range).filter(action=Action.OPT_OUT).exclude(source__in=HONOUR_TIME_EXCLUDED_SOURCES)
     labels = dict(Source.choices)
     if connection.vendor == "postgresql":
         delay = ExpressionWrapper(F("recorded_at") - F("occurred_at"), output_field=DurationField())
@@ -304,28 +343,39 @@ class MessageFigures:
     by_status: list[tuple[str, str, int]]  # (status, label, count), every status
     suppressed_by_reason: list[tuple[str, int]]
     failed_by_error: list[tuple[str, int]]
+    sent_by_template: dict[int, int]
     total: int
 
 
 def message_figures(date_range: DateRange) -> MessageFigures:
     """Messages created in the range by status; suppressed ones by policy code; failed ones by
-    Meta's error code. Three GROUP BYs over the range."""
-    in_range = Message.objects.filter(created_at__gte=date_range.since, created_at__lt=date_range.until)
-    counts = {r["status"]: r["n"] for r in in_range.values("status").annotate(n=Count("id")).order_by()}
-    by_status = [(str(s), str(s.label).split(" (")[0], counts.get(s, 0)) for s in MessageStatus]
-    suppressed = [
-        (r["reason"] or "unspecified", r["n"])
-        for r in in_range.filter(status=MessageStatus.SUPPRESSED).values("reason").annotate(n=Count("id")).order_by("-n")
-    ]
-    failed = [
-        (str(r["error_code"]) if r["error_code"] is not None else "no code", r["n"])
-        for r in in_range.filter(status=MessageStatus.FAILED)
-        .values("error_code")
+    Meta's error code; sent ones by template. One GROUP BY over the range (a few hundred rows
+    at most: statuses x reasons x error codes x templates)."""
+    rows = (
+        Message.objects.filter(created_at__gte=date_range.since, created_at__lt=date_range.until)
+        .values_list("status", "reason", "error_code", "template_id")
         .annotate(n=Count("id"))
-        .order_by("-n")[:8]
-    ]
-    return MessageFigures(by_status=by_status, suppressed_by_reason=suppressed, failed_by_error=failed,
-                          total=sum(counts.values()))
+        .order_by()
+    )
+    by_status: dict[str, int] = defaultdict(int)
+    suppressed: dict[str, int] = defaultdict(int)
+    failed: dict[str, int] = defaultdict(int)
+    sent: dict[int, int] = defaultdict(int)
+    for status, reason, error_code, template_id, n in rows:
+        by_status[status] += n
+        if status == MessageStatus.SUPPRESSED:
+            suppressed[reason or "unspecified"] += n
+        elif status == MessageStatus.FAILED:
+            failed[str(error_code) if error_code is not None else "no code"] += n
+        if status in SENT_STATUSES and template_id is not None:
+            sent[template_id] += n
+    return MessageFigures(
+        by_status=[(str(s), str(s.label).split(" (")[0], by_status.get(s, 0)) for s in MessageStatus],
+        suppressed_by_reason=sorted(suppressed.items(), key=lambda item: (-item[1], item[0])),
+        failed_by_error=sorted(failed.items(), key=lambda item: (-item[1], item[0]))[:8],
+        sent_by_template=dict(sent),
+        total=sum(by_status.values()),
+    )
 
 
 @dataclass(frozen=True)
@@ -336,27 +386,17 @@ class TemplateRow:
     sent_in_range: int
 
 
-def template_board(date_range: DateRange) -> tuple[list[TemplateRow], dict[str, int]]:
+def template_board(sent_by_template: dict[int, int]) -> tuple[list[TemplateRow], dict[str, int]]:
     """Every template with its quality, Meta status, hold and whether it may be sent now (the
-    sending gate's own answer), plus messages sent with it in the range; and counts per quality
-    (+ "HELD"). Templates are few; the sent counts are one GROUP BY template."""
-    sent = dict(
-        Message.objects.filter(
-            created_at__gte=date_range.since, created_at__lt=date_range.until, status__in=SENT_STATUSES,
-            template__isnull=False,
-        )
-        .values("template_id")
-        .annotate(n=Count("id"))
-        .order_by()
-        .values_list("template_id", "n")
-    )
+    sending gate's own answer) and the messages sent with it in the range (from
+    message_figures); and counts per quality (+ "HELD"). Templates are few: one query."""
     rows = []
     summary = dict.fromkeys(TemplateQuality.values, 0)
     summary["HELD"] = 0
     templates = MessageTemplate.objects.select_related("approved_revision").order_by("name", "language")
     for template in templates:
         usable, refusal = template_usable(template)
-        rows.append(TemplateRow(template, usable, refusal, sent.get(template.pk, 0)))
+        rows.append(TemplateRow(template, usable, refusal, sent_by_template.get(template.pk, 0)))
         summary[template.quality] = summary.get(template.quality, 0) + 1
         if template.hold_reason != HoldReason.NONE:
             summary["HELD"] += 1

@@ -99,7 +99,7 @@ def dashboard(request: HttpRequest) -> HttpResponseBase:
     total, coverage, contact_flags = consent_coverage()
     activity = consent_activity(date_range)
     messages = message_figures(date_range)
-    templates, quality = template_board(date_range)
+    templates, quality = template_board(messages.sent_by_template)
     complaints = complaints_panel.complaints_figures(date_range)
     day_titles = [f"{d:%a %d %b %Y}" for d in activity.days]
     context = _context(
