@@ -168,7 +168,12 @@ class ConsentEvent(models.Model):
 
     class Meta:
         ordering = ["sequence"]
-        indexes = [models.Index(fields=["contact", "purpose", "sequence"], name="consent_event_contact_seq")]
+        indexes = [
+            models.Index(fields=["contact", "purpose", "sequence"], name="consent_event_contact_seq"),
+            # date-range reads: the dashboard's daily figures and the ledger export
+            models.Index(fields=["recorded_at"], name="consent_event_recorded_at"),
+            models.Index(fields=["occurred_at"], name="consent_event_occurred_at"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.action} {self.purpose}"

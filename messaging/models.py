@@ -365,6 +365,8 @@ class Message(models.Model):
             models.Index(fields=["contact", "purpose", "created_at"], name="messaging_message_cap_idx"),
             models.Index(fields=["campaign", "status"], name="messaging_message_campaign_idx"),
             models.Index(fields=["template", "status"], name="messaging_message_template_idx"),
+            models.Index(fields=["created_at"], name="messaging_message_created_idx"),  # date ranges
+            models.Index(fields=["status", "claimed_at"], name="messaging_message_claimed_idx"),  # reconcile
         ]
 
     def __str__(self) -> str:

@@ -143,41 +143,9 @@ class ConsentActivity:
         return {"in": sum(self.opt_ins), "out": sum(self.opt_outs), "erase": sum(self.erasures)}
 
 
-# The ledger's sequence is assigned under the chain lock together with recorded_at = now, so
-# recorded_at never decreases along the sequence (up to the clock skew between app servers);
-# and occurred_at <= recorded_at always (services clamp it). An event that occurred after
-# `since` was therefore recorded after it, and lies above the last sequence recorded before it.
-RECORDED_AT_SKEW_MARGIN = dt.timedelta(hours=1)
-SEQUENCE_SAMPLES = 256
-
-
-def event_sequence_floor(since: dt.datetime) -> int:
-    """A sequence number below which no event occurred at or after `since`: two indexed
-    queries (the head, then SEQUENCE_SAMPLES evenly spaced events by sequence), so a range
-    query scans the unique sequence index from there instead of the whole ledger (there is no
-    index on occurred_at). 0 when nothing can be ruled out."""
-    head = ConsentEvent.objects.aggregate(head=Max("sequence"))["head"]
-    if not head or head < SEQUENCE_SAMPLES:
-        return 0
-    step = head / SEQUENCE_SAMPLES
-    samples = sorted({max(1, int(i * step)) for i in range(SEQUENCE_SAMPLES)})
-    bound = since - RECORDED_AT_SKEW_MARGIN
-    floor = 0
-    for sequence, recorded_at in (
-        ConsentEvent.objects.filter(sequence__in=samples).order_by("sequence").values_list("sequence", "recorded_at")
-    ):
-        if recorded_at >= bound:
-            break
-        floor = sequence
-    return floor
-
-
 def _events_in(date_range: DateRange) -> QuerySet[ConsentEvent]:
-    return ConsentEvent.objects.filter(
-        sequence__gte=event_sequence_floor(date_range.since),
-        occurred_at__gte=date_range.since,
-        occurred_at__lt=date_range.until,
-    )
+    # consent_event_occurred_at index: a range scan, however long the ledger
+    return ConsentEvent.objects.filter(occurred_at__gte=date_range.since, occurred_at__lt=date_range.until)
 
 
 def consent_activity(date_range: DateRange) -> ConsentActivity:

@@ -32,7 +32,6 @@ from consent.types import Actor
 from messaging.models import HoldReason, Message, MessageKind, MessageStatus, SendingPolicy, TemplateQuality
 from pandorakart_wa.audit import COMMAND, system_user
 from pandorakart_wa.dashboard import charts
-from pandorakart_wa.dashboard import selectors as dashboard_selectors
 from pandorakart_wa.dashboard.selectors import DateRange, consent_activity, opt_out_honour_times
 from profile.models import ProfileDrift, ProfileSyncRun
 from profile.services import alert_raise
@@ -374,10 +373,9 @@ def test_long_ranges_switch_to_a_line_chart():
     assert svg.count("<circle") == 90
 
 
-def test_range_queries_start_at_a_sequence_floor_yet_keep_backdated_events(db, monkeypatch):
+def test_range_queries_count_events_by_when_they_occurred(db):
     # given 6 events recorded 60 days ago, a backdated import recorded today that occurred 40
     # days ago, and one opt-in today (recorded_at rewritten past the append-only trigger)
-    monkeypatch.setattr(dashboard_selectors, "SEQUENCE_SAMPLES", 4)
     notice = {n.language: n for n in seed_notices()}["en"]
     now = timezone.now()
     for i in range(6):
@@ -394,11 +392,9 @@ def test_range_queries_start_at_a_sequence_floor_yet_keep_backdated_events(db, m
                    occurred_at=now - dt.timedelta(days=40))
     consent_opt_in(phone=indian_mobile(511), purposes=["marketing"], notice=notice, source="checkout", actor=ACTOR)
     today = timezone.localdate()
-    # when the floor for 45 days back is taken, and the activity of 45 and 30 days is counted
-    floor = dashboard_selectors.event_sequence_floor(now - dt.timedelta(days=45))
+    # when the activity of 45 and 30 days is counted
     last_45 = consent_activity(DateRange(today - dt.timedelta(days=44), today))
     last_30 = consent_activity(DateRange(today - dt.timedelta(days=29), today))
-    # then the old events are skipped by sequence, and the backdated import is still counted
-    assert floor == 6
+    # then the old events are left out, and the backdated import counts when it occurred
     assert last_45.totals["in"] == 2
     assert last_30.totals["in"] == 1
