@@ -8,7 +8,7 @@ A deliberately small validator: `$ref`, `allOf` (OpenAPI-style: the parts' prope
 is `^[2-6, 11-14]$`, which rejects Meta's own example "0").
 
 Where the OpenAPI file is silent or contradicts Meta's reference pages, `PATCHES` says so and
-cites the page (see /work/shared/reference/whatsapp-cloud-api.md).
+cites the page (see the project's shared/reference/whatsapp-cloud-api.md).
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from typing import Any
 
 import yaml
 
-# The repository's sibling ../shared/reference/ (the issue's path); FAKEMETA_OPENAPI overrides it.
+# Meta's OpenAPI file (facebook/openapi, business-messaging-api_v23.0.yaml, as kept in the
+# project's shared/reference/), vendored beside this module so the suite runs from any checkout;
+# FAKEMETA_OPENAPI points elsewhere (e.g. a newer version).
 OPENAPI_PATH = Path(
-    os.environ.get(
-        "FAKEMETA_OPENAPI",
-        Path(__file__).resolve().parents[3] / "shared" / "reference" / "meta-business-messaging-openapi-v23.yaml",
-    )
+    os.environ.get("FAKEMETA_OPENAPI", Path(__file__).resolve().parent / "meta-business-messaging-openapi-v23.yaml")
 )
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
