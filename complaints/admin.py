@@ -234,6 +234,9 @@ class ComplaintAdmin(AuditTrailMixin, admin.ModelAdmin):
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         return {}
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Complaint]:
+        return super().get_queryset(request).defer("evidence")  # large; loaded on the complaint page only
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Complaint], search_term: str
     ) -> tuple[QuerySet[Complaint], bool]:

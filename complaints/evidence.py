@@ -196,6 +196,7 @@ def complaint_evidence(complaint: Complaint, *, now: dt.datetime) -> dict[str, A
                                                         else Q(pk__in=[])))
         .filter(created_at__lte=complaint.created_at)
         .exclude(pk=complaint.pk)
+        .only("reference", "status", "channel", "category", "created_at", "outcome")  # not their evidence
         .order_by("created_at", "id")
     )
     document["earlier_complaints"] = [_complaint_item(c) for c in earlier]

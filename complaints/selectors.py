@@ -14,7 +14,7 @@ from consent.models import Contact
 
 
 def complaint_by_reference(reference: str) -> Complaint | None:
-    return Complaint.objects.filter(reference=reference.strip().upper()).first()
+    return Complaint.objects.defer("evidence").filter(reference=reference.strip().upper()).first()
 
 
 def public_document(complaint: Complaint, *, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def queue_escalated(queryset: QuerySet[Complaint]) -> QuerySet[Complaint]:
 def complaints_export(*, contact: Contact) -> list[dict[str, Any]]:
     """The complaints of a customer for GET /api/v1/privacy/export: what they told us and what
     we answered; staff notes are internal and not part of it."""
-    rows = Complaint.objects.filter(
+    rows = Complaint.objects.defer("evidence").filter(
         Q(contact=contact) | (Q(phone_digest=contact.phone_digest) if contact.phone_digest else Q(pk__in=[]))
     ).order_by("created_at", "id")
     return [{**public_document(c), "description": c.description} for c in rows]

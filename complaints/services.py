@@ -123,8 +123,12 @@ def _consent_actor(actor: Actor) -> ConsentActor:
 
 def _locked(complaint: Complaint | int) -> Complaint:
     pk = complaint.pk if isinstance(complaint, Complaint) else complaint
-    return Complaint.objects.select_for_update(of=("self",)).select_related("contact", "message", "template").get(
-        pk=pk
+    # The evidence snapshot can be large (every message of 90 days): loaded only when read.
+    return (
+        Complaint.objects.select_for_update(of=("self",))
+        .select_related("contact", "message", "template")
+        .defer("evidence")
+        .get(pk=pk)
     )
 
 
@@ -152,6 +156,15 @@ def _record(
         internal=internal,
         detail=dict(detail or {}),
     )
+
+
+def _store_evidence(complaint: Complaint, now: dt.datetime) -> None:
+    """Assemble and store the evidence snapshot. Written with an UPDATE: the snapshot can be
+    large and is excluded from the audit log, whose pre-save diff would read and decode the
+    previous one (the timeline records the assembly)."""
+    complaint.evidence = complaint_evidence(complaint, now=now)
+    complaint.evidence_at = now
+    Complaint.objects.filter(pk=complaint.pk).update(evidence=complaint.evidence, evidence_at=now, updated_at=now)
 
 
 def _next_number(year: int) -> int:
@@ -267,9 +280,7 @@ def complaint_create(
         detail={"channel": channel, "category": category, "message": str(message.pk) if message else None},
     )
     if contact is not None or template is not None:
-        complaint.evidence = complaint_evidence(complaint, now=now)
-        complaint.evidence_at = now
-        complaint.save(update_fields=["evidence", "evidence_at", "updated_at"])
+        _store_evidence(complaint, now)
     if acknowledge:
         transaction.on_commit(partial(_acknowledge_after_commit, complaint.pk))
     return complaint
@@ -646,9 +657,7 @@ def complaint_refresh_evidence(*, complaint: Complaint, actor: Actor, now: dt.da
     _authorise(actor, PERM_INVESTIGATE, "refresh evidence")
     now = now or timezone.now()
     complaint = _locked(complaint)
-    complaint.evidence = complaint_evidence(complaint, now=now)
-    complaint.evidence_at = now
-    complaint.save(update_fields=["evidence", "evidence_at", "updated_at"])
+    _store_evidence(complaint, now)
     _record(complaint, ComplaintAction.Kind.EVIDENCE, actor=actor, at=now, note="Evidence assembled again.")
     return complaint
 
@@ -764,13 +773,15 @@ def complaints_erase(*, contact: Contact) -> int:
     is kept for the legal obligation (DPDP s.8(7)); the timeline is append-only anyway."""
     now = timezone.now()
     count = 0
-    for complaint in Complaint.objects.select_for_update().filter(contact=contact):
+    for complaint in Complaint.objects.select_for_update().filter(contact=contact).only(
+        "pk", "customer_name", "contact_details", "evidence", "contact", "template", "message", "reference",
+        "status", "channel", "category", "created_at", "outcome", "description",
+    ):
         complaint.customer_name = ""
         complaint.contact_details = ""
+        complaint.save(update_fields=["customer_name", "contact_details", "updated_at"])
         if complaint.evidence is not None:
-            complaint.evidence = complaint_evidence(complaint, now=now)
-            complaint.evidence_at = now
-        complaint.save(update_fields=["customer_name", "contact_details", "evidence", "evidence_at", "updated_at"])
+            _store_evidence(complaint, now)
         _record(complaint, ComplaintAction.Kind.DETAILS, actor=None, at=now,
                 note="The customer's personal data was erased at their request (name, reply address, evidence).")
         count += 1

@@ -59,7 +59,7 @@ def active_triggers() -> list[Trigger]:
 
 def _open_complaint(contact: Contact) -> Complaint | None:
     return (
-        Complaint.objects.filter(contact=contact, status__in=OPEN_STATUSES)
+        Complaint.objects.defer("evidence").filter(contact=contact, status__in=OPEN_STATUSES)
         .exclude(channel=Channel.INTERNAL)
         .order_by("-created_at")
         .first()
@@ -106,7 +106,9 @@ def inbound_messages(value: Mapping[str, Any], *, event_id: int) -> list[Complai
             if not complaint.actions.filter(detail__wamid=wamid).exists():
                 complaint_customer_message(complaint=complaint, text=text, wamid=wamid, actor=actor, at=at)
         elif kind is not None and not Complaint.objects.filter(intake_wamid=wamid).exists():
-            replied = Message.objects.filter(wamid=context_wamid).first() if context_wamid else None
+            replied = (
+                Message.objects.filter(wamid=context_wamid, contact=contact).first() if context_wamid else None
+            )
             complaint = complaint_create(
                 channel=Channel.WHATSAPP,
                 category=Category.UNWANTED_MESSAGES if kind == SPAM_REPORT else Category.OTHER,

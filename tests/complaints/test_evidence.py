@@ -129,3 +129,29 @@ def test_refreshing_the_evidence_takes_in_what_happened_since(clock):
 def test_an_anonymous_complaint_has_no_customer_evidence(clock):
     complaint = new_complaint(now=clock.now)
     assert complaint.evidence is None
+
+
+def test_evidence_takes_a_fixed_number_of_queries_however_many_messages():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from complaints.evidence import complaint_evidence
+
+    # given a customer with 5 messages, then with 300
+    notice = {n.language: n for n in seed_notices()}["en"]
+    contact = consent_opt_in(phone=PHONE, purposes=["marketing"], notice=notice, source="checkout",
+                             actor=ACTOR).contact
+    template = marketing_template()
+    now = timezone.now()
+    for i in range(5):
+        sent(contact, template, now - dt.timedelta(minutes=i))
+    complaint = new_complaint(phone=PHONE)
+    with CaptureQueriesContext(connection) as few:
+        complaint_evidence(complaint, now=now)
+    for i in range(295):
+        sent(contact, template, now - dt.timedelta(hours=1, minutes=i))
+    with CaptureQueriesContext(connection) as many:
+        document = complaint_evidence(complaint, now=now)
+    # then the number of queries does not grow with the messages
+    assert len(document["messages"]) == 300
+    assert len(many.captured_queries) == len(few.captured_queries)
