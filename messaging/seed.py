@@ -4,6 +4,9 @@ Each template goes through the real workflow: written by one system user, approv
 (four eyes holds for the seed too), then submitted through the configured gateway. The sandbox
 approves at once, so the templates are usable straight away; with `cloud` they wait for Meta
 (`sync_message_templates` pulls the verdict). Existing templates are never changed.
+
+Buttons carry fixed URLs: the send API fills the body's variables only (API.md), so a template
+with a variable in a button URL could not be sent through it.
 """
 
 from __future__ import annotations
@@ -49,24 +52,25 @@ DEMO_TEMPLATES: tuple[SeedTemplate, ...] = (
         body="Hi {{1}}, thank you for shopping with PandoraKart. Your order {{2}} for {{3}} is confirmed, "
         "and we will message you when it ships.",
         body_examples=("Priya", "PK-10023", "₹1,499"),
-        buttons=(_url("View order", "/orders/{{1}}", "PK-10023"),),
+        buttons=(_url("View order", "/orders"),),
     )),
     SeedTemplate("order_confirmed", "hi", "UTILITY", TemplateFields(
         body="नमस्ते {{1}}, PandoraKart से खरीदारी के लिए धन्यवाद। आपका ऑर्डर {{2}} (राशि {{3}}) कन्फ़र्म हो गया है। "
         "शिप होते ही हम आपको WhatsApp पर बताएँगे।",
         body_examples=("प्रिया", "PK-10023", "₹1,499"),
-        buttons=(_url("ऑर्डर देखें", "/orders/{{1}}", "PK-10023"),),
+        buttons=(_url("ऑर्डर देखें", "/orders"),),
     )),
     SeedTemplate("order_shipped", "en", "UTILITY", TemplateFields(
-        body="Hi {{1}}, your PandoraKart order {{2}} has been shipped with {{3}}. Expected delivery: {{4}}.",
-        body_examples=("Priya", "PK-10023", "Delhivery", "29 Nov"),
-        buttons=(_url("Track shipment", "/track/{{1}}", "PK-10023"),),
+        body="Hi {{1}}, your PandoraKart order {{2}} has shipped and should reach you by {{3}}. Track it "
+        "in the app or on our website.",
+        body_examples=("Ravi", "PK-10023", "27 Nov"),
+        buttons=(_url("Track shipment", "/orders"),),
     )),
     SeedTemplate("order_shipped", "hi", "UTILITY", TemplateFields(
-        body="नमस्ते {{1}}, आपका PandoraKart ऑर्डर {{2}} कूरियर पार्टनर {{3}} से भेज दिया गया है। "
-        "अनुमानित डिलीवरी: {{4}}।",
-        body_examples=("प्रिया", "PK-10023", "Delhivery", "29 नवंबर"),
-        buttons=(_url("शिपमेंट ट्रैक करें", "/track/{{1}}", "PK-10023"),),
+        body="नमस्ते {{1}}, आपका PandoraKart ऑर्डर {{2}} भेज दिया गया है और {{3}} तक आप तक पहुँच जाना चाहिए। "
+        "ऐप या वेबसाइट पर इसे ट्रैक करें।",
+        body_examples=("रवि", "PK-10023", "27 नवंबर"),
+        buttons=(_url("शिपमेंट ट्रैक करें", "/orders"),),
     )),
     SeedTemplate("out_for_delivery", "en", "UTILITY", TemplateFields(
         body="Hi {{1}}, your order {{2}} is out for delivery today. Please keep your phone reachable: "
