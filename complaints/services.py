@@ -552,7 +552,7 @@ def _outcome_action(
             raise ValidationError({"outcome": "This outcome needs a complaint about a template or message."})
         label = Outcome(outcome).label
         template_hold(
-            template=template, reason=HoldReason.FLAGGED, actor=actor,
+            template=template, reason=HoldReason.COMPLAINT, actor=actor,
             note=f"Complaint {reference}: {label}. {resolution[:300]}",
         )
         return {"note": f"Template {template} held until a compliance officer releases it.", "template": template.pk}

@@ -170,7 +170,7 @@ def template_investigation_open(
     ComplaintSignal.objects.filter(
         template=template, complaint__isnull=True, occurred_at__gte=now - signal_window()
     ).update(complaint=complaint)
-    template_hold(template=template, reason=HoldReason.FLAGGED, actor=actor,
+    template_hold(template=template, reason=HoldReason.COMPLAINT, actor=actor,
                   note=f"Held pending review: investigation {complaint.reference}. {text}")
     alert_raise(
         kind=ALERT_TEMPLATE_SIGNALS, title=f"Template {template} held: block/report signals over the threshold",

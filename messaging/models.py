@@ -71,6 +71,7 @@ class HoldReason(models.TextChoices):
     FLAGGED = "flagged", "Flagged by Meta (negative feedback)"
     QUALITY_RED = "quality_red", "Quality RED"
     RECATEGORISED = "recategorised", "Category changed by Meta"
+    COMPLAINT = "complaint", "Held by a complaint investigation (outcome or block/report signals)"
 
 
 class ButtonType(models.TextChoices):

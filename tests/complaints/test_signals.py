@@ -55,7 +55,7 @@ def test_over_the_threshold_opens_an_investigation_and_holds_the_template():
                                                                           Category.TEMPLATE_SIGNALS, template)
     assert "2 negative signals" in complaint.description and "60 sends" in complaint.description
     template.refresh_from_db()
-    assert template.hold_reason == HoldReason.FLAGGED
+    assert template.hold_reason == HoldReason.COMPLAINT
     assert template_usable(template) == (False, "template_paused")
     assert complaint.reference in template.attention_reason
     assert ComplianceAlert.objects.filter(kind="complaint_template_signals").count() == 1

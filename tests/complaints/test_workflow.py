@@ -174,7 +174,7 @@ def test_outcome_template_misclassified_holds_the_template():
                       resolution="The offer went out as an order update; we stopped it.", actor=officer())
     # then the template is held through messaging and unusable until released
     template.refresh_from_db()
-    assert template.hold_reason == HoldReason.FLAGGED
+    assert template.hold_reason == HoldReason.COMPLAINT
     assert template_usable(template) == (False, "template_paused")
     assert complaint.reference in TemplateStatusEvent.objects.get(template=template, kind="hold").reason
 
