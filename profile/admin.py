@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
@@ -397,6 +398,8 @@ class RegulatoryChangeAdmin(admin.ModelAdmin):
     search_fields = ("title", "summary", "affected_areas")
     fields = ("source", "title", "summary", "reference_url", "effective_date", "affected_areas", "owner",
               "status", "review_due")
+    # A link typed without a scheme is taken as https (Django 6's default, explicit now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(description="Review due", ordering="review_due")
     def review_due_display(self, obj: RegulatoryChange) -> SafeString | str:
