@@ -284,6 +284,7 @@ def campaign_prepare(*, campaign_id: int) -> Campaign:
 
 
 def _launch_senders(campaign_id: int) -> None:
+    """Start the campaign's parallel senders once the current transaction commits."""
     from messaging.tasks import campaign_send
 
     for _ in range(_send_parallelism()):

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -168,13 +169,22 @@ def message_accept(
     return Accepted(message, False)
 
 
+BROKER_DOWN_BACKOFF = 5.0  # seconds without publish attempts after one failed
+_broker_down_until = 0.0
+
+
 def _enqueue_on_commit(message_id: Any, eta: dt.datetime | None) -> None:
     from messaging.tasks import send_message
 
     def enqueue() -> None:
+        global _broker_down_until
+        if time.monotonic() < _broker_down_until:  # known down: don't make this request wait too
+            logger.warning("Broker unavailable; message %s waits for the sweeper", message_id)
+            return
         try:
             send_message.apply_async(args=[str(message_id)], eta=eta, retry=False)
         except Exception:  # the broker is down: the row is the outbox, the sweeper sends it
+            _broker_down_until = time.monotonic() + BROKER_DOWN_BACKOFF
             logger.warning("Broker unavailable; message %s waits for the sweeper", message_id)
 
     transaction.on_commit(enqueue)

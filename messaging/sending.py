@@ -22,14 +22,17 @@ from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from consent.models import Contact
+from consent.selectors import consent_decisions
 from consent.services import consent_record_platform_opt_out, contact_mark_undeliverable
-from messaging.gate import gate, sending_policy
-from messaging.models import Campaign, Message, MessageEvent, MessageStatus, SendingPolicy
+from messaging.gate import _any_consent, gate, sending_policy
+from messaging.inflight import in_flight
+from messaging.models import Campaign, Message, MessageEvent, MessageKind, MessageStatus, SendingPolicy
 from messaging.ratelimit import pair_limiter, throughput_limiter
 from messaging.selectors import TEMPLATE_PAUSED
 from pandorakart_wa.whatsapp import errors as wa_errors
 from pandorakart_wa.whatsapp import get_backend
-from pandorakart_wa.whatsapp.base import OutboundMessage, SendResult
+from pandorakart_wa.whatsapp.base import OutboundMessage, SendResult, Withheld
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,9 @@ BACKOFF_CAP_SECONDS = 60 * 60.0
 PAIR_RATE_BACKOFF_BASE = 4  # Meta, 131056: retry after 4^X seconds
 STOP_ALL_RECHECK = dt.timedelta(seconds=60)  # messages held by the stop-all switch look again then
 DELIVERY_UNKNOWN = "delivery_unknown"
+NEVER_SENT = "never_sent"  # reconciled: claimed by a worker that died before the request left
+UNSENT_MARK_LOST = "unsent_mark_lost"  # the claim's mark was gone at send time: not sent, retried
+MARK_LOST_RETRY = dt.timedelta(seconds=5)
 Source = MessageEvent.Source
 
 
@@ -63,7 +69,8 @@ class Outcome:
 # --- Claiming ------------------------------------------------------------------------------
 
 
-def _due(now: dt.datetime) -> Q:
+def due_messages(now: dt.datetime) -> Q:
+    """Queued and not deferred past `now`."""
     return Q(status=MessageStatus.QUEUED) & (Q(not_before__isnull=True) | Q(not_before__lte=now))
 
 
@@ -81,7 +88,7 @@ def messages_claim(
     serialises writers). A message claimed once is never claimed again unless it is re-queued.
     """
     now = timezone.now()
-    query = _due(now)
+    query = due_messages(now)
     if ids is not None:
         query &= Q(id__in=list(ids))
     if campaign_id is not None:
@@ -92,13 +99,16 @@ def messages_claim(
         query &= Q(campaign__isnull=True) | ~Q(campaign__status=Campaign.Status.RUNNING)
     with transaction.atomic():
         claimed = list(
-            Message.objects.select_for_update(skip_locked=True)
+            # of=self: the sweeper's campaign filter is an outer join, whose nullable side
+            # PostgreSQL cannot lock (and the campaign row need not be locked anyway)
+            Message.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(query)
             .order_by("created_at")
             .values_list("id", flat=True)[:limit]
         )
         if not claimed:
             return []
+        in_flight().mark_unsent(claimed)  # before the claim commits: no window without a mark
         Message.objects.filter(id__in=claimed).update(
             status=MessageStatus.SENDING, claimed_at=now, updated_at=now, attempts=F("attempts") + 1
         )
@@ -200,6 +210,33 @@ def _outbound(message: Message, slot: float) -> OutboundMessage:
     return OutboundMessage(to=phone, text=message.text, biz_opaque_callback_data=str(message.id), not_before=slot)
 
 
+def _last_check(messages: Sequence[Message]) -> dict[Any, tuple[str, str]]:
+    """The gate's consent part again, the moment before the messages leave (after any wait for
+    their rate-limit slot): an opt-out, block or erasure committed since the claim, or the
+    stop-all switch, keeps them back. {message id: ("suppress" | "hold", code)}; two queries."""
+    if SendingPolicy.objects.filter(pk=1, stop_all=True).exists():
+        return {m.id: ("hold", "stop_all") for m in messages}
+    refused: dict[Any, tuple[str, str]] = {}
+    groups: dict[tuple[str, str], list[Message]] = defaultdict(list)
+    for message in messages:
+        purpose = message.template.purpose if message.template is not None else message.purpose
+        groups[(purpose, message.kind)].append(message)
+    for (purpose, kind), group in groups.items():
+        contact_ids = list({m.contact_id for m in group})
+        if kind == MessageKind.NOTICE:
+            codes = _any_consent(contact_ids)
+        elif kind == MessageKind.CONFIRMATION:
+            erased = set(Contact.objects.filter(id__in=contact_ids, erased=True).values_list("id", flat=True))
+            codes = dict.fromkeys(erased, "contact_erased")
+        else:
+            codes = {cid: str(d.reason) for cid, d in consent_decisions(contact_ids=contact_ids, purpose=purpose).items()
+                     if not d.allowed}
+        for message in group:
+            if message.contact_id in codes:
+                refused[message.id] = ("suppress", codes[message.contact_id])
+    return refused
+
+
 def _send(messages: list[Message], outcome: Outcome) -> None:
     limiter = throughput_limiter()
     slots: list[float] = []
@@ -207,10 +244,36 @@ def _send(messages: list[Message], outcome: Outcome) -> None:
         remaining = len(messages) - len(slots)
         reservation = limiter.reserve(remaining, max_wait=remaining * limiter.interval + 1.0)
         slots.extend(reservation.slot(i) for i in range(reservation.granted))
-    results = get_backend().send_batch([_outbound(m, slot) for m, slot in zip(messages, slots, strict=True)])
+    by_key = {str(m.id): m for m in messages}
+    withheld: dict[Any, tuple[str, str]] = {}
+    marks = in_flight()
+
+    def release(wave: Sequence[OutboundMessage]) -> list[bool]:
+        """The last moment before `wave` leaves: re-check consent, then take each message's
+        unsent mark (a message whose mark is gone may have been reconciled: it stays)."""
+        chunk = [by_key[str(o.biz_opaque_callback_data)] for o in wave]
+        withheld.update(_last_check(chunk))
+        going = [m for m in chunk if m.id not in withheld]
+        for message, taken in zip(going, marks.take([m.id for m in going]), strict=True):
+            if not taken:
+                withheld[message.id] = ("retry", UNSENT_MARK_LOST)
+        return [m.id not in withheld for m in chunk]
+
+    results = get_backend().send_batch(
+        [_outbound(m, slot) for m, slot in zip(messages, slots, strict=True)], release=release
+    )
+    now = timezone.now()
     for message, result in zip(messages, results, strict=True):
         if isinstance(result, SendResult):
             outcome.sent[message.id] = result
+        elif isinstance(result, Withheld):
+            action, code = withheld.get(message.id, ("retry", "release_failed"))
+            if action == "suppress":
+                outcome.suppressed[message.id] = code
+            elif action == "hold":
+                outcome.requeue[message.id] = (now + STOP_ALL_RECHECK, {"held": code})
+            else:  # certainly not sent: try again shortly
+                outcome.requeue[message.id] = (now + MARK_LOST_RETRY, {"retry": code, "title": str(result)[:200]})
         elif isinstance(result, wa_errors.DeliveryUnknown):
             outcome.unknown[message.id] = result
         elif isinstance(result, wa_errors.TransientError):
@@ -220,6 +283,14 @@ def _send(messages: list[Message], outcome: Outcome) -> None:
         else:  # a bug, not Meta: do not retry blindly, keep it for reconciliation
             logger.error("Unexpected send result for message %s: %r", message.id, result)
             outcome.unknown[message.id] = wa_errors.DeliveryUnknown(repr(result))
+    # Meta's pair rate counts messages sent to the customer: one that was held back or refused
+    # gives its slot back, so a retry a second later is not deferred by our own limiter.
+    unsent = [
+        str(m.contact.phone_digest) for m, r in zip(messages, results, strict=True)
+        if isinstance(r, Withheld) or (isinstance(r, wa_errors.WhatsAppError) and not isinstance(r, wa_errors.DeliveryUnknown))
+    ]
+    if unsent:
+        pair_limiter().release(unsent)
 
 
 def _retry_or_fail(message: Message, error: wa_errors.TransientError, outcome: Outcome) -> None:
@@ -249,6 +320,7 @@ def _record(messages: Sequence[Message], outcome: Outcome) -> None:
         still_sending = set(
             Message.objects.select_for_update()
             .filter(id__in=list(by_id), status=MessageStatus.SENDING)
+            .order_by("id")  # the status webhooks lock in the same order: no deadlock
             .values_list("id", flat=True)
         )
         events: list[MessageEvent] = []
@@ -308,6 +380,7 @@ def _record(messages: Sequence[Message], outcome: Outcome) -> None:
                                  detail={DELIVERY_UNKNOWN: str(error)[:300]})
                 )
         MessageEvent.objects.bulk_create(events)
+    in_flight().forget(mid for mid in by_id if mid not in outcome.sent and mid not in outcome.unknown)
 
 
 def _requeue_reason(detail: dict[str, Any]) -> str:
@@ -354,9 +427,12 @@ def _notify_failure_listeners(message: Message, code: int | None, *, wamid: str)
 
 
 def messages_fail_stale_sending(*, older_than: dt.timedelta | None = None) -> int:
-    """Messages left in `sending` with no status from Meta for `older_than` (a worker died, or
-    the answer was lost and no webhook came): mark them failed as "delivery unknown" for staff
-    to review and resend by hand. Never re-sent automatically: Meta may have delivered them."""
+    """Reconcile messages left in `sending` with no status from Meta for `older_than` (a
+    worker died, or the answer was lost and no webhook came); returns how many failed.
+
+    Those whose unsent mark is still there never left (their worker died between the claim and
+    the request): they are queued again. The others may have reached Meta: they are marked failed
+    as "delivery unknown" for staff to review and resend by hand, never re-sent automatically."""
     window = older_than or dt.timedelta(minutes=settings.MESSAGING_RECONCILE_AFTER_MINUTES)
     now = timezone.now()
     with transaction.atomic():
@@ -367,18 +443,54 @@ def messages_fail_stale_sending(*, older_than: dt.timedelta | None = None) -> in
         )
         if not ids:
             return 0
-        Message.objects.filter(id__in=ids).update(
-            status=MessageStatus.FAILED,
-            reason=DELIVERY_UNKNOWN,
-            error_title="Delivery unknown: no answer and no status from Meta. Check before resending.",
-            updated_at=now,
-        )
-        MessageEvent.objects.bulk_create(
-            [MessageEvent(message_id=mid, status=MessageStatus.FAILED, at=now, source=Source.SYSTEM,
-                          detail={"reason": DELIVERY_UNKNOWN}) for mid in ids]
-        )
-    logger.warning("%s messages had no status from Meta after %s; marked delivery unknown", len(ids), window)
-    return len(ids)
+        taken = in_flight().take(ids) if in_flight().exact else [False] * len(ids)
+        unsent = [mid for mid, never_left in zip(ids, taken, strict=True) if never_left]
+        unknown = [mid for mid, never_left in zip(ids, taken, strict=True) if not never_left]
+        if unsent:
+            Message.objects.filter(id__in=unsent).update(
+                status=MessageStatus.QUEUED, not_before=None, reason="", updated_at=now
+            )
+            MessageEvent.objects.bulk_create(
+                [MessageEvent(message_id=mid, status=MessageStatus.QUEUED, at=now, source=Source.SYSTEM,
+                              detail={"requeued": NEVER_SENT}) for mid in unsent]
+            )
+            requeued = list(Message.objects.filter(id__in=unsent).values_list("id", "campaign_id"))
+            transaction.on_commit(lambda: _send_again(requeued))
+        if unknown:
+            Message.objects.filter(id__in=unknown).update(
+                status=MessageStatus.FAILED,
+                reason=DELIVERY_UNKNOWN,
+                error_title="Delivery unknown: no answer and no status from Meta. Check before resending.",
+                updated_at=now,
+            )
+            MessageEvent.objects.bulk_create(
+                [MessageEvent(message_id=mid, status=MessageStatus.FAILED, at=now, source=Source.SYSTEM,
+                              detail={"reason": DELIVERY_UNKNOWN}) for mid in unknown]
+            )
+    if unsent:
+        logger.warning("%s messages claimed by a worker that died before sending them were queued again", len(unsent))
+    if unknown:
+        logger.warning("%s messages had no status from Meta after %s; marked delivery unknown", len(unknown), window)
+    return len(unknown)
+
+
+def _send_again(messages: Sequence[tuple[Any, int | None]]) -> None:
+    """Hand requeued messages to senders now (the sweeper would, a little later)."""
+    from messaging.campaigns import _launch_senders
+    from messaging.tasks import send_message
+
+    running = set(
+        Campaign.objects.filter(id__in={c for _, c in messages if c}, status=Campaign.Status.RUNNING)
+        .values_list("id", flat=True)
+    )
+    try:
+        for running_id in running:
+            _launch_senders(running_id)
+        for message_id, campaign_id in messages:
+            if campaign_id is None:
+                send_message.apply_async(args=[str(message_id)], retry=False)
+    except Exception:  # the broker is down: the sweeper sends them
+        logger.warning("Broker unavailable; %s requeued messages wait for the sweeper", len(messages))
 
 
 # --- Template holds ------------------------------------------------------------------------

@@ -64,10 +64,13 @@ def messages_apply_statuses(statuses: Sequence[Mapping[str, Any]], *, event_id: 
     moved = 0
     received = timezone.now()
     with transaction.atomic():
+        # Locked in id order, as the send worker's recording locks them (no deadlock), and only
+        # the messages (of=self): the contacts stay free for consent writes.
         rows = (
-            Message.objects.select_for_update()
+            Message.objects.select_for_update(of=("self",))
             .select_related("contact")
             .filter(Q(wamid__in=wamids) | Q(id__in=ids))
+            .order_by("id")
         )
         by_wamid = {m.wamid: m for m in rows if m.wamid}
         by_id = {m.id: m for m in rows}

@@ -14,8 +14,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from messaging import campaigns
+from messaging.inflight import SENDER_HEARTBEAT_SECONDS, in_flight
 from messaging.models import Campaign, Message, MessageStatus, MessageTemplate
-from messaging.sending import messages_claim, messages_fail_stale_sending, messages_send_claimed
+from messaging.sending import due_messages, messages_claim, messages_fail_stale_sending, messages_send_claimed
 from pandorakart_wa.audit import CELERY, acting_as, system_user
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError
 
@@ -121,6 +122,7 @@ def campaign_send(campaign_id: int) -> None:
             if time.monotonic() - started > CAMPAIGN_SLICE_SECONDS:
                 campaign_send.delay(campaign_id)
                 return
+            in_flight().sender_beat(campaign_id)
             messages = messages_claim(campaign_id=campaign_id, limit=settings.MESSAGING_SEND_CHUNK_SIZE)
             if not messages:
                 break
@@ -140,13 +142,38 @@ def campaign_send(campaign_id: int) -> None:
             campaign_send.apply_async(args=[campaign_id], eta=eta)
 
 
+def campaigns_relaunch_lost_senders() -> list[int]:
+    """Running campaigns with due messages and no live sender (its worker was killed: the
+    broker gives unacknowledged tasks back only after its visibility timeout) get fresh ones.
+    A sender that was only slow joins the new ones; claims are atomic, so nothing is sent twice."""
+    marks = in_flight()
+    now = timezone.now()
+    relaunched = []
+    for campaign_id in Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list("id", flat=True):
+        if marks.sender_alive(campaign_id):
+            continue
+        if not marks.exact and Message.objects.filter(
+            campaign_id=campaign_id, claimed_at__gte=now - dt.timedelta(seconds=SENDER_HEARTBEAT_SECONDS)
+        ).exists():
+            continue  # without Redis the heartbeat is per process: a recent claim shows a sender
+        if not Message.objects.filter(due_messages(now), campaign_id=campaign_id).exists():
+            continue
+        marks.sender_beat(campaign_id)  # the next sweep does not relaunch them again
+        logger.warning("Campaign %s had due messages and no live sender: senders relaunched", campaign_id)
+        campaigns._launch_senders(campaign_id)
+        relaunched.append(campaign_id)
+    return relaunched
+
+
 @shared_task(ignore_result=True)
 def send_due_messages() -> int:
     """Beat: send queued messages whose task was lost (broker down at commit, worker crash
-    before the claim, retries whose task expired). Claims are atomic: never a double send."""
+    before the claim, retries whose task expired), and relaunch the senders of campaigns whose
+    worker died. Claims are atomic: never a double send."""
     started = time.monotonic()
     sent = 0
     with acting_as(system_user(CELERY)):
+        campaigns_relaunch_lost_senders()
         while time.monotonic() - started < SWEEP_TIME_BUDGET:
             messages = messages_claim(
                 limit=settings.MESSAGING_SEND_CHUNK_SIZE, older_than=SWEEP_GRACE, exclude_running_campaigns=True

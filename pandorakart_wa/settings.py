@@ -265,6 +265,11 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # A task not acknowledged within this time is redelivered: longer than any task runs.
         "visibility_timeout": 60 * 60,
+        # A publish with the broker down fails at once instead of retrying to connect for ~6 s
+        # inside the web request (the message row is the outbox: the sweeper sends it later).
+        # Publishes still retry a lost connection (task_publish_retry_policy); workers reconnect.
+        "max_retries": 0,
+        "socket_connect_timeout": 2,
     }
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None

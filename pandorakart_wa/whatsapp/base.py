@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,12 +39,29 @@ class OutboundMessage:
     not_before: float | None = None  # epoch seconds: a rate-limiter slot; send_batch waits for it
 
 
+# `release(wave)` hook of send_batch: called in the calling thread with the messages about to
+# leave (their rate-limit slot is open and a connection is free), immediately before they are
+# sent; returns, for each, whether it may go. A message held back gets a `Withheld` result.
+Release = Callable[[Sequence[OutboundMessage]], Sequence[bool]]
+
+
+class Withheld(Exception):
+    """The caller's `release` hook kept this message back at the last moment: it was not sent."""
+
+
 def wait_for_slot(message: OutboundMessage) -> None:
     """Sleep until the message's rate-limiter slot opens (no-op without one)."""
     if message.not_before is not None:
         delay = message.not_before - time.time()
         if delay > 0:
             time.sleep(delay)
+
+
+def release_one(release: Release, message: OutboundMessage) -> bool:
+    try:
+        return bool(release([message])[0])
+    except Exception:  # the hook failed: nothing is known to be allowed, so nothing leaves
+        return False
 
 
 class BaseBackend:
@@ -88,12 +105,18 @@ class BaseBackend:
             to=message.to, body=message.text or "", biz_opaque_callback_data=message.biz_opaque_callback_data
         )
 
-    def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult | Exception]:
-        """Send many messages; each result is a SendResult or the WhatsAppError it raised.
-        Backends that can, send concurrently over their keep-alive connections."""
+    def send_batch(
+        self, messages: Sequence[OutboundMessage], *, release: Release | None = None
+    ) -> list[SendResult | Exception]:
+        """Send many messages; each result is a SendResult or the WhatsAppError it raised
+        (`Withheld` when `release` kept it back). Backends that can, send concurrently over
+        their keep-alive connections."""
         results: list[SendResult | Exception] = []
         for message in messages:
             wait_for_slot(message)
+            if release is not None and not release_one(release, message):
+                results.append(Withheld("held back by the caller before sending"))
+                continue
             try:
                 results.append(self.send(message))
             except Exception as exc:

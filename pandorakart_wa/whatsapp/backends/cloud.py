@@ -19,8 +19,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +30,7 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-from pandorakart_wa.whatsapp.base import BaseBackend, OutboundMessage, SendResult, TemplateSubmission, wait_for_slot
+from pandorakart_wa.whatsapp.base import BaseBackend, OutboundMessage, Release, SendResult, TemplateSubmission, Withheld
 from pandorakart_wa.whatsapp.errors import (
     DeliveryUnknown,
     PermanentError,
@@ -94,6 +94,52 @@ def _never_sent(exc: requests.RequestException) -> bool:
     return False
 
 
+WAVE_GATHER_SECONDS = 0.002  # a wave of fewer than WAVE_MIN waits this long once for more connections
+WAVE_MIN = 8
+
+
+class _Refusal(list[bool]):
+    """Every message of a wave held back, for one reason."""
+
+    def __init__(self, count: int, reason: Withheld) -> None:
+        super().__init__([False] * count)
+        self.reason = reason
+
+
+def _waves(messages: Sequence[OutboundMessage], permits: threading.BoundedSemaphore) -> Iterator[list[int]]:
+    """Indices of `messages` in slot order, grouped into waves that may leave now: each
+    message's slot is open and a permit (a free connection) is held for it; the consumer
+    passes each permit on or gives it back."""
+    order = sorted(range(len(messages)), key=lambda i: messages[i].not_before or 0.0)
+    position = 0
+    while position < len(order):
+        first = messages[order[position]]
+        delay = (first.not_before or 0.0) - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        permits.acquire()
+        wave = [order[position]]
+        position += 1
+        gathered = False
+        try:
+            while position < len(order):
+                if (messages[order[position]].not_before or 0.0) > time.time():
+                    break
+                if permits.acquire(blocking=False):
+                    wave.append(order[position])
+                    position += 1
+                    continue
+                if gathered or len(wave) >= WAVE_MIN:
+                    break
+                gathered = True  # few connections free: give in-flight sends a moment to finish
+                time.sleep(WAVE_GATHER_SECONDS)
+        except BaseException:  # interrupted (time limit) while gathering: give the permits back
+            for _ in wave:
+                permits.release()
+            raise
+        yield wave
+
+
 def _gevent_active() -> bool:
     try:
         from gevent import monkey
@@ -115,6 +161,7 @@ class CloudBackend(BaseBackend):
         pool_size = max(int(settings.WHATSAPP_POOL_SIZE), self.send_concurrency)
         self.session = self._make_session(settings.WHATSAPP_ACCESS_TOKEN, pool_size)
         self._pool: ThreadPoolExecutor | None = None
+        self._send_permits: threading.BoundedSemaphore | None = None
         self._pool_lock = threading.Lock()
 
     @staticmethod
@@ -314,32 +361,95 @@ class CloudBackend(BaseBackend):
             request["context"] = {"message_id": reply_to}
         return self._send(request)
 
-    def send_batch(self, messages: Sequence[OutboundMessage]) -> list[SendResult | Exception]:
+    def send_batch(
+        self, messages: Sequence[OutboundMessage], *, release: Release | None = None
+    ) -> list[SendResult | Exception]:
         """Send concurrently over the shared Session's keep-alive connections; results in input
-        order, each a SendResult or the WhatsAppError that send raised. A gevent Pool when gevent
-        has patched sockets (gunicorn/celery gevent workers), else a thread pool."""
+        order, each a SendResult, the WhatsAppError that send raised, or `Withheld`.
+
+        The calling thread dispatches in waves: the messages whose rate-limit slot has opened,
+        as many as there are free connections (at most WHATSAPP_SEND_CONCURRENCY in flight per
+        process), go to `release` (the caller's last check, e.g. consent) and leave at once. So
+        nothing waits between the last check and the request, whatever the rate limit. Sends
+        run in a gevent Pool when gevent has patched sockets (gunicorn/celery gevent workers),
+        else in a thread pool kept for the process's life."""
         if not messages:
             return []
-
-        def one(message: OutboundMessage) -> SendResult | Exception:
-            wait_for_slot(message)
-            try:
-                return self.send(message)
-            except Exception as exc:  # each message's outcome is reported, never lost
-                return exc
-
         size = max(1, min(self.send_concurrency, len(messages)))
         if size == 1:
-            return [one(m) for m in messages]
+            return super().send_batch(messages, release=release)
+        results: list[SendResult | Exception | None] = [None] * len(messages)
+        permits = self._permits()
+
+        def one(index: int) -> None:
+            try:
+                results[index] = self.send(messages[index])
+            except Exception as exc:  # each message's outcome is reported, never lost
+                results[index] = exc
+            finally:
+                permits.release()
+
         if _gevent_active():
             from gevent.pool import Pool
 
-            return list(Pool(size).map(one, messages))
+            pool = Pool(size)
+            submit: Callable[[int], Any] = lambda index: pool.spawn(one, index)  # noqa: E731
+            wait: Callable[[], None] = pool.join
+        else:
+            executor = self._executor()
+            futures: list[Future[None]] = []
+            submit = lambda index: futures.append(executor.submit(one, index))  # noqa: E731
+
+            def wait() -> None:
+                for future in futures:
+                    future.result()
+
+        try:
+            for wave in _waves(messages, permits):
+                handed = 0  # permits passed on to a send (released when it ends) or given back
+                try:
+                    allowed = self._release_wave(release, [messages[i] for i in wave])
+                    for index, ok in zip(wave, allowed, strict=True):
+                        if ok:
+                            submit(index)
+                        else:
+                            results[index] = allowed.reason if isinstance(allowed, _Refusal) else Withheld(
+                                "held back by the caller before sending")
+                            permits.release()
+                        handed += 1
+                finally:
+                    for _ in range(len(wave) - handed):
+                        permits.release()
+        finally:
+            wait()
+        return [r if r is not None else Withheld("not dispatched") for r in results]
+
+    @staticmethod
+    def _release_wave(release: Release | None, wave: list[OutboundMessage]) -> Sequence[bool]:
+        if release is None:
+            return [True] * len(wave)
+        try:
+            allowed = list(release(wave))
+            if len(allowed) != len(wave):
+                raise ValueError(f"release answered {len(allowed)} times for {len(wave)} messages")
+            return allowed
+        except Exception as exc:  # nothing is known to be allowed: nothing leaves
+            logger.exception("The release hook failed; %s messages held back", len(wave))
+            return _Refusal(len(wave), Withheld(f"the release check failed: {exc!r}"))
+
+    def _permits(self) -> threading.BoundedSemaphore:
+        """Connections in flight, per process (shared by concurrent send_batch calls)."""
+        with self._pool_lock:
+            if self._send_permits is None:
+                self._send_permits = threading.BoundedSemaphore(self.send_concurrency)
+            return self._send_permits
+
+    def _executor(self) -> ThreadPoolExecutor:
         # One pool per backend, kept for the process's life: no threads started per chunk.
         with self._pool_lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=self.send_concurrency, thread_name_prefix="wa-send")
-        return list(self._pool.map(one, messages))
+            return self._pool
 
     # --- Business profile --------------------------------------------------------------------
 
