@@ -61,7 +61,7 @@ from complaints.services import (
     complaint_transition,
     intake_trigger_save,
 )
-from pandorakart_wa.admin_mixins import AuditTrailMixin
+from pandorakart_wa.admin_mixins import AuditTrailMixin, ReadOnlyAdminMixin
 from pandorakart_wa.audit import log_access
 from pandorakart_wa.phones import InvalidPhoneNumber, mask_phone, normalize_phone, phone_digest
 
@@ -120,7 +120,7 @@ class QueueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ComplaintActionInline(admin.TabularInline):
+class ComplaintActionInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The timeline: every action, oldest first, read-only for everyone."""
 
     model = ComplaintAction
@@ -135,15 +135,6 @@ class ComplaintActionInline(admin.TabularInline):
     @admin.display(description="visible to")
     def visibility(self, action: ComplaintAction) -> str:
         return "staff only" if action.internal else "customer too"
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return _perm(request, "complaints.view_complaint")
@@ -500,7 +491,7 @@ class ComplaintAdmin(AuditTrailMixin, admin.ModelAdmin):
 
 
 @admin.register(ComplaintSignal)
-class ComplaintSignalAdmin(admin.ModelAdmin):
+class ComplaintSignalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("occurred_at", "kind", "template", "contact", "message_id", "complaint")
     list_filter = ("kind", "template", "occurred_at")
     list_select_related = ("template", "contact", "complaint")
@@ -509,15 +500,6 @@ class ComplaintSignalAdmin(admin.ModelAdmin):
               "created_at")
     readonly_fields = fields
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         return {}

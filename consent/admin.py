@@ -46,24 +46,12 @@ from consent.services import (
     notice_save,
 )
 from consent.types import Actor
+from pandorakart_wa.admin_mixins import ReadOnlyAdminMixin
 from pandorakart_wa.audit import log_access
 from pandorakart_wa.correlation import get_correlation_id
 from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
 
 STATUS_ICONS = {Status.OPTED_IN: "✔", Status.OPTED_OUT: "✘", Status.NONE: "-"}
-
-
-class ReadOnlyMixin:
-    """Nobody adds, changes or deletes these rows here, superusers included."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 # --- Contacts -----------------------------------------------------------------------------
@@ -104,7 +92,7 @@ class ConsentSourceFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ConsentStateInline(ReadOnlyMixin, admin.TabularInline):
+class ConsentStateInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ConsentState
     fields = ("purpose", "status", "since", "source", "notice_version")
     readonly_fields = fields
@@ -115,7 +103,7 @@ class ConsentStateInline(ReadOnlyMixin, admin.TabularInline):
         return True  # shown inside a contact the user may already see
 
 
-class ConsentEventInline(ReadOnlyMixin, admin.TabularInline):
+class ConsentEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The contact's timeline: every ledger event, oldest first."""
 
     model = ConsentEvent
@@ -348,7 +336,7 @@ def _reveal(request: HttpRequest, model_admin: ContactAdmin, contact_id: int) ->
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("sequence", "occurred_at", "contact_masked", "purpose", "action", "source", "notice_version",
                     "actor_type", "actor_label", "recorded_at")
     list_filter = ("purpose", "action", "source", "actor_type", "occurred_at", "recorded_at")
@@ -384,7 +372,7 @@ class ConsentEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(ConsentState)
-class ConsentStateAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ConsentStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("contact", "purpose", "status", "since", "source", "notice_version")
     list_filter = ("purpose", "status", "source", "since")
     list_select_related = ("contact",)
@@ -397,7 +385,7 @@ class ConsentStateAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(LedgerVerification)
-class LedgerVerificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class LedgerVerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("started_at", "ok", "events_checked", "head_sequence", "first_bad_event", "problem",
                     "triggered_by")
     list_filter = ("ok",)

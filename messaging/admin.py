@@ -40,6 +40,7 @@ from messaging.services import (
 )
 from messaging.tasks import template_submit_later
 from messaging.template_format import variable_count
+from pandorakart_wa.admin_mixins import ReadOnlyAdminMixin
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError, WhatsAppError
 
 # An intermediate page asking for a reason (reject, release); kept here so the app ships no
@@ -150,16 +151,10 @@ class TemplateEditForm(forms.ModelForm):
         ) or "category" in self.changed_data
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class RevisionInline(ReadOnlyInline):
@@ -357,7 +352,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(TemplateRevision)
-class TemplateRevisionAdmin(admin.ModelAdmin):
+class TemplateRevisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("template", "number", "status", "category", "author", "reviewed_by", "lint_error_count", "created_at")
     list_filter = ("status", "category")
     search_fields = ("template__name", "body")
@@ -366,15 +361,6 @@ class TemplateRevisionAdmin(admin.ModelAdmin):
               "header_examples", "body_examples", "lint_report", "author", "reviewed_by", "reviewed_at", "review_note",
               "submitted_at", "created_at", "messages_sent")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="Buttons")
     def buttons_display(self, obj: TemplateRevision) -> str:
@@ -394,21 +380,12 @@ class TemplateRevisionAdmin(admin.ModelAdmin):
 
 
 @admin.register(TemplateStatusEvent)
-class TemplateStatusEventAdmin(admin.ModelAdmin):
+class TemplateStatusEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "template", "kind", "source", "old_value", "new_value", "reason", "actor")
     list_filter = ("kind", "source")
     search_fields = ("template__name", "reason")
     list_select_related = ("template", "actor")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(LintTerm)

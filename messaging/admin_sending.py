@@ -17,11 +17,11 @@ from messaging import campaigns
 from messaging.control import sending_policy_update, sending_restart, sending_stop_all
 from messaging.models import Campaign, Message, MessageEvent, SendingPolicy
 from messaging.selectors import usable_templates
-from pandorakart_wa.admin_mixins import AuditTrailMixin
+from pandorakart_wa.admin_mixins import AuditTrailMixin, ReadOnlyAdminMixin
 from pandorakart_wa.phones import mask_phone
 
 
-class MessageEventInline(admin.TabularInline):
+class MessageEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = MessageEvent
     extra = 0
     can_delete = False
@@ -30,15 +30,9 @@ class MessageEventInline(admin.TabularInline):
     ordering = ("at", "id")
     verbose_name_plural = "Status timeline"
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: messages change only through the pipeline and Meta's webhooks."""
 
     list_display = ("created_at", "recipient", "template", "purpose", "kind", "status", "reason", "error_code",
@@ -57,15 +51,6 @@ class MessageAdmin(admin.ModelAdmin):
     @admin.display(description="To")
     def recipient(self, obj: Message) -> str:
         return mask_phone(obj.contact.phone) if obj.contact.phone else "(erased)"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class CampaignForm(forms.ModelForm):

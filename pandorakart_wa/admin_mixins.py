@@ -30,6 +30,21 @@ from django.contrib.admin.utils import unquote
 from django.http import Http404, HttpRequest, HttpResponse
 
 
+class ReadOnlyAdminMixin:
+    """Nobody adds, changes or deletes these rows in the admin, superusers included: ledgers,
+    event rows and records written only by services (put it before admin.ModelAdmin, or use it
+    on an inline)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class AuditTrailMixin(AuditlogHistoryAdminMixin):
     """Per-object audit history (view + changelist column) for a ModelAdmin."""
 
@@ -45,4 +60,4 @@ class AuditTrailMixin(AuditlogHistoryAdminMixin):
         return super().auditlog_history_view(request, object_id, extra_context)
 
 
-__all__ = ["AuditTrailMixin"]
+__all__ = ["AuditTrailMixin", "ReadOnlyAdminMixin"]
