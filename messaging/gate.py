@@ -8,11 +8,14 @@ Bulk-first: one call answers for a whole chunk of contacts with a fixed number o
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Count
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from consent.models import Contact
@@ -37,6 +40,16 @@ CAPPED_STATUSES = (
     MessageStatus.DELIVERED,
     MessageStatus.READ,
 )
+
+
+def in_array(values: Iterable[Any], pg_type: str) -> Any:
+    """The right side of a `field__in=` for a chunk of keys: on PostgreSQL one array parameter
+    (`IN (SELECT unnest(%s::type[]))`): a 500-key IN list costs more to build, convert and
+    parse than the query takes to run. Elsewhere (SQLite) the plain list."""
+    values = list(values)
+    if connection.vendor == "postgresql":
+        return RawSQL(f"SELECT unnest(%s::{pg_type}[])", [values])  # noqa: S611 - pg_type is ours
+    return values
 
 
 @dataclass(frozen=True)
@@ -151,7 +164,9 @@ def gate(
     if not pending:
         return results
 
-    contacts = Contact.objects.filter(id__in=pending).values_list("id", "undeliverable", "last_inbound_at")
+    contacts = Contact.objects.filter(id__in=in_array(pending, "bigint")).values_list(
+        "id", "undeliverable", "last_inbound_at"
+    )
     window_start = now - SERVICE_WINDOW
     for contact_id, undeliverable, last_inbound_at in contacts:
         if undeliverable and template is not None:
@@ -164,9 +179,10 @@ def gate(
         since = now - dt.timedelta(days=policy.marketing_cap_days)
         counts = (
             Message.objects.filter(
-                contact_id__in=pending, purpose=Purpose.MARKETING, status__in=CAPPED_STATUSES, created_at__gte=since
+                contact_id__in=in_array(pending, "bigint"), purpose=Purpose.MARKETING, status__in=CAPPED_STATUSES,
+                created_at__gte=since,
             )
-            .exclude(id__in=list(exclude_messages))
+            .exclude(id__in=in_array(exclude_messages, "uuid"))
             .values("contact_id")
             .annotate(n=Count("id"))
             .values_list("contact_id", "n")

@@ -15,6 +15,7 @@ may have reached Meta:
 from __future__ import annotations
 
 import email.utils
+import json as _json
 import logging
 import re
 import threading
@@ -28,6 +29,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from pandorakart_wa.whatsapp.base import BaseBackend, OutboundMessage, Release, SendResult, TemplateSubmission, Withheld
@@ -94,8 +96,8 @@ def _never_sent(exc: requests.RequestException) -> bool:
     return False
 
 
-WAVE_GATHER_SECONDS = 0.002  # a wave of fewer than WAVE_MIN waits this long once for more connections
-WAVE_MIN = 8
+WAVE_GATHER_SECONDS = 0.003  # a wave of fewer than WAVE_MIN waits this long once for more connections
+WAVE_MIN = 16
 
 
 class _Refusal(list[bool]):
@@ -162,6 +164,7 @@ class CloudBackend(BaseBackend):
         self.session = self._make_session(settings.WHATSAPP_ACCESS_TOKEN, pool_size)
         self._pool: ThreadPoolExecutor | None = None
         self._send_permits: threading.BoundedSemaphore | None = None
+        self._adapters: dict[str, requests.adapters.BaseAdapter] = {}
         self._pool_lock = threading.Lock()
 
     @staticmethod
@@ -215,9 +218,12 @@ class CloudBackend(BaseBackend):
     ) -> dict[str, Any]:
         """One HTTP exchange, no retries. Returns the 2xx JSON object or raises a WhatsAppError."""
         try:
-            response = self.session.request(
-                method, url, json=json, params=params, timeout=self.timeout, allow_redirects=False
-            )
+            if method == "POST" and params is None and json is not None:
+                response = self._post_json(url, json)
+            else:
+                response = self.session.request(
+                    method, url, json=json, params=params, timeout=self.timeout, allow_redirects=False
+                )
             body_bytes = response.content  # read fully here so a dropped body is caught below
         except requests.RequestException as exc:
             raise self._transport_error(exc, method=method, idempotent=idempotent) from exc
@@ -236,6 +242,27 @@ class CloudBackend(BaseBackend):
                 payload=body_bytes[:2000].decode("utf-8", "replace"),
             )
         return payload
+
+    def _post_json(self, url: str, body: Mapping[str, Any]) -> requests.Response:
+        """A JSON POST straight to the Session's adapter (same pool, same exceptions). The
+        Session's per-request preparation (merging settings, a new cookie jar, parsing and
+        re-encoding the URL) cost more CPU than the rest of a send: a campaign worker spends
+        its core on it at 1,000 sends/s. Our requests need none of it: fixed headers, no
+        cookies (see _make_session), no redirects, no proxies."""
+        request = requests.PreparedRequest()
+        request.method = "POST"
+        request.url = url
+        data = _json.dumps(body, allow_nan=False).encode()  # as requests' json= encodes it
+        request.headers = CaseInsensitiveDict(self.session.headers)
+        request.headers["Content-Type"] = "application/json"
+        request.headers["Content-Length"] = str(len(data))
+        request.body = data
+        request.hooks = {"response": []}
+        scheme = url.split(":", 1)[0]
+        adapter = self._adapters.get(scheme)
+        if adapter is None:
+            adapter = self._adapters[scheme] = self.session.get_adapter(url)
+        return adapter.send(request, stream=False, timeout=self.timeout, verify=True, cert=None, proxies={})
 
     @staticmethod
     def _transport_error(exc: requests.RequestException, *, method: str, idempotent: bool) -> WhatsAppError:
