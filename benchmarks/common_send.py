@@ -35,6 +35,75 @@ def phone_for(n: int) -> str:
     return f"+9190{n:08d}"
 
 
+BROKER = os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/6")
+REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
+APP_SECRET = "bench-app-secret"  # noqa: S105 - a benchmark database's
+
+
+def bench_env(db: str, fake_url: str, **overrides: object) -> dict[str, str]:
+    """Production settings (pandorakart_wa.settings) on a benchmark database, the fake Meta and
+    the benchmark Redis databases; `overrides` are further environment variables."""
+    env = {
+        "DJANGO_SETTINGS_MODULE": "pandorakart_wa.settings",
+        "DEBUG": "off",
+        "HTTPS_ONLY": "off",
+        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghijklmnop",
+        "FIELD_ENCRYPTION_KEYS": "YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktYmU=",
+        "PII_HASH_KEY": "bench-pii-hash-key",
+        "DATABASE_URL": f"{PG}/{db}",
+        "CONN_MAX_AGE": "600",
+        "CELERY_BROKER_URL": BROKER,
+        "REDIS_URL": REDIS,
+        "CELERY_TASK_ALWAYS_EAGER": "off",
+        "WHATSAPP_BACKEND": "cloud",
+        "WHATSAPP_GRAPH_URL": fake_url,
+        "WHATSAPP_ACCESS_TOKEN": "bench-token",
+        "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
+        "WHATSAPP_WABA_ID": "102290129340398",
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": "bench-verify-token",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.update({k: str(v) for k, v in overrides.items()})
+    return env
+
+
+def create_db(db: str) -> None:
+    drop_db(db)
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", db], check=True)
+
+
+def drop_db(db: str) -> None:
+    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", db], check=True,
+                   stderr=subprocess.DEVNULL)
+
+
+def setup_django(env: dict[str, str], db: str) -> None:
+    """A fresh database `db`, migrated, and Django set up in this process on `env`."""
+    os.environ.update(env)
+    create_db(db)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def flush_redis() -> None:
+    import redis
+
+    for url in (BROKER, REDIS):
+        redis.Redis.from_url(url).flushdb()
+
+
+def close_and_drop(db: str) -> None:
+    from django.db import connections
+
+    connections.close_all()
+    drop_db(db)
+
+
 # --- Bulk audience ---------------------------------------------------------------------------
 
 

@@ -28,60 +28,28 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common_send import PG, PY, ROOT, Worker, start_fake_meta, wait_for
+from benchmarks.common_send import (
+    PY,
+    ROOT,
+    Worker,
+    bench_env,
+    close_and_drop,
+    flush_redis,
+    setup_django,
+    start_fake_meta,
+    wait_for,
+)
 
 BENCH_DB = os.environ.get("BENCH_DB", "pk_bench_send")
-BROKER = os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/6")
-REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
 TOKEN = "bench-token"  # noqa: S105 - the fake's
 
 
-def bench_env(fake_url: str, args: argparse.Namespace) -> dict[str, str]:
-    return {
-        "DJANGO_SETTINGS_MODULE": "pandorakart_wa.settings",
-        "DEBUG": "off",
-        "HTTPS_ONLY": "off",
-        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghijklmnop",
-        "FIELD_ENCRYPTION_KEYS": "YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktYmU=",
-        "PII_HASH_KEY": "bench-pii-hash-key",
-        "DATABASE_URL": f"{PG}/{BENCH_DB}",
-        "CONN_MAX_AGE": "600",
-        "CELERY_BROKER_URL": BROKER,
-        "REDIS_URL": REDIS,
-        "CELERY_TASK_ALWAYS_EAGER": "off",
-        "WHATSAPP_BACKEND": "cloud",
-        "WHATSAPP_GRAPH_URL": fake_url,
-        "WHATSAPP_ACCESS_TOKEN": TOKEN,
-        "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
-        "WHATSAPP_WABA_ID": "102290129340398",
-        "WHATSAPP_APP_SECRET": "bench-app-secret",
-        "WHATSAPP_VERIFY_TOKEN": "bench-verify-token",
-        "WHATSAPP_MAX_MPS": str(args.max_mps),
-        "WHATSAPP_SEND_CONCURRENCY": str(args.concurrency),
-        "WHATSAPP_POOL_SIZE": str(args.concurrency),
-        "MESSAGING_SEND_CHUNK_SIZE": str(args.chunk),
-        "CAMPAIGN_SEND_PARALLELISM": str(args.parallelism),
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def setup_django(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", BENCH_DB], check=True)
-    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", BENCH_DB], check=True)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-
-
-def flush_redis() -> None:
-    import redis
-
-    for url in (BROKER, REDIS):
-        redis.Redis.from_url(url).flushdb()
+def env_for(fake_url: str, args: argparse.Namespace) -> dict[str, str]:
+    return bench_env(
+        BENCH_DB, fake_url,
+        WHATSAPP_MAX_MPS=args.max_mps, WHATSAPP_SEND_CONCURRENCY=args.concurrency, WHATSAPP_POOL_SIZE=args.concurrency,
+        MESSAGING_SEND_CHUNK_SIZE=args.chunk, CAMPAIGN_SEND_PARALLELISM=args.parallelism,
+    )
 
 
 # --- the bare ceiling (a child process per worker process) ------------------------------------
@@ -220,9 +188,9 @@ def main() -> None:
 
     control = ControlClient(url)
     control.wait_ready()
-    env = bench_env(url, args)
+    env = env_for(url, args)
     try:
-        setup_django(env)
+        setup_django(env, BENCH_DB)
         flush_redis()
         bare_s, bare_failures = run_bare(url, args)
         bare_counts = control.counts()
@@ -234,11 +202,7 @@ def main() -> None:
         fake.terminate()
         fake.wait(10)
         if not args.keep_db:
-            from django.db import connections
-
-            connections.close_all()
-            subprocess.run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", BENCH_DB],
-                           check=False)
+            close_and_drop(BENCH_DB)
     bare_rate = args.messages / bare_s
     send_rate = result["sent"] / result["send_s"]
     e2e_rate = result["sent"] / result["total_s"]

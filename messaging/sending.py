@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ from messaging.ratelimit import pair_limiter, throughput_limiter
 from messaging.selectors import TEMPLATE_PAUSED
 from pandorakart_wa.whatsapp import errors as wa_errors
 from pandorakart_wa.whatsapp import get_backend
-from pandorakart_wa.whatsapp.base import OutboundMessage, SendResult, Withheld
+from pandorakart_wa.whatsapp.base import Late, OutboundMessage, SendResult, Withheld
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,10 @@ DELIVERY_UNKNOWN = "delivery_unknown"
 NEVER_SENT = "never_sent"  # reconciled: claimed by a worker that died before the request left
 UNSENT_MARK_LOST = "unsent_mark_lost"  # the claim's mark was gone at send time: not sent, retried
 MARK_LOST_RETRY = dt.timedelta(seconds=5)
+LATE_FOR_SLOT = "late_for_slot"  # it could not leave on time for its rate-limit slot: queued again at once
+RESERVE_HORIZON_SECONDS = 3600.0  # a chunk's rate-limit slots may lie this far ahead
+SLOT_TOLERANCE = 0.03  # seconds a paced send may leave after its slot (see _send)
+SLOT_TOLERANCE_MIN_INTERVAL = 0.002  # slots this far apart (500/s or less) are paced
 Source = MessageEvent.Source
 
 
@@ -240,7 +245,7 @@ def _pair_rate(messages: list[Message], now: dt.datetime, outcome: Outcome) -> l
     return ready
 
 
-def _outbound(message: Message, slot: float) -> OutboundMessage:
+def _outbound(message: Message, slot: float, not_after: float | None) -> OutboundMessage:
     phone = message.contact.phone or ""
     template = message.template
     if template is not None:
@@ -251,8 +256,10 @@ def _outbound(message: Message, slot: float) -> OutboundMessage:
             body_parameters=list(message.variables or []),
             biz_opaque_callback_data=str(message.id),
             not_before=slot,
+            not_after=not_after,
         )
-    return OutboundMessage(to=phone, text=message.text, biz_opaque_callback_data=str(message.id), not_before=slot)
+    return OutboundMessage(to=phone, text=message.text, biz_opaque_callback_data=str(message.id), not_before=slot,
+                           not_after=not_after)
 
 
 def _last_check(messages: Sequence[Message]) -> dict[Any, tuple[str, str]]:
@@ -285,10 +292,14 @@ def _last_check(messages: Sequence[Message]) -> dict[Any, tuple[str, str]]:
 def _send(messages: list[Message], outcome: Outcome) -> None:
     limiter = throughput_limiter()
     slots: list[float] = []
+    # The whole chunk's slots in one reservation, however far other senders' chunks have
+    # pushed them: capped reservations made a sender hold its first slots while it waited to
+    # be granted the rest, and those slots, passed, then went out together in a burst.
     while len(slots) < len(messages):
-        remaining = len(messages) - len(slots)
-        reservation = limiter.reserve(remaining, max_wait=remaining * limiter.interval + 1.0)
+        reservation = limiter.reserve(len(messages) - len(slots), max_wait=RESERVE_HORIZON_SECONDS)
         slots.extend(reservation.slot(i) for i in range(reservation.granted))
+        if not reservation.granted:
+            time.sleep(1.0)  # over an hour of slots taken: something is very wrong, do not spin
     by_key = {str(m.id): m for m in messages}
     withheld: dict[Any, tuple[str, str]] = {}
     marks = in_flight()
@@ -304,13 +315,20 @@ def _send(messages: list[Message], outcome: Outcome) -> None:
                 withheld[message.id] = ("retry", UNSENT_MARK_LOST)
         return [m.id not in withheld for m in chunk]
 
+    # Where the limiter paces sends (slots SLOT_TOLERANCE_MIN_INTERVAL or more apart), a send
+    # that cannot leave within SLOT_TOLERANCE of its slot (a stalled process, a slow first
+    # connection) gets a new slot instead of leaving late, next to the following ones.
+    paced = limiter.interval >= SLOT_TOLERANCE_MIN_INTERVAL
     results = get_backend().send_batch(
-        [_outbound(m, slot) for m, slot in zip(messages, slots, strict=True)], release=release
+        [_outbound(m, slot, slot + SLOT_TOLERANCE if paced else None) for m, slot in zip(messages, slots, strict=True)],
+        release=release,
     )
     now = timezone.now()
     for message, result in zip(messages, results, strict=True):
         if isinstance(result, SendResult):
             outcome.sent[message.id] = result
+        elif isinstance(result, Late):  # allowed, but it missed its slot: a new one at once
+            outcome.requeue[message.id] = (now, {"retry": LATE_FOR_SLOT})
         elif isinstance(result, Withheld):
             action, code = withheld.get(message.id, ("retry", "release_failed"))
             if action == "suppress":

@@ -37,6 +37,9 @@ class OutboundMessage:
     biz_opaque_callback_data: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     not_before: float | None = None  # epoch seconds: a rate-limiter slot; send_batch waits for it
+    # epoch seconds: if it cannot leave by then it is not sent (result `Late`): sent later than
+    # its slot it would crowd the slots after it
+    not_after: float | None = None
 
 
 # `release(wave)` hook of send_batch: called in the calling thread with the messages about to
@@ -47,6 +50,11 @@ Release = Callable[[Sequence[OutboundMessage]], Sequence[bool]]
 
 class Withheld(Exception):
     """The caller's `release` hook kept this message back at the last moment: it was not sent."""
+
+
+class Late(Withheld):
+    """Not sent: it could not leave on time for its rate-limit slot (`not_before`); sent later
+    it would crowd the slots after it. The caller reserves it a new slot."""
 
 
 def wait_for_slot(message: OutboundMessage) -> None:

@@ -32,7 +32,15 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
-from pandorakart_wa.whatsapp.base import BaseBackend, OutboundMessage, Release, SendResult, TemplateSubmission, Withheld
+from pandorakart_wa.whatsapp.base import (
+    BaseBackend,
+    Late,
+    OutboundMessage,
+    Release,
+    SendResult,
+    TemplateSubmission,
+    Withheld,
+)
 from pandorakart_wa.whatsapp.errors import (
     DeliveryUnknown,
     PermanentError,
@@ -98,6 +106,10 @@ def _never_sent(exc: requests.RequestException) -> bool:
 
 WAVE_GATHER_SECONDS = 0.003  # a wave of fewer than WAVE_MIN waits this long once for more connections
 WAVE_MIN = 16
+# A wave whose slot was waited for leaves this long after it, once its release check is done:
+# the check's own time (a few ms, varying) then no longer moves sends closer together than the
+# rate limiter spaced them. (Past slots, when the limiter does not bind, leave at once.)
+SEND_ALIGN_SECONDS = 0.008
 
 
 class _Refusal(list[bool]):
@@ -108,10 +120,11 @@ class _Refusal(list[bool]):
         self.reason = reason
 
 
-def _waves(messages: Sequence[OutboundMessage], permits: threading.BoundedSemaphore) -> Iterator[list[int]]:
+def _waves(messages: Sequence[OutboundMessage], permits: threading.BoundedSemaphore) -> Iterator[tuple[list[int], bool]]:
     """Indices of `messages` in slot order, grouped into waves that may leave now: each
     message's slot is open and a permit (a free connection) is held for it; the consumer
-    passes each permit on or gives it back."""
+    passes each permit on or gives it back. With each wave: whether its slot was waited for
+    (the rate limiter binds) rather than already past."""
     order = sorted(range(len(messages)), key=lambda i: messages[i].not_before or 0.0)
     position = 0
     while position < len(order):
@@ -139,7 +152,7 @@ def _waves(messages: Sequence[OutboundMessage], permits: threading.BoundedSemaph
             for _ in wave:
                 permits.release()
             raise
-        yield wave
+        yield wave, delay > 0
 
 
 def _gevent_active() -> bool:
@@ -432,16 +445,25 @@ class CloudBackend(BaseBackend):
                     future.result()
 
         try:
-            for wave in _waves(messages, permits):
+            for wave, paced in _waves(messages, permits):
                 handed = 0  # permits passed on to a send (released when it ends) or given back
                 try:
                     allowed = self._release_wave(release, [messages[i] for i in wave])
+                    slot = messages[wave[0]].not_before or 0.0
+                    if paced and (delay := slot + SEND_ALIGN_SECONDS - time.time()) > 0:
+                        time.sleep(delay)
+                    now = time.time()
                     for index, ok in zip(wave, allowed, strict=True):
-                        if ok:
+                        not_after = messages[index].not_after
+                        if ok and (not_after is None or now <= not_after):
                             submit(index)
                         else:
-                            results[index] = allowed.reason if isinstance(allowed, _Refusal) else Withheld(
-                                "held back by the caller before sending")
+                            if isinstance(allowed, _Refusal):
+                                results[index] = allowed.reason
+                            elif ok:  # it missed its slot: sent now it would crowd the next ones
+                                results[index] = Late("missed its rate-limit slot")
+                            else:
+                                results[index] = Withheld("held back by the caller before sending")
                             permits.release()
                         handed += 1
                 finally:
