@@ -8,12 +8,14 @@ Statuses only move a message forward: a late `delivered` never undoes `read`.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from messaging.models import Message, MessageEvent, MessageStatus
@@ -66,12 +68,8 @@ def messages_apply_statuses(statuses: Sequence[Mapping[str, Any]], *, event_id: 
     with transaction.atomic():
         # Locked in id order, as the send worker's recording locks them (no deadlock), and only
         # the messages (of=self): the contacts stay free for consent writes.
-        rows = (
-            Message.objects.select_for_update(of=("self",))
-            .select_related("contact")
-            .filter(Q(wamid__in=wamids) | Q(id__in=ids))
-            .order_by("id")
-        )
+        # The contact is read only for the rare failure that needs it (opt-out, undeliverable).
+        rows = Message.objects.select_for_update(of=("self",)).filter(_wamid_or_id(wamids, ids)).order_by("id")
         by_wamid = {m.wamid: m for m in rows if m.wamid}
         by_id = {m.id: m for m in rows}
         changed: dict[Any, Message] = {}
@@ -122,11 +120,7 @@ def messages_apply_statuses(statuses: Sequence[Mapping[str, Any]], *, event_id: 
             now = timezone.now()
             for message in changed.values():
                 message.updated_at = now
-            Message.objects.bulk_update(
-                list(changed.values()),
-                ["status", "wamid", "sent_at", "error_code", "error_title", "not_before", "updated_at"],
-            )
-            MessageEvent.objects.bulk_create(events)
+            _write(list(changed.values()), events, now)
             moved = len(changed)
     if failures:
         from messaging.sending import apply_failure_code
@@ -134,3 +128,42 @@ def messages_apply_statuses(statuses: Sequence[Mapping[str, Any]], *, event_id: 
         for message, code, wamid in failures:
             apply_failure_code(message, code, wamid=wamid)
     return moved
+
+
+def _wamid_or_id(wamids: set[str], ids: set[uuid.UUID]) -> Q | RawSQL:
+    """Messages with one of these wamids or ids: on PostgreSQL `= ANY(array)` on each column
+    (two index scans, one parameter each), elsewhere the ORM's IN lists."""
+    if connection.vendor != "postgresql":
+        return Q(wamid__in=wamids) | Q(id__in=ids)
+    return RawSQL("(wamid = ANY(%s::text[]) OR id = ANY(%s::uuid[]))", [list(wamids), list(ids)],
+                  output_field=BooleanField())
+
+
+_FIELDS = ("status", "wamid", "sent_at", "error_code", "error_title", "not_before", "updated_at")
+
+
+def _write(messages: list[Message], events: list[MessageEvent], now: dt.datetime) -> None:
+    """The batch's message changes and events: on PostgreSQL two statements fed by arrays
+    (bulk_update's CASE per field and row was half of a webhook's time), else the ORM."""
+    if connection.vendor != "postgresql":
+        Message.objects.bulk_update(messages, list(_FIELDS))
+        MessageEvent.objects.bulk_create(events)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Message._meta.db_table} AS m SET status = v.status, wamid = v.wamid, sent_at = v.sent_at, "  # noqa: S608
+            "error_code = v.error_code, error_title = v.error_title, not_before = v.not_before, updated_at = %s "
+            "FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::timestamptz[], %s::int[], %s::text[], "
+            "%s::timestamptz[]) AS v(id, status, wamid, sent_at, error_code, error_title, not_before) "
+            "WHERE m.id = v.id",
+            [now, [m.id for m in messages], [m.status for m in messages], [m.wamid for m in messages],
+             [m.sent_at for m in messages], [m.error_code for m in messages], [m.error_title for m in messages],
+             [m.not_before for m in messages]],
+        )
+        cursor.execute(
+            f"INSERT INTO {MessageEvent._meta.db_table} (message_id, status, at, source, detail) "  # noqa: S608
+            "SELECT m, s, a, %s, d::jsonb FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[], %s::text[]) "
+            "AS t(m, s, a, d)",
+            [MessageEvent.Source.WEBHOOK, [e.message_id for e in events], [e.status for e in events],
+             [e.at for e in events], [json.dumps(e.detail) for e in events]],
+        )

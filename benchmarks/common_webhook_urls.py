@@ -1,0 +1,20 @@
+"""The service's URLs plus POST /__bench/ok: a trivial 200 (reads the body, touches nothing)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from pandorakart_wa.urls import handler400, handler403, handler404, handler500
+from pandorakart_wa.urls import urlpatterns as service_urls
+
+__all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]
+
+
+@csrf_exempt
+def ok(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok", "bytes": len(request.body)})
+
+
+urlpatterns = [path("__bench/ok", ok), *service_urls]
