@@ -25,6 +25,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from consent.models import Contact
+from consent.purposes import TemplateCategory
 from consent.selectors import consent_decisions
 from consent.services import consent_record_platform_opt_out, contact_mark_undeliverable
 from messaging.gate import _any_consent, gate, in_array, sending_policy
@@ -254,6 +255,8 @@ def _outbound(message: Message, slot: float, not_after: float | None) -> Outboun
             template=template.name,
             language=message.language or template.language,
             body_parameters=list(message.variables or []),
+            otp_code=str(message.variables[0]) if template.category == TemplateCategory.AUTHENTICATION and message.variables
+            else None,
             biz_opaque_callback_data=str(message.id),
             not_before=slot,
             not_after=not_after,

@@ -35,6 +35,8 @@ class OutboundMessage:
     header_parameters: Sequence[str] = ()
     text: str | None = None
     biz_opaque_callback_data: str | None = None
+    # AUTHENTICATION templates: the one-time code again, for the copy-code / one-tap button
+    otp_code: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     not_before: float | None = None  # epoch seconds: a rate-limiter slot; send_batch waits for it
     # epoch seconds: if it cannot leave by then it is not sent (result `Late`): sent later than
@@ -85,6 +87,7 @@ class BaseBackend:
         body_parameters: Sequence[str] = (),
         header_parameters: Sequence[str] = (),
         biz_opaque_callback_data: str | None = None,
+        otp_code: str | None = None,
     ) -> SendResult:
         raise NotImplementedError
 
@@ -108,6 +111,7 @@ class BaseBackend:
                 body_parameters=message.body_parameters,
                 header_parameters=message.header_parameters,
                 biz_opaque_callback_data=message.biz_opaque_callback_data,
+                otp_code=message.otp_code,
             )
         return self.send_text(
             to=message.to, body=message.text or "", biz_opaque_callback_data=message.biz_opaque_callback_data

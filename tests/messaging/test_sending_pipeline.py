@@ -187,3 +187,24 @@ def test_a_dropped_connection_leaves_the_message_for_reconciliation(contact, fak
     assert message.status == MessageStatus.FAILED
     assert message.reason == "delivery_unknown"
     assert len(fake_meta.messages_to(contact.phone)) == 1
+
+
+def test_a_login_code_carries_the_code_in_its_copy_code_button_too(fake_meta):
+    # given a customer with account-security consent and an approved authentication template
+    from consent.purposes import TemplateCategory
+    from tests.messaging.factories import make_usable_template
+
+    make_usable_template(
+        name="login_code", category=TemplateCategory.AUTHENTICATION,
+        body="{{1}} is your verification code. For your security, do not share this code.", body_examples=["482913"],
+    )
+    contact = customer(7, purposes=["account_security"])
+    # when the code is sent through the cloud backend
+    message = send_now(message_accept(to=contact.phone, template="login_code", variables=["482913"]).message)
+    # then Meta received the code in the body and in the button, in a shape its schema accepts
+    assert message.status == MessageStatus.SENT
+    components = fake_meta.messages_to(contact.phone)[0]["json"]["template"]["components"]
+    assert {"type": "body", "parameters": [{"type": "text", "text": "482913"}]} in components
+    assert {"type": "button", "sub_type": "url", "index": "0",
+            "parameters": [{"type": "text", "text": "482913"}]} in components
+    assert fake_meta.violations == []

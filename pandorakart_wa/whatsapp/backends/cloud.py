@@ -365,6 +365,7 @@ class CloudBackend(BaseBackend):
         body_parameters: Sequence[str] = (),
         header_parameters: Sequence[str] = (),
         biz_opaque_callback_data: str | None = None,
+        otp_code: str | None = None,
     ) -> SendResult:
         components: list[dict[str, Any]] = []
         if header_parameters:
@@ -374,6 +375,12 @@ class CloudBackend(BaseBackend):
         if body_parameters:
             components.append(
                 {"type": "body", "parameters": [{"type": "text", "text": str(p)} for p in body_parameters]}
+            )
+        if otp_code is not None:
+            # Meta: an authentication template's copy-code / one-tap button carries the code too
+            # (button component, sub_type "url", index 0).
+            components.append(
+                {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": otp_code}]}
             )
         template: dict[str, Any] = {
             "name": name,

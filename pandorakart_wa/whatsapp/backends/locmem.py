@@ -40,6 +40,7 @@ class LocmemBackend(BaseBackend):
         body_parameters: Sequence[str] = (),
         header_parameters: Sequence[str] = (),
         biz_opaque_callback_data: str | None = None,
+        otp_code: str | None = None,
     ) -> SendResult:
         return self._record(
             "template",
@@ -48,6 +49,7 @@ class LocmemBackend(BaseBackend):
             language=language,
             body_parameters=list(body_parameters),
             header_parameters=list(header_parameters),
+            otp_code=otp_code,
             biz_opaque_callback_data=biz_opaque_callback_data,
         )
 

@@ -138,6 +138,7 @@ class SandboxBackend(BaseBackend):
         body_parameters: Sequence[str] = (),
         header_parameters: Sequence[str] = (),
         biz_opaque_callback_data: str | None = None,
+        otp_code: str | None = None,
     ) -> SendResult:
         return self._accept(to, biz_opaque_callback_data)
 
