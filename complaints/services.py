@@ -20,7 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -96,6 +98,8 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 NOTE_REQUIRED = frozenset({Status.AWAITING_CUSTOMER, Status.REOPENED})
 TEMPLATE_OUTCOMES = frozenset({Outcome.TEMPLATE_MISCLASSIFIED_PAUSED, Outcome.CONTENT_WITHDRAWN})
 CONTACT_OUTCOMES = frozenset({Outcome.CONSENT_MISSING_CONTACT_SUPPRESSED, Outcome.OPT_OUT_NOT_HONOURED_FIXED})
+
+INDIA = ZoneInfo(settings.TIME_ZONE)  # the business's calendar (references, dates told to customers)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -250,7 +254,7 @@ def complaint_create(
     digest = phone_digest(e164) if e164 else (contact.phone_digest or "" if contact is not None else "")
     if template is None and message is not None:
         template = message.template
-    year = timezone.localtime(now).year
+    year = timezone.localtime(now, INDIA).year  # India's calendar, whatever the request's time zone
     number = _next_number(year)
     outer_limit = now + outer_limit_window()
     complaint = Complaint.objects.create(
@@ -299,7 +303,7 @@ def _acknowledge_after_commit(complaint_id: int) -> None:
 
 
 def _due_text(complaint: Complaint, now: dt.datetime) -> str:
-    local = timezone.localtime(resolution_due(complaint, now))
+    local = timezone.localtime(resolution_due(complaint, now), INDIA)
     return f"{local.day} {local:%b %Y}"
 
 

@@ -15,6 +15,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from typing import IO, Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
@@ -335,7 +336,8 @@ def policy_change_notify(*, policy_version_id: int) -> Campaign:
         raise CampaignError(f"The {POLICY_NOTICE_TEMPLATE} template does not exist.")
     # The seeded wording: "Hi {{1}}, ... to version {{2}}, effective {{3}}." The service keeps no
     # customer names, so the greeting is generic.
-    effective = timezone.localtime(version.published_at or timezone.now()).strftime("%d %b %Y")
+    india = ZoneInfo(settings.TIME_ZONE)
+    effective = timezone.localtime(version.published_at or timezone.now(), india).strftime("%d %b %Y")
     values = ["there", str(version.number), effective][: template_send_variable_count(template)]
     campaign = campaign_create(
         name=f"Policy version {version.number}: customer notice",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 
 from pandorakart_wa.correlation import new_correlation_id, set_correlation_id
 
@@ -61,3 +63,17 @@ def too_large_response(limit: int) -> JsonResponse:
         {"code": "too_large", "detail": f"The request body is larger than the limit of {limit} bytes."},
         status=413,
     )
+
+
+class ApiTimesInUtcMiddleware:
+    """API.md: times in responses are UTC. Staff screens show India time (TIME_ZONE); the API
+    and the webhooks answer in UTC whatever the serializer used."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(("/api/", "/webhooks/")):
+            with timezone.override(datetime.UTC):
+                return self.get_response(request)
+        return self.get_response(request)

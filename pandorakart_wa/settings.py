@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "pandorakart_wa.middleware.CorrelationIdMiddleware",
     "pandorakart_wa.middleware.BodySizeLimitMiddleware",
+    "pandorakart_wa.middleware.ApiTimesInUtcMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -31,6 +31,7 @@ def test_a_template_message_is_queued_then_sent_once(api, outbox):
     assert body["status"] == "queued"
     assert body["to"] == "+91******0001"
     assert body["purpose"] == "order_updates"
+    assert body["created_at"].endswith("Z")  # API.md: times in responses are UTC
     assert [m["to"] for m in outbox] == [contact.phone]
     assert outbox[0]["biz_opaque_callback_data"] == body["id"]
     assert outbox[0]["body_parameters"] == ["Ravi", "PK-10023", "27 Nov"]
