@@ -178,9 +178,12 @@ def gate(
         pending = [cid for cid, result in results.items() if result.allowed]
         since = now - dt.timedelta(days=policy.marketing_cap_days)
         counts = (
+            # A plain IN list here, not in_array(): PostgreSQL plans `contact_id IN (SELECT
+            # unnest(...))` as a scan of the whole message table per chunk (campaign preparation
+            # went quadratic: 60k recipients 69 s, 13 s with the list), while the list is an
+            # index scan on messaging_message_cap_idx.
             Message.objects.filter(
-                contact_id__in=in_array(pending, "bigint"), purpose=Purpose.MARKETING, status__in=CAPPED_STATUSES,
-                created_at__gte=since,
+                contact_id__in=pending, purpose=Purpose.MARKETING, status__in=CAPPED_STATUSES, created_at__gte=since
             )
             .exclude(id__in=in_array(exclude_messages, "uuid"))
             .values("contact_id")
