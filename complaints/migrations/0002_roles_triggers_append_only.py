@@ -4,6 +4,7 @@ and, on PostgreSQL, a trigger that keeps the complaint timeline append-only."""
 from django.db import migrations
 
 from complaints.intake import DEFAULT_TRIGGERS, normalize_phrase
+from pandorakart_wa.db import append_only_trigger
 from pandorakart_wa.roles import AUDITOR, COMPLIANCE_OFFICER, SUPPORT_AGENT, grant
 
 VIEW = [
@@ -22,25 +23,6 @@ COMPLIANCE = [
     ("complaints", "change_intaketrigger"),
 ]
 
-CREATE_TRIGGER = """
-CREATE OR REPLACE FUNCTION complaints_action_append_only() RETURNS trigger AS $$
-BEGIN
-    RAISE EXCEPTION 'complaints_complaintaction is append-only: % refused', TG_OP
-        USING ERRCODE = 'insufficient_privilege';
-END;
-$$ LANGUAGE plpgsql;
-
-DROP TRIGGER IF EXISTS complaints_action_append_only ON complaints_complaintaction;
-CREATE TRIGGER complaints_action_append_only
-    BEFORE UPDATE OR DELETE ON complaints_complaintaction
-    FOR EACH ROW EXECUTE FUNCTION complaints_action_append_only();
-"""
-DROP_TRIGGER = """
-DROP TRIGGER IF EXISTS complaints_action_append_only ON complaints_complaintaction;
-DROP FUNCTION IF EXISTS complaints_action_append_only();
-"""
-
-
 def grant_roles(apps, schema_editor):
     grant(apps, COMPLIANCE_OFFICER, VIEW + INVESTIGATE + COMPLIANCE)
     grant(apps, SUPPORT_AGENT, VIEW + INVESTIGATE)
@@ -56,16 +38,6 @@ def seed_triggers(apps, schema_editor):
         )
 
 
-def create_trigger(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE_TRIGGER, params=None)
-
-
-def drop_trigger(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_TRIGGER, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("complaints", "0001_initial"),
@@ -75,5 +47,5 @@ class Migration(migrations.Migration):
     operations = [
         migrations.RunPython(grant_roles, migrations.RunPython.noop),
         migrations.RunPython(seed_triggers, migrations.RunPython.noop),
-        migrations.RunPython(create_trigger, drop_trigger),
+        append_only_trigger(table="complaints_complaintaction", name="complaints_action_append_only"),
     ]
