@@ -270,3 +270,21 @@ class LedgerVerification(models.Model):
 
     def __str__(self) -> str:
         return f"{'intact' if self.ok else 'BROKEN'} at {self.finished_at:%Y-%m-%d %H:%M}"
+
+
+class RevocationClock(models.Model):
+    """One row whose `value` PostgreSQL triggers advance, in the same transaction, whenever a
+    contact may have lost the right to be messaged: a consent state leaving `opted_in` (opt-out,
+    erasure), a state deleted, a contact blocked or erased (migration 0005).
+
+    Senders check consent when they claim a chunk and again just before each message leaves;
+    the second check reads this one row and asks for consent again only when it moved, so a
+    revocation committed at any moment is still seen before the next request leaves."""
+
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "revocation clock"
+
+    def __str__(self) -> str:
+        return f"revocation clock at {self.value}"

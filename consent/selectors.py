@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from django.db.models import FilteredRelation, Q, QuerySet
+from django.db import connection
+from django.db.models import FilteredRelation, Q, QuerySet, Subquery
 
 from consent.ledger import CHAINED_FIELDS, Checkpoint
-from consent.models import ConsentEvent, ConsentNotice, ConsentState, Contact, LedgerVerification, Status
+from consent.models import (
+    ConsentEvent,
+    ConsentNotice,
+    ConsentState,
+    Contact,
+    LedgerVerification,
+    RevocationClock,
+    Status,
+)
 from consent.purposes import Purpose
 from consent.types import Decision, PolicyCode
 from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
@@ -98,6 +107,17 @@ def consent_decisions(
     for key, blocked, erased, status in _decision_rows(key_field, keys, purpose):
         decisions[key] = _decide(blocked, erased, status)
     return decisions
+
+
+def revocation_clock_expression() -> Subquery | None:
+    """The revocation clock as a subquery to read in another app's query (one round trip), or
+    None where no trigger advances it (SQLite): then every check must ask for consent again.
+
+    Read the clock before (or in the same statement as) a consent check: while it still shows
+    that value, nothing that check allowed has been revoked since."""
+    if connection.vendor != "postgresql":
+        return None
+    return Subquery(RevocationClock.objects.filter(pk=1).values("value")[:1])
 
 
 def consent_decision_for_phone(phone: str, purpose: str) -> Decision:
