@@ -34,6 +34,11 @@ from django.conf import settings
 UNSENT_MARK_MIN_TTL = 6 * 60 * 60
 SENDER_HEARTBEAT_SECONDS = 60.0  # a sender silent this long is presumed dead
 
+# SET each key with a TTL (ARGV[1] seconds); DEL each key and say whether it was there. Every
+# key is a separate mark: the scripts only save round trips and per-command overhead.
+MARK_SCRIPT = "for _, key in ipairs(KEYS) do redis.call('SET', key, 1, 'EX', ARGV[1]) end return #KEYS"
+TAKE_SCRIPT = "local taken = {} for i, key in ipairs(KEYS) do taken[i] = redis.call('DEL', key) end return taken"
+
 
 class InFlight:
     def __init__(self, *, prefix: str, redis_url: str | None, mark_ttl: int) -> None:
@@ -42,6 +47,7 @@ class InFlight:
         self._redis: Any = None
         self._lock = threading.Lock()
         self._beats: dict[int, float] = {}
+        self._scripts: dict[str, Any] = {}
         if redis_url:
             import redis
 
@@ -61,10 +67,9 @@ class InFlight:
         """At claim: these messages have not left. One round trip."""
         if self._redis is None:
             return
-        pipe = self._redis.pipeline(transaction=False)
-        for message_id in message_ids:
-            pipe.set(self._mark(message_id), 1, ex=self.mark_ttl)
-        pipe.execute()
+        keys = [self._mark(m) for m in message_ids]
+        if keys:
+            self._script("mark", MARK_SCRIPT)(keys=keys, args=[self.mark_ttl])
 
     def take(self, message_ids: Sequence[object]) -> list[bool]:
         """Take the marks (one round trip): True for each message whose mark this caller
@@ -73,10 +78,16 @@ class InFlight:
             return [True] * len(message_ids)
         if not message_ids:
             return []
-        pipe = self._redis.pipeline(transaction=False)
-        for message_id in message_ids:
-            pipe.delete(self._mark(message_id))
-        return [bool(n) for n in pipe.execute()]
+        taken = self._script("take", TAKE_SCRIPT)(keys=[self._mark(m) for m in message_ids])
+        return [bool(n) for n in taken]
+
+    def _script(self, name: str, source: str) -> Any:
+        """A Lua script registered once per client: one command for a whole chunk or wave,
+        where a pipeline of one command per message cost the sender more to pack and parse."""
+        with self._lock:
+            if name not in self._scripts:
+                self._scripts[name] = self._redis.register_script(source)
+            return self._scripts[name]
 
     def forget(self, message_ids: Iterable[object]) -> None:
         """Drop the marks of messages the chunk did not send (refused, deferred, recorded)."""

@@ -10,6 +10,7 @@ errors that are known to be safe are retried (TransientError), with backoff and 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import random
@@ -26,7 +27,7 @@ from django.utils import timezone
 
 from consent.models import Contact
 from consent.purposes import TemplateCategory
-from consent.selectors import consent_decisions
+from consent.selectors import consent_decisions, revocation_clock_expression
 from consent.services import consent_record_platform_opt_out, contact_mark_undeliverable
 from messaging.gate import _any_consent, gate, in_array, sending_policy
 from messaging.inflight import in_flight
@@ -184,6 +185,7 @@ def messages_send_claimed(messages: Sequence[Message]) -> Outcome:
         return outcome
     now = timezone.now()
     policy = sending_policy()
+    _, clock = _stop_all_and_clock()  # read before the gate reads consent: see _send's release
     if policy.stop_all:
         for message in messages:
             outcome.requeue[message.id] = (now + STOP_ALL_RECHECK, {"held": "stop_all"})
@@ -193,7 +195,7 @@ def messages_send_claimed(messages: Sequence[Message]) -> Outcome:
     ready = _gate_chunk(messages, policy, now, outcome)
     ready = _pair_rate(ready, now, outcome)
     if ready:
-        _send(ready, outcome)
+        _send(ready, outcome, clock)
     _record(messages, outcome)
     _after_effects(messages, outcome)
     return outcome
@@ -265,12 +267,34 @@ def _outbound(message: Message, slot: float, not_after: float | None) -> Outboun
                            not_after=not_after)
 
 
+@functools.cache
+def _stop_all_and_clock_sql() -> tuple[str, tuple[Any, ...]] | None:
+    """The query of _stop_all_and_clock, compiled by the ORM once per process: it runs before
+    every wave, where compiling it each time cost more than running it."""
+    clock = revocation_clock_expression()
+    if clock is None:
+        return None
+    query = SendingPolicy.objects.filter(pk=1).annotate(clock=clock).values_list("stop_all", "clock").query
+    return query.sql_with_params()
+
+
+def _stop_all_and_clock() -> tuple[bool, int | None]:
+    """The stop-all switch and consent's revocation clock (None off PostgreSQL), one query."""
+    compiled = _stop_all_and_clock_sql()
+    if compiled is None:
+        return SendingPolicy.objects.filter(pk=1, stop_all=True).exists(), None
+    with connection.cursor() as cursor:
+        cursor.execute(*compiled)
+        row = cursor.fetchone()
+    if row is None:  # no policy row yet: no switch, and no clock to rely on
+        return False, None
+    return bool(row[0]), row[1]
+
+
 def _last_check(messages: Sequence[Message]) -> dict[Any, tuple[str, str]]:
     """The gate's consent part again, the moment before the messages leave (after any wait for
-    their rate-limit slot): an opt-out, block or erasure committed since the claim, or the
-    stop-all switch, keeps them back. {message id: ("suppress" | "hold", code)}; two queries."""
-    if SendingPolicy.objects.filter(pk=1, stop_all=True).exists():
-        return {m.id: ("hold", "stop_all") for m in messages}
+    their rate-limit slot): an opt-out, block or erasure committed since the claim keeps them
+    back. {message id: ("suppress", code)}; one query per purpose and kind."""
     refused: dict[Any, tuple[str, str]] = {}
     groups: dict[tuple[str, str], list[Message]] = defaultdict(list)
     for message in messages:
@@ -292,7 +316,8 @@ def _last_check(messages: Sequence[Message]) -> dict[Any, tuple[str, str]]:
     return refused
 
 
-def _send(messages: list[Message], outcome: Outcome) -> None:
+def _send(messages: list[Message], outcome: Outcome, clock: int | None = None) -> None:
+    """Send `messages`, which passed the gate after consent's revocation clock read `clock`."""
     limiter = throughput_limiter()
     slots: list[float] = []
     # The whole chunk's slots in one reservation, however far other senders' chunks have
@@ -307,11 +332,28 @@ def _send(messages: list[Message], outcome: Outcome) -> None:
     withheld: dict[Any, tuple[str, str]] = {}
     marks = in_flight()
 
+    unreleased = set(by_key)
+    seen_clock = [clock]
+
     def release(wave: Sequence[OutboundMessage]) -> list[bool]:
-        """The last moment before `wave` leaves: re-check consent, then take each message's
-        unsent mark (a message whose mark is gone may have been reconciled: it stays)."""
-        chunk = [by_key[str(o.biz_opaque_callback_data)] for o in wave]
-        withheld.update(_last_check(chunk))
+        """The last moment before `wave` leaves: the stop-all switch and consent again, then
+        take each message's unsent mark (a message whose mark is gone may have been reconciled:
+        it stays).
+
+        Consent is asked again only when its revocation clock moved since the last check: one
+        small query per wave instead of the consent query. When it moved, every message of the
+        chunk not yet released is checked at once, as the later waves rely on this answer."""
+        keys = [str(o.biz_opaque_callback_data) for o in wave]
+        chunk = [by_key[k] for k in keys]
+        stop_all, now_clock = _stop_all_and_clock()
+        if stop_all:
+            withheld.update({m.id: ("hold", "stop_all") for m in chunk})
+        elif now_clock is None:  # no clock (SQLite): ask each wave
+            withheld.update(_last_check(chunk))
+        elif now_clock != seen_clock[0]:
+            withheld.update(_last_check([by_key[k] for k in unreleased]))
+            seen_clock[0] = now_clock  # read before that check: a revocation since moves it again
+        unreleased.difference_update(keys)
         going = [m for m in chunk if m.id not in withheld]
         for message, taken in zip(going, marks.take([m.id for m in going]), strict=True):
             if not taken:

@@ -208,3 +208,46 @@ def test_a_login_code_carries_the_code_in_its_copy_code_button_too(fake_meta):
     assert {"type": "button", "sub_type": "url", "index": "0",
             "parameters": [{"type": "text", "text": "482913"}]} in components
     assert fake_meta.violations == []
+
+
+# --- The last check before each message leaves ------------------------------------------------
+
+
+def test_an_opt_out_committed_while_a_chunk_is_leaving_stops_its_later_messages(outbox, monkeypatch):
+    # given three customers' messages claimed and gated together
+    utility_template()
+    contacts = [customer(n) for n in (1, 2, 3)]
+    messages = [queued(n) for n in (1, 2, 3)]
+    from pandorakart_wa.whatsapp.backends import locmem
+
+    send = locmem.LocmemBackend.send_template
+
+    def send_then_third_customer_opts_out(self, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        result = send(self, **kwargs)
+        if len(outbox) == 1:  # the first message has left; the others wait for their turn
+            opt_out(contacts[2], ["order_updates"])
+        return result
+
+    monkeypatch.setattr(locmem.LocmemBackend, "send_template", send_then_third_customer_opts_out)
+    # when the chunk is sent (the locmem backend releases one message per wave)
+    messages_send_claimed(messages_claim(ids=[m.id for m in messages]))
+    # then the third customer's message was kept back
+    assert [o["to"] for o in outbox] == [contacts[0].phone, contacts[1].phone]
+    statuses = dict(Message.objects.values_list("contact_id", "status"))
+    assert statuses[contacts[2].pk] == MessageStatus.SUPPRESSED
+    assert Message.objects.get(contact=contacts[2]).reason == "opted_out"
+
+
+def test_without_a_revocation_the_waves_do_not_ask_for_consent_again(outbox):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    utility_template()
+    for n in range(1, 6):
+        customer(n)
+    claimed = messages_claim(ids=[queued(n).id for n in range(1, 6)])
+    with CaptureQueriesContext(connection) as queries:
+        messages_send_claimed(claimed)
+    assert len(outbox) == 5
+    consent_reads = [q["sql"] for q in queries if "consent_consentstate" in q["sql"]]
+    assert len(consent_reads) == 1  # the gate's, for the whole chunk; five waves, no more
