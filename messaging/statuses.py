@@ -36,6 +36,9 @@ META_STATUS = {
     "failed": MessageStatus.FAILED,
 }
 FINAL = {MessageStatus.FAILED, MessageStatus.SUPPRESSED, MessageStatus.CANCELLED}
+# What applying a status reads (the rest of a message loads only if a failure listener asks).
+STATUS_FIELDS = ("id", "contact_id", "template_id", "campaign_id", "purpose", "status", "wamid", "sent_at",
+                 "error_code", "error_title", "not_before", "attempts")
 # Codes Meta reports asynchronously that mean "not delivered, may be sent again later".
 REQUEUE_AFTER = {wa_errors.ECOSYSTEM_ENGAGEMENT: dt.timedelta(hours=24)}
 
@@ -69,7 +72,12 @@ def messages_apply_statuses(statuses: Sequence[Mapping[str, Any]], *, event_id: 
         # Locked in id order, as the send worker's recording locks them (no deadlock), and only
         # the messages (of=self): the contacts stay free for consent writes.
         # The contact is read only for the rare failure that needs it (opt-out, undeliverable).
-        rows = Message.objects.select_for_update(of=("self",)).filter(_wamid_or_id(wamids, ids)).order_by("id")
+        rows = (
+            Message.objects.select_for_update(of=("self",))
+            .filter(_wamid_or_id(wamids, ids))
+            .only(*STATUS_FIELDS)  # a drain applies hundreds at once: not the content, variables...
+            .order_by("id")
+        )
         by_wamid = {m.wamid: m for m in rows if m.wamid}
         by_id = {m.id: m for m in rows}
         changed: dict[Any, Message] = {}

@@ -60,9 +60,19 @@ class WebhookEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    deferred = models.BooleanField(
+        default=False,
+        help_text="Statuses only: answered at once and applied in batches by a worker (pandorakart_wa.webhooks).",
+    )
 
     class Meta:
         ordering = ["-received_at"]
+        indexes = [
+            models.Index(
+                fields=["id"], name="core_webhook_deferred_pending",
+                condition=models.Q(deferred=True, processed_at__isnull=True),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{', '.join(self.fields) or 'event'} at {self.received_at:%Y-%m-%d %H:%M:%S}"

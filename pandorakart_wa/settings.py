@@ -389,6 +389,14 @@ WHATSAPP_POOL_SIZE = env.int("WHATSAPP_POOL_SIZE", default=128)
 WHATSAPP_SEND_CONCURRENCY = env.int("WHATSAPP_SEND_CONCURRENCY", default=64)
 # How a payload reaches the webhook processing path (the sandbox backend feeds statuses here).
 WHATSAPP_WEBHOOK_PROCESSOR = "pandorakart_wa.webhooks.process_payload"
+# Meta's status webhooks (nothing else) are stored and answered at once, and applied by the
+# workers in batches; off: applied before the answer like every other webhook.
+WEBHOOK_DEFER_STATUSES = env.bool("WEBHOOK_DEFER_STATUSES", default=True)
+CELERY_BEAT_SCHEDULE["core-apply-deferred-webhooks"] = {  # the safety net: each webhook asks a worker itself
+    "task": "pandorakart_wa.tasks.apply_deferred_webhooks",
+    "schedule": timedelta(seconds=15),
+    "options": {"expires": 14},
+}
 
 # --- Logging ------------------------------------------------------------------------------
 

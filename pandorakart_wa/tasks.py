@@ -31,3 +31,11 @@ def sandbox_feed_status(*, wamid: str, recipient: str, status: str, callback_dat
 
     process_payload = import_string(settings.WHATSAPP_WEBHOOK_PROCESSOR)  # webhooks.process_payload
     process_payload(status_payload(wamid=wamid, recipient=recipient, status=status, callback_data=callback_data))
+
+
+@shared_task(ignore_result=True)
+def apply_deferred_webhooks() -> int:
+    """Apply the stored status webhooks (asked for after each one's commit; beat sweeps too)."""
+    from pandorakart_wa.webhooks import webhooks_drain
+
+    return webhooks_drain()

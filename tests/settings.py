@@ -23,6 +23,9 @@ _TEST_ENV = {
     "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
     "WHATSAPP_WABA_ID": "102290129340398",
     "API_THROTTLE_RATE": "100000/min",
+    # Status webhooks applied before the answer, so tests can look at once; the deferred path
+    # (the production default) has its own tests, and the reliability tests run with it.
+    "WEBHOOK_DEFER_STATUSES": "off",
 }
 for _name, _value in _TEST_ENV.items():
     os.environ.setdefault(_name, _value)

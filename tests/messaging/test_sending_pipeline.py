@@ -222,7 +222,7 @@ def test_an_opt_out_committed_while_a_chunk_is_leaving_stops_its_later_messages(
 
     send = locmem.LocmemBackend.send_template
 
-    def send_then_third_customer_opts_out(self, **kwargs):  # noqa: ANN001, ANN003, ANN202
+    def send_then_third_customer_opts_out(self, **kwargs):
         result = send(self, **kwargs)
         if len(outbox) == 1:  # the first message has left; the others wait for their turn
             opt_out(contacts[2], ["order_updates"])
