@@ -59,7 +59,7 @@ UNSENT_MARK_LOST = "unsent_mark_lost"  # the claim's mark was gone at send time:
 MARK_LOST_RETRY = dt.timedelta(seconds=5)
 LATE_FOR_SLOT = "late_for_slot"  # it could not leave on time for its rate-limit slot: queued again at once
 RESERVE_HORIZON_SECONDS = 3600.0  # a chunk's rate-limit slots may lie this far ahead
-SLOT_TOLERANCE = 0.03  # seconds a paced send may leave after its slot (see _send)
+SLOT_TOLERANCE = 0.02  # seconds a paced send may leave after its slot (see _send)
 SLOT_TOLERANCE_MIN_INTERVAL = 0.002  # slots this far apart (500/s or less) are paced
 Source = MessageEvent.Source
 
