@@ -67,3 +67,18 @@ def test_pair_rate_makes_the_second_message_to_a_recipient_wait():
     assert 5.0 < waits["+919227021270"] <= 6.0
     limiter.release(["+919227021270"])
     assert limiter.acquire(["+919227021270"]) == {}
+
+
+@pytest.mark.parametrize("redis_url", [REDIS_URL, None], ids=["redis", "in-process"])
+def test_an_idle_limiter_opens_its_next_slot_a_moment_ahead_and_a_busy_one_without_a_gap(redis_url):
+    import time
+
+    from messaging.ratelimit import IDLE_LEAD_SECONDS
+
+    limiter = ThroughputLimiter(rate=80, key=f"test:mps:{uuid.uuid4().hex}", redis_url=redis_url)
+    before = time.time()
+    first = limiter.reserve(3, max_wait=10)
+    # a slot granted "now" would have passed before the sender could use it
+    assert first.slot(0) >= before + IDLE_LEAD_SECONDS - 0.005
+    second = limiter.reserve(3, max_wait=10)
+    assert second.slot(0) == pytest.approx(first.slot(2) + limiter.interval, abs=1e-5)
