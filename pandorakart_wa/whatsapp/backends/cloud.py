@@ -104,8 +104,8 @@ def _never_sent(exc: requests.RequestException) -> bool:
     return False
 
 
-WAVE_GATHER_SECONDS = 0.003  # a wave of fewer than WAVE_MIN waits this long once for more connections
-WAVE_MIN = 16
+WAVE_GATHER_SECONDS = 0.010  # a wave of fewer than WAVE_MIN waits this long once for more connections
+WAVE_MIN = 32
 # A wave whose slot was waited for leaves this long after it, once its release check is done:
 # the check's own time (a few ms, varying) then no longer moves sends closer together than the
 # rate limiter spaced them. (Past slots, when the limiter does not bind, leave at once.)
