@@ -198,8 +198,9 @@ def main() -> None:
         f"{'yes' if hook_rps / trivial_rps >= 0.7 else 'NO'})",
         f"vs sending       : {statuses_ps / args.send_rate:8.1f}x the sustained send rate of {args.send_rate:,.0f}/s "
         f"(target 3x: {'yes' if statuses_ps >= 3 * args.send_rate else 'NO'})",
-        f"applied          : {n * args.batch / applied_s:8,.0f} statuses/s from the first POST to the last status "
-        f"written ({applied_s:.2f} s; {'in the POST' if args.no_defer else 'by the worker, in batches'})",
+        ("applied          : none (--intake-only: no worker; the statuses stay stored)" if args.intake_only else
+         f"applied          : {n * args.batch / applied_s:8,.0f} statuses/s from the first POST to the last status "
+         f"written ({applied_s:.2f} s; {'in the POST' if args.no_defer else 'by the worker, in batches'})"),
         f"result           : messages {final}; {events:,} status events; {errors} webhook events with errors",
         "",
     ]))
