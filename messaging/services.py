@@ -382,8 +382,8 @@ def template_submit_to_meta(*, template: MessageTemplate, actor: Actor, reconcil
     _require_lint_clean(revision)
     content = revision_content(revision)
     backend = get_backend()
-    # Editing a template Meta holds is POST /{template-id}; until the gateway offers it, a
-    # re-submission goes through create (the sandbox and locmem replace by name and language).
+    # Editing a template Meta holds is POST /{template-id} (the cloud gateway's
+    # edit_message_template); backends without it (sandbox, locmem) re-submit through create.
     edit = getattr(backend, "edit_message_template", None)
     existing = _find_at_meta(template) if reconcile and not template.meta_template_id else None
     try:

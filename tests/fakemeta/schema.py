@@ -37,6 +37,7 @@ _spec: dict[str, Any] | None = None
 MESSAGES = "#/components/schemas/Message"
 PROFILE_UPDATE = "#/components/schemas/WhatsAppBusinessProfileUpdateRequest"
 TEMPLATE_CREATE = "#/x-fakemeta/TemplateCreate"
+TEMPLATE_EDIT = "#/x-fakemeta/TemplateEdit"
 
 TEMPLATE_CATEGORIES = ["MARKETING", "UTILITY", "AUTHENTICATION"]
 COMPONENT_TYPES = ["HEADER", "BODY", "FOOTER", "BUTTONS", "header", "body", "footer", "buttons"]
@@ -75,7 +76,14 @@ def _apply_patches(spec: dict[str, Any]) -> None:
     item["properties"]["type"]["enum"] = COMPONENT_TYPES
     item["properties"]["format"] = {"type": "string"}
     create["properties"]["components"]["minItems"] = 1
-    spec["x-fakemeta"] = {"TemplateCreate": create}
+    # 5. The edit body (`editTemplate`, POST /{TEMPLATE_ID}) is as loose; reference §2 "Edit":
+    #    `category`, `components` (replaced as a whole) or the TTL, components shaped as at creation.
+    op = spec["paths"]["/{Version}/{TEMPLATE_ID}"]["post"]
+    edit = copy.deepcopy(op["requestBody"]["content"]["application/json"]["schema"])
+    edit["properties"]["category"]["enum"] = TEMPLATE_CATEGORIES
+    edit["properties"]["components"] = copy.deepcopy(create["properties"]["components"])
+    edit["properties"]["message_send_ttl_seconds"] = {"type": "integer"}
+    spec["x-fakemeta"] = {"TemplateCreate": create, "TemplateEdit": edit}
 
 
 def spec() -> dict[str, Any]:
@@ -236,7 +244,7 @@ def validate(ref: str, value: Any) -> list[str]:
     """Every violation of the schema at `ref` (a JSON pointer into the patched spec); [] if none."""
     validator = _Validator()
     validator.validate({"$ref": ref}, value, "", frozenset())
-    if ref == TEMPLATE_CREATE and isinstance(value, dict) and isinstance(value.get("components"), list):
+    if ref in (TEMPLATE_CREATE, TEMPLATE_EDIT) and isinstance(value, dict) and isinstance(value.get("components"), list):
         for index, component in enumerate(value.get("components") or []):
             if not isinstance(component, dict):
                 continue

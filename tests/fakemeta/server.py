@@ -5,6 +5,8 @@ Endpoints (any version `vNN.N`, any phone-number/WABA id; state is kept per id):
   GET|POST /{v}/{phone-id}/whatsapp_business_profile  stateful profile
   POST|GET /{v}/{waba-id}/message_templates          create (PENDING) / list (limit, after, name, status)
   GET /{v}/{template-id}                             one template
+  POST /{v}/{template-id}                            edit (components replaced, back to PENDING; only
+                                                     APPROVED/REJECTED/PAUSED, no category change once approved)
 Every request needs `Authorization: Bearer <token>` (401, code 190 otherwise). Bodies are checked
 against Meta's OpenAPI file (`schema.py`); a violation is answered 400 with a Meta-shaped error
 (code 100) and recorded in `violations`.
@@ -123,6 +125,9 @@ _ROUTES = (
     (re.compile(r"^/(?P<version>[^/]+)/(?P<object_id>[^/]+)/message_templates/?$"), "templates"),
     (re.compile(r"^/(?P<version>[^/]+)/(?P<object_id>[0-9A-Za-z_.-]+)/?$"), "template"),
 )
+# Reference §2 "Edit": what an edit may carry, and the states Meta edits a template in.
+EDITABLE_TEMPLATE_FIELDS = ("category", "components", "message_send_ttl_seconds")
+EDITABLE_TEMPLATE_STATUSES = frozenset({"APPROVED", "REJECTED", "PAUSED"})
 PROFILE_FIELDS = ("about", "address", "description", "email", "profile_picture_url", "websites", "vertical")
 
 
@@ -594,7 +599,7 @@ class FakeMeta:
             if not isinstance(parsed, dict):
                 return self._error(record, 100, outcome="invalid", details="The request body is not a JSON object")
             ref = {"messages": schema.MESSAGES, "profile": schema.PROFILE_UPDATE,
-                   "templates": schema.TEMPLATE_CREATE}.get(endpoint)
+                   "templates": schema.TEMPLATE_CREATE, "template": schema.TEMPLATE_EDIT}.get(endpoint)
             if ref is not None and self.validate:
                 errors = schema.validate(ref, parsed)
                 if errors:
@@ -612,6 +617,7 @@ class FakeMeta:
             ("POST", "templates"): self._create_template,
             ("GET", "templates"): self._list_templates,
             ("GET", "template"): self._get_template,
+            ("POST", "template"): self._edit_template,
         }.get((request.method, endpoint))
         if handler is None:
             return self._error(record, 100, outcome="invalid",
@@ -756,6 +762,41 @@ class FakeMeta:
         wanted = [f for f in request.query.get("fields", "").split(",") if f] or None
         record["outcome"] = "ok"
         return web.json_response(self._public(template, wanted))
+
+    def _edit_template(self, request: web.Request, record: dict[str, Any], object_id: str,
+                       body: dict[str, Any]) -> web.Response:
+        """Meta's template edit (reference §2 "Edit"): the components are replaced as a whole and
+        the template goes back to review (PENDING)."""
+        if not any(k in body for k in EDITABLE_TEMPLATE_FIELDS):
+            return self._error(record, 100, outcome="invalid",
+                               details=f"Nothing to edit: give one of {', '.join(EDITABLE_TEMPLATE_FIELDS)}")
+        with self._lock:
+            template = self.templates.get(object_id)
+            if template is None:
+                refusal: dict[str, Any] | None = {
+                    "outcome": "invalid", "subcode": 33,
+                    "message": f"Unsupported post request. Object with ID '{object_id}' does not exist"}
+            elif template["status"] not in EDITABLE_TEMPLATE_STATUSES:
+                refusal = {"details": f"Message template with status {template['status']} can't be edited: only "
+                                      "templates that are APPROVED, REJECTED or PAUSED can be edited"}
+            elif (template["status"] == "APPROVED" and "category" in body
+                  and body["category"] != template["category"]):
+                refusal = {"details": "The category of an approved message template can't be changed "
+                                      f"(it is {template['category']})"}
+            else:
+                refusal = None
+                if "components" in body:
+                    template["components"] = body["components"]
+                if "category" in body:
+                    template["category"] = body["category"]
+                if "message_send_ttl_seconds" in body:
+                    template["message_send_ttl_seconds"] = body["message_send_ttl_seconds"]
+                template["status"] = "PENDING"
+                template["rejected_reason"] = "NONE"
+        if refusal is not None:
+            return self._error(record, 100, **refusal)
+        record["outcome"] = "ok"
+        return web.json_response({"success": True})
 
     # --- status webhooks ---------------------------------------------------------------------
 

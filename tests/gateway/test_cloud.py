@@ -528,6 +528,93 @@ def test_template_create_lost_answer_is_delivery_unknown(fake_meta: FakeMeta):
     assert len(fake_meta.templates) == 1  # it was created: a blind re-submit would duplicate
 
 
+NEW_BODY = [{"type": "BODY", "text": "Hi {{1}}, your order {{2}} was dispatched today.",
+             "example": {"body_text": [["Asha", "PK-1042"]]}}]
+
+
+def test_template_edit_replaces_the_components_and_meta_reviews_it_again(fake_meta: FakeMeta, settings: Any):
+    # given a template Meta approved
+    backend = _backend()
+    submission = backend.create_message_template(name="order_update", language="en", category="UTILITY",
+                                                 components=BODY)
+    fake_meta.set_template_status(submission.id, "APPROVED", quality_score="GREEN")
+    # when it is edited
+    assert backend.edit_message_template(template_id=submission.id, components=NEW_BODY) is None
+    # then one POST /{template-id} carried the new components in Meta's edit shape
+    [edit] = [r for r in fake_meta.received if r["endpoint"] == "template"]
+    assert (edit["method"], edit["path"]) == ("POST", f"/{settings.WHATSAPP_API_VERSION}/{submission.id}")
+    assert edit["json"] == {"components": NEW_BODY}
+    assert (edit["status"], edit["outcome"]) == (200, "ok")
+    # and Meta holds them (replaced as a whole), under review again, with the same id and category
+    stored = fake_meta.templates[submission.id]
+    assert (stored["components"], stored["status"], stored["category"]) == (NEW_BODY, "PENDING", "UTILITY")
+    assert len(fake_meta.templates) == 1
+    assert fake_meta.violations == []
+
+
+def test_a_rejected_template_can_be_edited_with_its_category(fake_meta: FakeMeta):
+    backend = _backend()
+    submission = backend.create_message_template(name="promo", language="en", category="UTILITY", components=BODY)
+    fake_meta.set_template_status(submission.id, "REJECTED", rejected_reason="INCORRECT_CATEGORY")
+    backend.edit_message_template(template_id=submission.id, components=NEW_BODY, category="MARKETING")
+    stored = fake_meta.templates[submission.id]
+    assert (stored["category"], stored["status"], stored["rejected_reason"]) == ("MARKETING", "PENDING", "NONE")
+    assert fake_meta.received[-1]["json"] == {"components": NEW_BODY, "category": "MARKETING"}
+
+
+@pytest.mark.parametrize(
+    ("status", "category", "says"),
+    [
+        ("PENDING", None, "status PENDING can't be edited"),
+        ("DISABLED", None, "status DISABLED can't be edited"),
+        ("APPROVED", "MARKETING", "category of an approved message template can't be changed"),
+    ],
+)
+def test_an_edit_meta_refuses_is_a_permanent_error_sent_once(
+    fake_meta: FakeMeta, status: str, category: str | None, says: str
+):
+    # given a template in a state where Meta refuses this edit
+    backend = _backend()
+    submission = backend.create_message_template(name="order_update", language="en", category="UTILITY",
+                                                 components=BODY)
+    if status != "PENDING":
+        fake_meta.set_template_status(submission.id, status)
+    # when it is edited / then Meta's refusal is a classified PermanentError (never retried)
+    with pytest.raises(PermanentError) as caught:
+        backend.edit_message_template(template_id=submission.id, components=NEW_BODY, category=category)
+    assert not isinstance(caught.value, PolicyRejection)
+    assert (caught.value.code, caught.value.http_status) == (100, 400)
+    assert says in caught.value.details
+    # and it was sent once, and Meta's template is unchanged
+    assert [r["outcome"] for r in fake_meta.received if r["endpoint"] == "template"] == ["error:100"]
+    stored = fake_meta.templates[submission.id]
+    assert (stored["components"], stored["status"], stored["category"]) == (BODY, status, "UTILITY")
+
+
+def test_editing_a_template_meta_does_not_hold_is_a_permanent_error(fake_meta: FakeMeta):
+    with pytest.raises(PermanentError) as caught:
+        _backend().edit_message_template(template_id="1000000000999", components=NEW_BODY)
+    assert caught.value.code == 100 and "does not exist" in caught.value.title
+
+
+def test_template_edit_without_success_in_the_answer_is_a_permanent_error(fake_meta: FakeMeta):
+    fake_meta.inject("malformed", endpoint="template", body=json.dumps({"success": False}))
+    with pytest.raises(PermanentError, match="did not confirm the template edit"):
+        _backend().edit_message_template(template_id="1000000000001", components=NEW_BODY)
+
+
+def test_template_edit_lost_answer_is_transient(fake_meta: FakeMeta):
+    # given an approved template, and Meta's answer to the edit is lost after Meta applied it
+    backend = _backend()
+    submission = backend.create_message_template(name="order_update", language="en", category="UTILITY",
+                                                 components=BODY)
+    fake_meta.set_template_status(submission.id, "APPROVED")
+    fake_meta.inject("drop", endpoint="template")
+    # then it is transient (an edit is idempotent: re-sending it cannot duplicate anything)
+    with pytest.raises(TransientError):
+        backend.edit_message_template(template_id=submission.id, components=NEW_BODY)
+    assert fake_meta.templates[submission.id]["components"] == NEW_BODY
+
 # --- the fake server's schema checks --------------------------------------------------------
 
 

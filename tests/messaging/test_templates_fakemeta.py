@@ -6,12 +6,13 @@ import pytest
 from celery.exceptions import Retry
 from django.core.management import call_command
 
-from messaging.models import MessageTemplate
+from messaging.models import MessageTemplate, TemplateRevision
 from messaging.selectors import template_usable
 from messaging.services import (
     TemplateFields,
     template_approve,
     template_create_draft,
+    template_revise,
     template_submit_for_review,
     template_submit_to_meta,
     template_sync_from_meta,
@@ -20,6 +21,7 @@ from messaging.tasks import template_submit_task
 from pandorakart_wa.audit import system_user
 from pandorakart_wa.roles import COMPLIANCE_OFFICER, MARKETING
 from pandorakart_wa.whatsapp.errors import TransientError
+from tests.fakemeta.server import FakeMeta
 from tests.messaging.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,13 +29,17 @@ pytestmark = pytest.mark.django_db
 BODY = "Namaste {{1}}, your PandoraKart order {{2}} is confirmed. We will message you when it ships."
 
 
+BUTTONS = [{"type": "URL", "text": "View order", "url": "https://www.pandorakart.com/orders/{{1}}",
+            "example": "PK-10023"}]
+REVISED_BODY = "Namaste {{1}}, your PandoraKart order {{2}} is confirmed. We will message you as soon as it ships."
+
+
 def approved_template() -> MessageTemplate:
     marketer = UserFactory(roles=[MARKETING])
     template = template_create_draft(
         name="order_confirmed", language="en", category="UTILITY",
         fields=TemplateFields(body=BODY, body_examples=["Priya", "PK-10023"],
-                              buttons=[{"type": "URL", "text": "View order",
-                                        "url": "https://www.pandorakart.com/orders/{{1}}", "example": "PK-10023"}]),
+                              buttons=BUTTONS),
         author=marketer,
     )
     template_submit_for_review(template=template, actor=marketer)
@@ -106,3 +112,69 @@ def test_the_command_submits_what_meta_has_not_seen_then_pulls_statuses(fake_met
     assert template.meta_template_id in fake_meta.templates
     assert template.status == "submitted" and template.meta_status == "PENDING"
     assert "Meta lists 1 templates" in capsys.readouterr().out
+
+
+
+def submitted_then_revised(fake_meta: FakeMeta, meta_status: str) -> tuple[MessageTemplate, TemplateRevision]:
+    """A template Meta holds (in `meta_status`), and its second revision approved internally."""
+    template = approved_template()
+    first = template_submit_to_meta(template=template, actor=system_user("test"))
+    template.refresh_from_db()
+    if meta_status != "PENDING":
+        fake_meta.set_template_status(template.meta_template_id, meta_status, quality_score="GREEN")
+        template_sync_from_meta(actor=system_user("test"))
+        template.refresh_from_db()
+        assert template.meta_status == meta_status
+    editor = UserFactory(roles=[MARKETING])
+    template_revise(template=template, author=editor,
+                    fields=TemplateFields(body=REVISED_BODY, body_examples=["Priya", "PK-10023"], buttons=BUTTONS))
+    template_submit_for_review(template=template, actor=editor)
+    template_approve(template=template, actor=UserFactory(roles=[COMPLIANCE_OFFICER]))
+    template.refresh_from_db()
+    return template, first
+
+
+def test_resubmitting_a_template_meta_holds_edits_it_instead_of_creating_another(fake_meta):
+    # given a template Meta approved, revised and approved again internally
+    template, first = submitted_then_revised(fake_meta, "APPROVED")
+    meta_id = template.meta_template_id
+    creates_before = [r for r in fake_meta.received if r["endpoint"] == "templates" and r["method"] == "POST"]
+    # when it is submitted to Meta again
+    revision = template_submit_to_meta(template=template, actor=system_user("test"))
+    # then Meta got an edit of the template it holds (POST /{template-id}), not a second create
+    edits = [r for r in fake_meta.received if r["endpoint"] == "template" and r["method"] == "POST"]
+    creates = [r for r in fake_meta.received if r["endpoint"] == "templates" and r["method"] == "POST"]
+    assert len(creates) == len(creates_before) == 1
+    [edit] = edits
+    assert edit["path"].endswith(f"/{meta_id}") and edit["outcome"] == "ok"
+    assert edit["json"]["components"][0] == {"type": "BODY", "text": REVISED_BODY,
+                                             "example": {"body_text": [["Priya", "PK-10023"]]}}
+    assert "category" not in edit["json"]
+    assert list(fake_meta.templates) == [meta_id]
+    assert fake_meta.templates[meta_id]["components"] == edit["json"]["components"]
+    assert fake_meta.violations == []
+    # and the new revision is in use, waiting for Meta's review of the edit
+    template.refresh_from_db()
+    first.refresh_from_db()
+    assert (revision.status, first.status) == ("submitted", "superseded")
+    assert (template.approved_revision_id, template.meta_template_id) == (revision.pk, meta_id)
+    assert template.meta_status == "PENDING"
+    assert template_usable(template) == (False, "template_not_approved")
+
+
+def test_an_edit_meta_refuses_rejects_the_revision_and_keeps_the_one_meta_holds(fake_meta):
+    # given a template still in Meta's review (PENDING: Meta edits only APPROVED/REJECTED/PAUSED)
+    template, first = submitted_then_revised(fake_meta, "PENDING")
+    meta_id = template.meta_template_id
+    held = fake_meta.templates[meta_id]["components"]
+    # when the revision is submitted
+    revision = template_submit_to_meta(template=template, actor=system_user("test"))
+    # then Meta's refusal (sent once, not retried) rejects the revision with Meta's reason
+    assert [r["outcome"] for r in fake_meta.received if r["endpoint"] == "template"] == ["error:100"]
+    template.refresh_from_db()
+    assert revision.status == "rejected"
+    assert "can't be edited" in template.attention_reason
+    # and the template Meta holds, and the revision in use, are unchanged
+    assert (template.approved_revision_id, template.meta_template_id) == (first.pk, meta_id)
+    assert template.meta_status == "PENDING"
+    assert fake_meta.templates[meta_id]["components"] == held

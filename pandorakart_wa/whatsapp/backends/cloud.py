@@ -569,6 +569,27 @@ class CloudBackend(BaseBackend):
             category=returned_category if isinstance(returned_category, str) else category,
         )
 
+    def edit_message_template(
+        self,
+        *,
+        template_id: str,
+        components: Sequence[Mapping[str, Any]],
+        category: str | None = None,
+    ) -> None:
+        """Replace the components of a template Meta holds (POST /{template-id}); Meta reviews it
+        again (PENDING). Meta edits only APPROVED, REJECTED and PAUSED templates, never changes an
+        approved template's category, and limits edits of an approved one (10 in 30 days, 1 in 24 h):
+        its refusals come back as PermanentError."""
+        if not template_id:
+            raise PermanentError("edit_message_template needs Meta's template id")
+        body: dict[str, Any] = {"components": [dict(c) for c in components]}
+        if category is not None:
+            body["category"] = category
+        # Idempotent: the same edit twice leaves the template as one edit does.
+        payload = self._request("POST", self._url(str(template_id)), idempotent=True, json=body)
+        if payload.get("success") is not True:
+            raise PermanentError(f"Meta did not confirm the template edit: {payload!r}", payload=payload)
+
     def list_message_templates(self, *, name: str | None = None) -> list[dict[str, Any]]:
         params: dict[str, Any] | None = {"fields": ",".join(TEMPLATE_FIELDS), "limit": TEMPLATE_PAGE_SIZE}
         if name is not None and params is not None:
