@@ -364,6 +364,29 @@ def _find_at_meta(template: MessageTemplate) -> dict[str, Any] | None:
     return None
 
 
+def _component_projection(components: Any) -> list[tuple[Any, ...]]:
+    """What of a template's components says whether Meta holds our content: per component its
+    type (upper-cased), format and text, and its buttons as (type, text, url, phone_number).
+    Keys Meta adds or reshapes (`example`, ...) are left out, so Meta's copy of what we sent
+    and what we would send compare equal."""
+    projection: list[tuple[Any, ...]] = []
+    for component in components if isinstance(components, list) else ():
+        if not isinstance(component, Mapping):
+            continue
+        buttons = component.get("buttons")
+        projection.append((
+            str(component.get("type") or "").upper(),
+            component.get("format"),
+            component.get("text"),
+            tuple(
+                (str(b.get("type") or "").upper(), b.get("text"), b.get("url"), b.get("phone_number"))
+                for b in (buttons if isinstance(buttons, list) else ())
+                if isinstance(b, Mapping)
+            ),
+        ))
+    return projection
+
+
 @transaction.atomic
 def template_submit_to_meta(*, template: MessageTemplate, actor: Actor, reconcile: bool = False) -> TemplateRevision:
     """Submit the internally approved, lint-clean current revision (POST /{waba-id}/message_templates).
@@ -371,7 +394,8 @@ def template_submit_to_meta(*, template: MessageTemplate, actor: Actor, reconcil
     On success the revision becomes the one in use and Meta's answer (PENDING, or APPROVED at
     once in the sandbox) is recorded. A PermanentError rejects the revision with Meta's reason;
     TransientError and DeliveryUnknown propagate with nothing written: the caller retries later
-    with `reconcile=True`, which first looks for a template Meta may have created from a lost answer.
+    with `reconcile=True`, which first looks for a template Meta may have created from a lost answer,
+    or, for a template Meta holds, checks whether Meta already holds this edit (then it is not sent again).
     The row stays locked during the call, so two clicks cannot submit twice.
     """
     _authorise(actor, PERM_SUBMIT, "submit templates to Meta")
@@ -385,17 +409,27 @@ def template_submit_to_meta(*, template: MessageTemplate, actor: Actor, reconcil
     # Editing a template Meta holds is POST /{template-id} (the cloud gateway's
     # edit_message_template); backends without it (sandbox, locmem) re-submit through create.
     edit = getattr(backend, "edit_message_template", None)
-    existing = _find_at_meta(template) if reconcile and not template.meta_template_id else None
+    components = meta_components(content)
+    existing: dict[str, Any] | None = None
+    if reconcile and not template.meta_template_id:
+        existing = _find_at_meta(template)
+    elif reconcile and edit is not None:
+        # An earlier edit whose answer was lost may have been applied: Meta then holds it (in
+        # review, PENDING, which Meta refuses to edit), so editing again would wrongly fail.
+        held = _find_at_meta(template)
+        if (held is not None and str(held.get("id")) == template.meta_template_id
+                and _component_projection(held.get("components")) == _component_projection(components)):
+            existing = held
     try:
         if existing is not None:
             meta_id, status, category = str(existing.get("id")), str(existing.get("status")), str(existing.get("category"))
         elif template.meta_template_id and edit is not None:
-            edit(template_id=template.meta_template_id, components=meta_components(content))
+            edit(template_id=template.meta_template_id, components=components)
             meta_id, status, category = template.meta_template_id, MetaTemplateStatus.PENDING, template.category
         else:
             submission = backend.create_message_template(
                 name=template.name, language=template.language, category=template.category,
-                components=meta_components(content),
+                components=components,
             )
             meta_id, status, category = submission.id, submission.status, submission.category
     except DeliveryUnknown:

@@ -20,7 +20,7 @@ from messaging.services import (
 from messaging.tasks import template_submit_task
 from pandorakart_wa.audit import system_user
 from pandorakart_wa.roles import COMPLIANCE_OFFICER, MARKETING
-from pandorakart_wa.whatsapp.errors import TransientError
+from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError
 from tests.fakemeta.server import FakeMeta
 from tests.messaging.factories import UserFactory
 
@@ -178,3 +178,66 @@ def test_an_edit_meta_refuses_rejects_the_revision_and_keeps_the_one_meta_holds(
     assert (template.approved_revision_id, template.meta_template_id) == (first.pk, meta_id)
     assert template.meta_status == "PENDING"
     assert fake_meta.templates[meta_id]["components"] == held
+
+
+def test_an_edit_whose_answer_was_lost_is_not_sent_again_by_the_reconciling_retry(fake_meta):
+    # given a template Meta approved, revised and approved again internally
+    template, first = submitted_then_revised(fake_meta, "APPROVED")
+    meta_id = template.meta_template_id
+    # and Meta applies the edit, but its answer is lost on the way back
+    fake_meta.inject("drop", endpoint="template", method="POST")
+    with pytest.raises((TransientError, DeliveryUnknown)):
+        template_submit_to_meta(template=template, actor=system_user("test"))
+    assert fake_meta.templates[meta_id]["status"] == "PENDING"  # Meta holds the edit, in review
+    # when the submission is retried, reconciling with Meta
+    template.refresh_from_db()
+    revision = template_submit_to_meta(template=template, actor=system_user("test"), reconcile=True)
+    # then the edit was not sent again (Meta would refuse it: the template is PENDING)
+    edits = [r for r in fake_meta.received if r["endpoint"] == "template" and r["method"] == "POST"]
+    assert [e["outcome"] for e in edits] == ["dropped"]
+    # and the revision Meta holds is the one in use, waiting for Meta's review
+    template.refresh_from_db()
+    first.refresh_from_db()
+    assert (revision.status, first.status) == ("submitted", "superseded")
+    assert (template.approved_revision_id, template.meta_template_id) == (revision.pk, meta_id)
+    assert template.meta_status == "PENDING"
+    assert fake_meta.templates[meta_id]["components"] == edits[0]["json"]["components"]
+
+
+def test_a_reconciling_retry_sends_the_edit_meta_never_applied(fake_meta):
+    # given a template Meta approved, revised and approved again internally
+    template, first = submitted_then_revised(fake_meta, "APPROVED")
+    meta_id = template.meta_template_id
+    held = fake_meta.templates[meta_id]["components"]
+    # and the first edit fails before Meta applies it
+    fake_meta.inject("http", endpoint="template", method="POST", status=500)
+    with pytest.raises(TransientError):
+        template_submit_to_meta(template=template, actor=system_user("test"))
+    assert fake_meta.templates[meta_id]["components"] == held
+    # when the submission is retried, reconciling with Meta
+    template.refresh_from_db()
+    revision = template_submit_to_meta(template=template, actor=system_user("test"), reconcile=True)
+    # then Meta, still holding the old components, gets the edit once more, and applies it
+    edits = [r for r in fake_meta.received if r["endpoint"] == "template" and r["method"] == "POST"]
+    assert len(edits) == 2 and edits[1]["outcome"] == "ok"  # the failed one, then one more
+    assert fake_meta.templates[meta_id]["components"] != held
+    assert fake_meta.templates[meta_id]["components"] == edits[-1]["json"]["components"]
+    template.refresh_from_db()
+    first.refresh_from_db()
+    assert (revision.status, first.status) == ("submitted", "superseded")
+    assert (template.approved_revision_id, template.meta_template_id) == (revision.pk, meta_id)
+    assert template.meta_status == "PENDING"
+
+
+def test_a_reconciling_submission_of_an_edit_meta_has_not_seen_sends_it_once(fake_meta):
+    # given a template Meta approved, revised and approved again internally
+    template, _ = submitted_then_revised(fake_meta, "APPROVED")
+    meta_id = template.meta_template_id
+    # when submitted with reconcile (as the retry task does) while Meta holds the old components
+    revision = template_submit_to_meta(template=template, actor=system_user("test"), reconcile=True)
+    # then exactly one edit was sent and applied
+    edits = [r for r in fake_meta.received if r["endpoint"] == "template" and r["method"] == "POST"]
+    assert [e["outcome"] for e in edits] == ["ok"]
+    assert fake_meta.templates[meta_id]["components"][0]["text"] == REVISED_BODY
+    template.refresh_from_db()
+    assert (revision.status, template.approved_revision_id, template.meta_status) == ("submitted", revision.pk, "PENDING")
