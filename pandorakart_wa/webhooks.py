@@ -62,6 +62,22 @@ DEFERRED_BATCH = 500  # stored webhooks applied per transaction by webhooks_appl
 DRAIN_GATHER_SECONDS = 0.2  # a drain lets statuses gather this long; each process asks at most this often
 
 
+def changes_of(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Every `entry[].changes[]` of a webhook payload, skipping what is not an object."""
+    return [
+        change
+        for entry in payload.get("entry") or []
+        if isinstance(entry, Mapping)
+        for change in entry.get("changes") or []
+        if isinstance(change, Mapping)
+    ]
+
+
+def _pending() -> Any:
+    """Stored status webhooks not applied yet (the partial index core_webhook_deferred_pending)."""
+    return WebhookEvent.objects.filter(deferred=True, processed_at__isnull=True)
+
+
 def statuses_only(changes: list[Mapping[str, Any]]) -> bool:
     """Whether every change is a `messages` change with statuses and nothing else."""
     return bool(changes) and all(
@@ -80,13 +96,7 @@ def receive_payload(raw_body: bytes, *, source: str = WebhookEvent.Source.META) 
     payload = json.loads(raw_body)
     if not isinstance(payload, Mapping):
         raise ValueError("The webhook payload is not a JSON object.")
-    changes = [
-        change
-        for entry in payload.get("entry") or []
-        if isinstance(entry, Mapping)
-        for change in entry.get("changes") or []
-        if isinstance(change, Mapping)
-    ]
+    changes = changes_of(payload)
     digest = hashlib.sha256(raw_body).hexdigest()
     deferred = source == WebhookEvent.Source.META and settings.WEBHOOK_DEFER_STATUSES and statuses_only(changes)
     fields = sorted({str(c.get("field")) for c in changes})
@@ -112,7 +122,6 @@ def _store(raw_body: bytes, *, digest: str, source: str, payload: Mapping[str, A
     """The raw event, or None when its body was stored before. On PostgreSQL one statement
     (its own transaction in the webhook view): the body as it came, no BEGIN, no COMMIT, no
     second encoding of the JSON; that was most of a status webhook's time."""
-    received_at = timezone.now()
     if connection.vendor != "postgresql":
         try:
             with transaction.atomic():
@@ -120,6 +129,7 @@ def _store(raw_body: bytes, *, digest: str, source: str, payload: Mapping[str, A
                                                    deferred=deferred)
         except IntegrityError:
             return None
+    received_at = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(_STORE_SQL.format(table=connection.ops.quote_name(WebhookEvent._meta.db_table)),
                        [digest, source, raw_body.decode(), json.dumps(fields), received_at, deferred])
@@ -172,7 +182,7 @@ def webhooks_drain() -> int:
             applied += webhooks_apply_deferred()
         finally:
             _drain_lock(take=False)
-        if not WebhookEvent.objects.filter(deferred=True, processed_at__isnull=True).exists():
+        if not _pending().exists():
             break
     return applied
 
@@ -197,8 +207,7 @@ def webhooks_apply_deferred(*, batch: int = DEFERRED_BATCH) -> int:
     while True:
         with transaction.atomic():
             events = list(
-                WebhookEvent.objects.select_for_update(skip_locked=True)
-                .filter(deferred=True, processed_at__isnull=True)
+                _pending().select_for_update(skip_locked=True)
                 .order_by("id")
                 .only("id", "payload")[:batch]
             )
@@ -211,15 +220,7 @@ def webhooks_apply_deferred(*, batch: int = DEFERRED_BATCH) -> int:
 def _apply_status_batch(events: list[WebhookEvent]) -> None:
     """All the events' statuses through the `messages` handlers at once; when that fails, event
     by event, so the error is recorded on the event that caused it and the others still apply."""
-    changes = [
-        change
-        for event in events
-        for entry in event.payload.get("entry") or []
-        if isinstance(entry, Mapping)
-        for change in entry.get("changes") or []
-        if isinstance(change, Mapping)
-    ]
-    statuses = [s for c in changes for s in (c.get("value") or {}).get("statuses") or []]
+    statuses = [s for event in events for c in changes_of(event.payload) for s in (c.get("value") or {}).get("statuses") or []]
     try:
         with transaction.atomic(), acting_as(system_user(META_WEBHOOK)):
             for handler in _handlers_for("messages"):
@@ -227,7 +228,7 @@ def _apply_status_batch(events: list[WebhookEvent]) -> None:
     except Exception:
         logger.exception("Applying %s stored status webhooks together failed; applying them one by one", len(events))
         for event in events:
-            apply_event(event, [c for entry in event.payload.get("entry") or [] for c in entry.get("changes") or []])
+            apply_event(event, changes_of(event.payload))
         return
     WebhookEvent.objects.filter(pk__in=[e.pk for e in events]).update(processed_at=timezone.now())
 
