@@ -46,10 +46,12 @@ browser-deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
-## make lint: ruff and mypy (django-stubs), clean.
+## make lint: ruff and mypy (django-stubs) clean, and the migrations in step with the models
+## (checked with the test settings: manage.py itself needs the environment, see README).
 lint: dev-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
+	DJANGO_SETTINGS_MODULE=tests.settings DATABASE_URL=sqlite://:memory: $(PY) manage.py makemigrations --check --dry-run
 
 clean:
 	rm -rf .run db.sqlite3 db.sqlite3-* staticfiles .pytest_cache .mypy_cache .ruff_cache
