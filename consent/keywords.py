@@ -23,9 +23,10 @@ DEFAULT_KEYWORDS: tuple[tuple[str, str, str, str, str], ...] = (
 
 
 def normalize_keyword(text: str) -> str:
-    """Canonical form for comparison: NFC, case-folded, spaces collapsed, outer punctuation
-    removed ("Stop." and " stop " match STOP; the Devanagari danda counts as punctuation)."""
-    value = unicodedata.normalize("NFC", text or "")
+    """Canonical form for comparison: NFKC (fullwidth STOP, U+FF33..., and other compatibility forms
+    are the plain letters), case-folded, spaces collapsed, outer punctuation removed ("Stop."
+    and " stop " match STOP; the Devanagari danda counts as punctuation)."""
+    value = unicodedata.normalize("NFKC", text or "")
     value = " ".join(value.split()).casefold()
     start, end = 0, len(value)
     while start < end and _is_trim(value[start]):

@@ -15,12 +15,13 @@ from consent.models import (
     ConsentState,
     Contact,
     LedgerVerification,
+    OptOutKeyword,
     RevocationClock,
     Status,
 )
 from consent.purposes import Purpose
 from consent.types import Decision, PolicyCode
-from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
+from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest, wa_id_e164
 
 ALLOWED = Decision(allowed=True)
 MISSING = Decision(allowed=False, reason=PolicyCode.CONSENT_MISSING)
@@ -169,8 +170,9 @@ def contact_for_phone(phone: str) -> Contact | None:
 
 def contact_for_wa_identity(*, wa_id: str | None = None, user_id: str | None = None) -> Contact | None:
     """The contact behind a webhook's sender (wa_id digits, or the BSUID when the number is hidden)."""
-    if wa_id:
-        contact = contact_for_phone(wa_id)
+    e164 = wa_id_e164(wa_id)
+    if e164:
+        contact = Contact.objects.filter(phone_digest=phone_digest(e164)).first()
         if contact is not None:
             return contact
     if user_id:
@@ -286,3 +288,11 @@ def notice_by_version(version: str) -> ConsentNotice | None:
 def notice_cache_clear() -> None:
     """Tests: forget cached notices (their rows are rolled back between tests)."""
     _published_notices.clear()
+
+
+def keywords_active() -> list[dict[str, Any]]:
+    """The active consent keywords, by their normalised form (the webhook intake's matcher)."""
+    rows = OptOutKeyword.objects.filter(active=True).values(
+        "id", "normalized", "phrase", "action", "scope", "language", "reply_text"
+    )
+    return [dict(row) for row in rows]

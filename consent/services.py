@@ -47,8 +47,8 @@ from consent.models import (
     Status,
 )
 from consent.purposes import Purpose
-from consent.types import Actor, ConsentReceipt, KeywordResult
-from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
+from consent.types import Actor, ConsentReceipt, InboundKeyword, InboundOutcome, KeywordResult
+from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest, wa_id_e164
 
 logger = logging.getLogger(__name__)
 
@@ -635,15 +635,11 @@ def contact_record_inbound(
     *, phone: str | None = None, wa_id: str | None = None, user_id: str | None = None, at: datetime, wamid: str
 ) -> Contact:
     """A message from the customer: opens (or extends) the 24-hour service window."""
-    e164 = _e164_or_none(phone) or _e164_or_none(wa_id)
+    e164 = _e164_or_none(phone) or wa_id_e164(wa_id)
     contact = _contact_for(e164=e164, user_id=user_id, wa_id=wa_id)
     if contact is None:
         raise ConsentError("An inbound message needs a phone, wa_id or user_id.", field="phone")
-    # Conditional UPDATE: concurrent deliveries never move the window backwards.
-    Contact.objects.filter(pk=contact.pk).exclude(last_inbound_at__gte=at).update(
-        last_inbound_at=at, last_inbound_wamid=wamid[:255] if not contact.erased else "", updated_at=timezone.now()
-    )
-    contact.refresh_from_db(fields=["last_inbound_at", "last_inbound_wamid"])
+    _record_window(contact, at=at, wamid=wamid)
     return contact
 
 
@@ -694,14 +690,23 @@ def consent_apply_user_preference(
     webhook_event_id: int | None = None,
 ) -> list[ConsentEvent]:
     """Meta's `user_preferences` webhook: `stop` opts out of marketing; `resume` restores
-    marketing only if the customer had it before (a resume is not a consent by itself)."""
-    e164 = _e164_or_none(wa_id)
+    marketing only if the customer had it before (a resume is not a consent by itself). Meta's
+    order wins over delivery order: one older than an opposite decision on WhatsApp changes
+    nothing."""
+    e164 = wa_id_e164(wa_id)
+    if value not in ("stop", "resume"):
+        logger.info("user_preferences value %r needs no consent change", value)
+        return []
     contact, _ = _contact_locked(e164=e164, user_id=user_id, wa_id=wa_id)
     if contact is None:
         logger.warning("user_preferences without wa_id or user_id; ignored")
         return []
     evidence = {"meta_value": value, "detail": detail[:500], "webhook_event_id": webhook_event_id}
     actor = Actor.meta("user_preferences")
+    opposite = [Action.OPT_IN, Action.RESUBSCRIBE] if value == "stop" else [Action.OPT_OUT, Action.ERASE]
+    if _later_decision(contact, [Purpose.MARKETING], at, actions=opposite):
+        logger.info("user_preferences %s of contact %s superseded by a later decision", value, contact.pk)
+        return []
     if value == "stop":
         return _append(
             contact=contact,
@@ -721,7 +726,6 @@ def consent_apply_user_preference(
             evidence=evidence,
             occurred_at=at,
         )
-    logger.info("user_preferences value %r needs no consent change", value)
     return []
 
 
@@ -732,48 +736,230 @@ def keyword_match(text: str) -> OptOutKeyword | None:
     return OptOutKeyword.objects.filter(normalized=normalized, active=True).first()
 
 
+def _keyword_purposes(scope: str) -> list[str]:
+    return list(ALL_PURPOSES) if scope in ("", OptOutKeyword.ALL_PURPOSES) else [scope]
+
+
+def _later_decision(contact: Contact, purposes: Sequence[str], at: datetime, *, actions: Sequence[str]) -> bool:
+    """Whether the customer already made one of `actions` on WhatsApp after `at` (Meta's
+    timestamps): an older keyword delivered late must not undo it. Equal timestamps (Meta's
+    are whole seconds) do not count as later: the withdrawal then wins."""
+    return ConsentEvent.objects.filter(
+        contact=contact, purpose__in=purposes, source=Source.WHATSAPP, action__in=actions, occurred_at__gt=at
+    ).exists()
+
+
+def consent_apply_inbound_message(
+    *, wa_id: str | None, user_id: str | None, wamid: str, at: datetime, keyword: InboundKeyword | None,
+    record_window: bool = True,
+) -> InboundOutcome:
+    """An inbound WhatsApp message (any type): record the service window and, when the intake
+    matched it to a consent keyword, apply the keyword (STOP: opt-out; START: restore what the
+    customer had before). Meta's order wins over delivery order: a keyword older than an
+    opposite one the customer already sent is recorded as superseded and changes nothing.
+
+    The sender is whoever Meta names: a wa_id libphonenumber does not validate is kept as its
+    digits (pandorakart_wa.phones.wa_id_e164), a BSUID alone is enough."""
+    e164 = wa_id_e164(wa_id)
+    with transaction.atomic():
+        if keyword is None:
+            contact = _contact_for(e164=e164, user_id=user_id, wa_id=wa_id)
+            if contact is not None and record_window:
+                _record_window(contact, at=at, wamid=wamid)
+            return InboundOutcome(contact=contact)
+        contact, created = _contact_locked(e164=e164, user_id=user_id, wa_id=wa_id)
+        if contact is None:
+            return InboundOutcome(contact=None)
+        if record_window:
+            _record_window(contact, at=at, wamid=wamid)
+        actor = Actor.system(f"keyword {keyword.phrase}")
+        evidence = {"wamid": wamid, "keyword": keyword.phrase}
+        purposes = _keyword_purposes(keyword.scope)
+        superseded = False
+        events: list[ConsentEvent] = []
+        if keyword.action == OptOutKeyword.KeywordAction.RESUBSCRIBE:
+            superseded = _later_decision(contact, purposes, at, actions=[Action.OPT_OUT, Action.ERASE])
+            if not superseded:
+                events = _resubscribe(contact=contact, purposes=None if keyword.scope in ("", "*") else purposes,
+                                      source=Source.WHATSAPP, actor=actor, evidence=evidence, occurred_at=at)
+        else:
+            superseded = _later_decision(contact, purposes, at, actions=[Action.OPT_IN, Action.RESUBSCRIBE])
+            if not superseded:
+                events = _append(contact=contact, action=Action.OPT_OUT, items=[(p, None) for p in purposes],
+                                 source=Source.WHATSAPP, actor=actor, evidence=evidence, occurred_at=at,
+                                 new_contact=created)
+        result = KeywordResult(
+            contact=contact, keyword=keyword.phrase, action=keyword.action, purposes=[e.purpose for e in events],
+            events=events, reply_text=keyword.reply_text, language=keyword.language,
+        )
+        return InboundOutcome(contact=contact, result=result, superseded=superseded)
+
+
+def _record_window(contact: Contact, *, at: datetime, wamid: str) -> None:
+    # Conditional UPDATE: concurrent deliveries never move the window backwards.
+    Contact.objects.filter(pk=contact.pk).exclude(last_inbound_at__gte=at).update(
+        last_inbound_at=at, last_inbound_wamid=wamid[:255] if not contact.erased else "", updated_at=timezone.now()
+    )
+    contact.refresh_from_db(fields=["last_inbound_at", "last_inbound_wamid"])
+
+
 def consent_apply_inbound_text(
     *, wa_id: str | None, user_id: str | None, text: str, wamid: str, at: datetime
 ) -> KeywordResult | None:
-    """An inbound WhatsApp text or quick-reply: apply it when the whole message is a keyword.
+    """An inbound text or quick reply outside the webhook pipeline (which matches keywords at
+    its intake): match it here, then as consent_apply_inbound_message."""
+    match = keyword_match(text)
+    keyword = None
+    if match is not None:
+        keyword = InboundKeyword(phrase=match.phrase, action=match.action, scope=match.scope,
+                                 reply_text=match.reply_text, language=match.language)
+    return consent_apply_inbound_message(wa_id=wa_id, user_id=user_id, wamid=wamid, at=at, keyword=keyword).result
 
-    Returns what changed (messaging sends `reply_text` as the confirmation), or None when the
-    message is not a keyword. The service window is recorded either way.
-    """
-    with transaction.atomic():
-        keyword = keyword_match(text)
-        if keyword is None:
-            contact_record_inbound(wa_id=wa_id, user_id=user_id, at=at, wamid=wamid)
-            return None
-        _contact_locked(e164=_e164_or_none(wa_id), user_id=user_id, wa_id=wa_id)
-        contact = contact_record_inbound(wa_id=wa_id, user_id=user_id, at=at, wamid=wamid)
-        actor = Actor.system(f"keyword {keyword.phrase}")
-        evidence = {"wamid": wamid, "keyword": keyword.phrase}
-        if keyword.action == OptOutKeyword.KeywordAction.RESUBSCRIBE:
-            scope = None if keyword.scope in ("", OptOutKeyword.ALL_PURPOSES) else [keyword.scope]
-            events = _resubscribe(
-                contact=contact, purposes=scope, source=Source.WHATSAPP, actor=actor, evidence=evidence, occurred_at=at
-            )
-        else:
-            purposes = list(ALL_PURPOSES) if keyword.scope in ("", OptOutKeyword.ALL_PURPOSES) else [keyword.scope]
-            events = _append(
-                contact=contact,
-                action=Action.OPT_OUT,
-                items=[(p, None) for p in purposes],
-                source=Source.WHATSAPP,
-                actor=actor,
-                evidence=evidence,
-                occurred_at=at,
-            )
-        return KeywordResult(
-            contact=contact,
-            keyword=keyword.phrase,
-            action=keyword.action,
-            purposes=[e.purpose for e in events],
-            events=events,
-            reply_text=keyword.reply_text,
-            language=keyword.language,
-        )
+
+# --- Identity: phone numbers and Meta's business-scoped user ids ---------------------------------
+
+
+def _merge_withdrawals(*, into: Contact, source_contact: Contact, reason: str, evidence: Mapping[str, Any]) -> None:
+    """Consent follows the person: a withdrawal recorded under one spelling of them (a BSUID
+    alone, an old number) applies to the other. Grants are never carried this way."""
+    withdrawn = set(
+        ConsentState.objects.filter(contact=source_contact, status=Status.OPTED_OUT).values_list("purpose", flat=True)
+    )
+    if source_contact.erased:
+        withdrawn = set(ALL_PURPOSES)
+    held = set(
+        ConsentState.objects.filter(contact=into, status=Status.OPTED_IN, purpose__in=withdrawn)
+        .values_list("purpose", flat=True)
+    )
+    if held:
+        _append(contact=into, action=Action.OPT_OUT, items=[(p, None) for p in sorted(held)], source=Source.WHATSAPP,
+                actor=Actor.meta(reason), evidence={**evidence, "withdrawn_by": source_contact.public_id})
+
+
+@transaction.atomic
+def consent_contact_for_identity(*, wa_id: str | None, user_id: str | None) -> Contact | None:
+    """The contact Meta names by wa_id and/or BSUID, created when first seen (no consent)."""
+    return _contact_for(e164=wa_id_e164(wa_id), user_id=user_id, wa_id=wa_id)
+
+
+@transaction.atomic
+def consent_link_identity(*, wa_id: str | None, user_id: str | None) -> Contact | None:
+    """A payload carried both the customer's number and their BSUID: remember the link. When
+    each was known as its own contact (a BSUID-only STOP, then a message with the number), the
+    number's contact takes the BSUID and every withdrawal made under it."""
+    e164 = wa_id_e164(wa_id)
+    if not e164 or not user_id:
+        return None
+    by_phone = Contact.objects.filter(phone_digest=phone_digest(e164)).first()
+    by_user = Contact.objects.filter(user_id=user_id).first()
+    if by_phone is not None and by_user is not None and by_phone.pk == by_user.pk:
+        return by_phone
+    if by_phone is None and by_user is None:
+        return None  # nothing known yet: the message that follows creates the contact with both
+    _lock_ledger()
+    if by_phone is None:
+        assert by_user is not None
+        if by_user.erased or by_user.phone_digest:
+            return by_user  # erased, or holds another number (Meta moved it: a system message says so)
+        by_user.phone, by_user.phone_digest, by_user.wa_id = e164, phone_digest(e164), wa_id
+        by_user.save(update_fields=["phone", "phone_digest", "wa_id", "updated_at"])
+        logger.info("Contact %s: number learnt from its BSUID", by_user.pk)
+        return by_user
+    if by_user is not None:
+        _merge_withdrawals(into=by_phone, source_contact=by_user, reason="identity link",
+                           evidence={"user_id_link": True})
+        Contact.objects.filter(pk=by_user.pk).update(user_id=None, updated_at=timezone.now())
+        logger.info("BSUID moved from contact %s to contact %s (same person)", by_user.pk, by_phone.pk)
+    if not by_phone.erased and by_phone.user_id != user_id:
+        Contact.objects.filter(pk=by_phone.pk).update(user_id=user_id, updated_at=timezone.now())
+        by_phone.user_id = user_id
+    return by_phone
+
+
+def consent_link_identities(pairs: Sequence[tuple[str, str]]) -> int:
+    """consent_link_identity for the (wa_id, BSUID) pairs a batch of statuses carried, at one
+    query when every link is already known. Returns how many were linked."""
+    wanted = {(wa, uid) for wa, uid in pairs if wa and uid}
+    if not wanted:
+        return 0
+    known = set(Contact.objects.filter(user_id__in=[uid for _, uid in wanted]).values_list("user_id", "phone_digest"))
+    linked = 0
+    for wa, uid in sorted(wanted):
+        e164 = wa_id_e164(wa)
+        if e164 and (uid, phone_digest(e164)) not in known and consent_link_identity(wa_id=wa, user_id=uid):
+            linked += 1
+    return linked
+
+
+@transaction.atomic
+def consent_apply_identity_change(
+    *, change: str, wa_id: str | None, user_id: str | None, new_wa_id: str | None, new_user_id: str | None,
+    at: datetime, wamid: str,
+) -> Contact | None:
+    """Meta's system messages. `user_changed_number`: the person moved to `new_wa_id`; their
+    consent moves with them (in the ledger, on the new number's contact) and the old number
+    keeps no one's. `user_changed_user_id`: their BSUID is now `new_user_id`. Anything else
+    (`customer_identity_changed`: a new security code) changes no consent."""
+    old = None
+    old_e164 = wa_id_e164(wa_id)
+    if old_e164:
+        old = Contact.objects.filter(phone_digest=phone_digest(old_e164)).first()
+    if old is None and user_id:
+        old = Contact.objects.filter(user_id=user_id).first()
+    if change == "user_changed_user_id":
+        if old is None or not new_user_id or old.erased:
+            return old
+        _lock_ledger()
+        holder = Contact.objects.filter(user_id=new_user_id).exclude(pk=old.pk).first()
+        if holder is not None:
+            _merge_withdrawals(into=old, source_contact=holder, reason="user_changed_user_id", evidence={"wamid": wamid})
+            Contact.objects.filter(pk=holder.pk).update(user_id=None, updated_at=timezone.now())
+        Contact.objects.filter(pk=old.pk).update(user_id=new_user_id, updated_at=timezone.now())
+        return old
+    new_e164 = wa_id_e164(new_wa_id)
+    if change != "user_changed_number" or not new_e164 or new_e164 == old_e164:
+        return old
+    new, created = _contact_locked(e164=new_e164, wa_id=new_wa_id)
+    assert new is not None
+    if old is None:
+        return new
+    old.refresh_from_db()
+    actor = Actor.meta("user_changed_number")
+    evidence = {"wamid": wamid, "from_contact": old.public_id}
+    old_states = {s.purpose: s for s in ConsentState.objects.filter(contact=old)}
+    new_states = {} if created else {s.purpose: s for s in ConsentState.objects.filter(contact=new)}
+    grants: list[tuple[str, ConsentNotice | None]] = []
+    if not (old.erased or new.erased):
+        for purpose, state in old_states.items():
+            theirs = new_states.get(purpose)
+            if state.status == Status.OPTED_IN and (theirs is None or theirs.status != Status.OPTED_IN):
+                grants.append((purpose, state.last_event.notice))
+    # The number's earlier holder consented for themselves, not for the person who now has it.
+    stale = [
+        purpose for purpose, state in new_states.items()
+        if state.status == Status.OPTED_IN
+        and (purpose not in old_states or old_states[purpose].status != Status.OPTED_IN)
+    ]
+    _append(contact=new, action=Action.OPT_OUT, items=[(p, None) for p in stale], source=Source.WHATSAPP,
+            actor=actor, evidence={**evidence, "reason": "number now held by another person"}, occurred_at=at)
+    _append(contact=new, action=Action.RESUBSCRIBE, items=grants, source=Source.WHATSAPP, actor=actor,
+            evidence=evidence, occurred_at=at, new_contact=created)
+    held = [p for p, s in old_states.items() if s.status == Status.OPTED_IN]
+    _append(contact=old, action=Action.OPT_OUT, items=[(p, None) for p in held], source=Source.WHATSAPP,
+            actor=actor, evidence={**evidence, "reason": "the customer changed number", "to_contact": new.public_id},
+            occurred_at=at)
+    moves: dict[str, Any] = {}
+    if old.blocked and not new.blocked:
+        moves.update(blocked=True, blocked_at=timezone.now(),
+                     blocked_reason=f"followed from {old.public_id} after a number change"[:500])
+    uid = new_user_id or old.user_id
+    if uid and not new.erased:
+        Contact.objects.filter(user_id=uid).exclude(pk=new.pk).update(user_id=None, updated_at=timezone.now())
+        moves["user_id"] = uid
+    if moves:
+        Contact.objects.filter(pk=new.pk).update(**moves, updated_at=timezone.now())
+    logger.info("Contact %s changed number: consent moved to contact %s", old.pk, new.pk)
+    return new
 
 
 # --- Keywords and notices (staff) ---------------------------------------------------------

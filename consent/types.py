@@ -77,3 +77,24 @@ class KeywordResult:
     events: list[ConsentEvent]
     reply_text: str
     language: str
+
+
+@dataclass(frozen=True)
+class InboundKeyword:
+    """A consent keyword matched at the webhook's intake (the match travels with the update,
+    so applying it never matches again)."""
+
+    phrase: str
+    action: str  # OptOutKeyword.KeywordAction
+    scope: str  # a purpose, or "*" / "" for every purpose
+    reply_text: str = ""
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class InboundOutcome:
+    """What an inbound WhatsApp message did to consent."""
+
+    contact: Contact | None  # None: the update named no one (no wa_id, no BSUID)
+    result: KeywordResult | None = None  # the keyword it was, and what it changed
+    superseded: bool = False  # Meta's timestamps show a later, opposite decision already applied

@@ -270,6 +270,7 @@ class MessageKind(models.TextChoices):
     STANDARD = "standard", "Standard: consent for its purpose"
     CONFIRMATION = "confirmation", "Confirmation of the customer's own request (needs the open service window only)"
     NOTICE = "notice", "Legal notice to everyone holding any consent (e.g. a policy change)"
+    ECHO = "echo", "Sent outside this service (WhatsApp Business app, Meta's agent): bypassed the gate, checked after"
 
 
 class Campaign(models.Model):

@@ -476,7 +476,10 @@ def _match(value: Mapping[str, Any]) -> MessageTemplate | None:
         if found is not None:
             return found
     name = value.get("message_template_name") or value.get("name")
-    language = _normalise_language(value.get("message_template_language") or value.get("language"))
+    language = value.get("message_template_language") or value.get("language")
+    if not isinstance(name, str) or not isinstance(language, str):
+        return None  # a payload of another shape names no template of ours
+    language = _normalise_language(language)
     if not name or not language:
         return None
     return templates.filter(name=name, language=language).exclude(meta_template_id="").first()

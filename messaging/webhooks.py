@@ -1,8 +1,6 @@
-"""Messaging's share of Meta's webhooks (routed by pandorakart_wa.webhooks.HANDLERS).
-
-`messages` changes carry both the statuses of our messages and the customers' inbound
-messages. Inbound keywords go to consent first (an opt-out is in force before the webhook is
-answered), then the confirmation reply is queued inside the service window.
+"""Messaging's share of Meta's webhooks that is not a status or a message (those go through
+messaging.statuses and messaging.outbox, called by pandorakart_wa.webhooks.router): Meta's
+account updates, which can take away our right to send at all.
 """
 
 from __future__ import annotations
@@ -11,11 +9,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from consent.types import KeywordResult
-from consent.webhooks import inbound_messages as consent_inbound_messages
 from messaging.control import sending_stop_all
-from messaging.outbox import message_reply
-from messaging.statuses import messages_apply_statuses
 
 logger = logging.getLogger(__name__)
 
@@ -29,26 +23,15 @@ MESSAGING_RESTRICTIONS = {
 }
 
 
-def messages_changed(value: Mapping[str, Any], *, event_id: int) -> list[KeywordResult]:
-    statuses = value.get("statuses") or []
-    if statuses:
-        messages_apply_statuses(statuses, event_id=event_id)
-    results: list[KeywordResult] = []
-    if value.get("messages"):
-        results = consent_inbound_messages(value, event_id=event_id)
-        for result in results:
-            if result.reply_text:
-                message_reply(contact=result.contact, text=result.reply_text)
-    for error in value.get("errors") or []:
-        logger.error("Meta reported a system-level error in webhook event %s: %s", event_id, error)
-    return results
-
-
 def account_update(value: Mapping[str, Any], *, event_id: int) -> None:
     event = str(value.get("event") or "")
-    ban = (value.get("ban_info") or {}).get("waba_ban_state")
+    ban_info = value.get("ban_info")
+    ban = ban_info.get("waba_ban_state") if isinstance(ban_info, Mapping) else None
+    restriction_info = value.get("restriction_info")
     restrictions = {
-        str(r.get("restriction_type")) for r in value.get("restriction_info") or [] if isinstance(r, Mapping)
+        str(r.get("restriction_type"))
+        for r in (restriction_info if isinstance(restriction_info, list) else [])
+        if isinstance(r, Mapping)
     }
     if (
         event in STOPPING_EVENTS

@@ -22,7 +22,8 @@ from rest_framework_api_key.models import APIKey
 
 from pandorakart_wa.admin_audit import AuditLogAdmin
 from pandorakart_wa.admin_mixins import AuditTrailMixin
-from pandorakart_wa.models import StorefrontApiKey, WebhookEvent
+from pandorakart_wa.models import StorefrontApiKey, WebhookItem
+from pandorakart_wa.webhooks import admin as webhooks_admin  # noqa: F401 (Meta's webhook events and items)
 
 User = get_user_model()
 
@@ -36,6 +37,8 @@ auditlog.register(
 )
 auditlog.register(Group, m2m_fields={"permissions"})
 auditlog.register(StorefrontApiKey, exclude_fields=["hashed_key"])
+# Staff replays of dead-lettered webhook items (the pipeline itself writes with update()).
+auditlog.register(WebhookItem, include_fields=["state", "attempts", "note"])
 # Enrolment and removal of authenticators; never the key, nor the per-sign-in counters.
 auditlog.register(TOTPDevice, include_fields=["user", "name", "confirmed"])
 
@@ -74,7 +77,7 @@ class RoleAdmin(AuditTrailMixin, GroupAdmin):
     pass
 
 
-# --- Storefront API keys and Meta's webhook events ------------------------------------------
+# --- Storefront API keys ---------------------------------------------------------------------
 
 _unregister(APIKey)  # rest_framework_api_key's own model is unused: keys are StorefrontApiKey
 
@@ -96,21 +99,3 @@ class StorefrontApiKeyAdmin(AuditTrailMixin, admin.ModelAdmin):  # type: ignore[
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # revoke instead: the key's actor stays in the audit trail
 
-
-@admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Meta's POSTs as received: read-only evidence."""
-
-    list_display = ["received_at", "source", "fields", "processed_at", "error"]
-    list_filter = ["source", "received_at"]
-    date_hierarchy = "received_at"
-    show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

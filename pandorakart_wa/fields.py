@@ -9,6 +9,8 @@ and the rows re-encrypted at leisure (`rotate_encrypted_field`, or the managemen
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
@@ -129,3 +131,22 @@ class _RawToken(models.Value):
 
     def __init__(self, token: str) -> None:
         super().__init__(token, output_field=models.TextField())
+
+
+def encrypt_bytes(plain: bytes) -> str:
+    """Ciphertext of raw bytes (a webhook body as it arrived, whatever its encoding)."""
+    multi, _ = _fernets(_keys())
+    return multi.encrypt(plain).decode("ascii")
+
+
+def decrypt_bytes(token: str) -> bytes:
+    multi, _ = _fernets(_keys())
+    return multi.decrypt(token.encode("ascii"))
+
+
+def keyed_digest(data: bytes, *, purpose: str) -> str:
+    """HMAC-SHA256 under PII_HASH_KEY, separated by `purpose`: dedupe keys and body digests that
+    reveal nothing (Meta's ids embed the customer's number; a plain SHA-256 of a short key can
+    be brute-forced)."""
+    key = hmac.new(settings.PII_HASH_KEY.encode(), purpose.encode(), hashlib.sha256).digest()
+    return hmac.new(key, data, hashlib.sha256).hexdigest()

@@ -53,3 +53,19 @@ def mask_phone(e164: str) -> str:
 def phone_digest(e164: str) -> str:
     """Keyed HMAC-SHA256 of the E.164 number: equality look-ups without decrypting anything."""
     return hmac.new(settings.PII_HASH_KEY.encode(), e164.encode(), hashlib.sha256).hexdigest()
+
+
+def wa_id_e164(wa_id: str | None) -> str | None:
+    """The E.164 form of a wa_id Meta delivered, or None when it has no digits to speak of.
+
+    Meta vouches that a wa_id is a WhatsApp user, so it is never refused for failing
+    libphonenumber's validation (its sample sender 12345678, a new number range, 972987654321):
+    a number that does not validate is kept as "+" and its digits, so that an opt-out from it is
+    recorded and suppresses it like any other."""
+    digits = "".join(ch for ch in (wa_id or "") if ch.isdigit())
+    if not 6 <= len(digits) <= 15:
+        return None
+    try:
+        return normalize_phone("+" + digits)
+    except InvalidPhoneNumber:
+        return "+" + digits

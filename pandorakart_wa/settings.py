@@ -364,6 +364,8 @@ CELERY_BEAT_SCHEDULE["complaints-evaluate-signals"] = {
 MESSAGING_FAILURE_LISTENERS: list[str] = ["complaints.signals_intake.record_failure"]
 PRIVACY_EXPORTERS["complaints"] = "complaints.selectors.complaints_export"
 PRIVACY_ERASERS.append("complaints.services.complaints_erase")
+PRIVACY_EXPORTERS["webhooks"] = "pandorakart_wa.webhooks.services.webhooks_export"
+PRIVACY_ERASERS.append("pandorakart_wa.webhooks.services.webhooks_erase")
 
 # --- WhatsApp (Meta Cloud API) ------------------------------------------------------------
 
@@ -388,14 +390,15 @@ WHATSAPP_POOL_SIZE = env.int("WHATSAPP_POOL_SIZE", default=128)
 # How many sends `send_batch` runs at once over the pooled Session (threads, or greenlets under gevent).
 WHATSAPP_SEND_CONCURRENCY = env.int("WHATSAPP_SEND_CONCURRENCY", default=64)
 # How a payload reaches the webhook processing path (the sandbox backend feeds statuses here).
-WHATSAPP_WEBHOOK_PROCESSOR = "pandorakart_wa.webhooks.process_payload"
-# Meta's status webhooks (nothing else) are stored and answered at once, and applied by the
-# workers in batches; off: applied before the answer like every other webhook.
-WEBHOOK_DEFER_STATUSES = env.bool("WEBHOOK_DEFER_STATUSES", default=True)
+WHATSAPP_WEBHOOK_PROCESSOR = "pandorakart_wa.webhooks.intake.process_payload"
+# Webhooks: every update is stored before the answer and its opt-outs applied; the rest is
+# applied by the workers (on). Off: everything is applied before the answer (tests, debugging).
+# WEBHOOK_DEFER_STATUSES is the variable's earlier name, still read.
+WEBHOOK_DEFER = env.bool("WEBHOOK_DEFER", default=env.bool("WEBHOOK_DEFER_STATUSES", default=True))
 CELERY_BEAT_SCHEDULE["core-apply-deferred-webhooks"] = {  # the safety net: each webhook asks a worker itself
     "task": "pandorakart_wa.tasks.apply_deferred_webhooks",
-    "schedule": timedelta(seconds=15),
-    "options": {"expires": 14},
+    "schedule": timedelta(seconds=10),
+    "options": {"expires": 9},
 }
 
 # --- Logging ------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ def sandbox_feed_status(*, wamid: str, recipient: str, status: str, callback_dat
 
 @shared_task(ignore_result=True)
 def apply_deferred_webhooks() -> int:
-    """Apply the stored status webhooks (asked for after each one's commit; beat sweeps too)."""
-    from pandorakart_wa.webhooks import webhooks_drain
+    """Apply the stored webhook items not applied yet (asked for after each webhook's commit;
+    beat sweeps too, which also reads any event a crash left unread)."""
+    from pandorakart_wa.webhooks.drain import webhooks_drain
 
     return webhooks_drain()

@@ -16,15 +16,30 @@ from tests.fakemeta.fixtures import fake_meta, fake_meta_server  # noqa: F401 (f
 @pytest.fixture(autouse=True)
 def _fresh_gateway() -> Iterator[None]:
     """Each test starts with an empty locmem outbox, a fresh backend instance and no cached
-    consent notices (their rows are rolled back between tests)."""
+    consent notices or keywords (their rows are rolled back between tests)."""
     from consent.selectors import notice_cache_clear
+    from pandorakart_wa.webhooks import keywords
 
     locmem.reset()
     reset_backend()
     notice_cache_clear()
+    keywords.cache_clear()
     yield
     reset_backend()
     notice_cache_clear()
+    keywords.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limiters() -> Iterator[None]:
+    """Each test starts with unused send-rate limiters (the in-process ones keep state)."""
+    from messaging import ratelimit
+
+    ratelimit._pair_limiter.cache_clear()
+    ratelimit._throughput_limiter.cache_clear()
+    yield
+    ratelimit._pair_limiter.cache_clear()
+    ratelimit._throughput_limiter.cache_clear()
 
 
 @pytest.fixture

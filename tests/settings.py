@@ -25,7 +25,7 @@ _TEST_ENV = {
     "API_THROTTLE_RATE": "100000/min",
     # Status webhooks applied before the answer, so tests can look at once; the deferred path
     # (the production default) has its own tests, and the reliability tests run with it.
-    "WEBHOOK_DEFER_STATUSES": "off",
+    "WEBHOOK_DEFER": "off",
 }
 for _name, _value in _TEST_ENV.items():
     os.environ.setdefault(_name, _value)

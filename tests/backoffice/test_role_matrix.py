@@ -22,7 +22,7 @@ ALL_VIEW = {
     "business_profile.regulatorychange", "complaints.complaint", "complaints.complaintsignal",
     "complaints.intaketrigger", "consent.consentevent", "consent.consentnotice", "consent.consentstate",
     "consent.contact", "consent.ledgerverification", "consent.optoutkeyword", "core.storefrontapikey",
-    "core.webhookevent", "messaging.campaign", "messaging.lintterm", "messaging.message",
+    "core.webhookevent", "core.webhookitem", "messaging.campaign", "messaging.lintterm", "messaging.message",
     "messaging.messagetemplate", "messaging.sendingpolicy", "messaging.templaterevision",
     "messaging.templatestatusevent", "otp_totp.totpdevice",
 }

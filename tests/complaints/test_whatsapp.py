@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from complaints.models import Acknowledgement, Category, Channel, Complaint, ComplaintSignal, SignalKind, Status
 from complaints.seed import intake_triggers_ensure
@@ -53,7 +54,8 @@ def inbound(text: str, *, wamid: str = "wamid.in.1", context: str | None = None,
                                "text": {"body": text}}
     if context:
         message["context"] = {"from": "15550001111", "id": context}
-    return webhook("messages", {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "1"},
+    metadata = {"phone_number_id": settings.WHATSAPP_PHONE_NUMBER_ID}
+    return webhook("messages", {"messaging_product": "whatsapp", "metadata": metadata,
                                 "contacts": [{"wa_id": WA_ID, "profile": {"name": name}}], "messages": [message]})
 
 
@@ -153,7 +155,7 @@ def test_user_preferences_stop_is_a_signal_against_the_last_marketing_template(s
     customer(1)
     offer = marketing_sent()
     send(webhook("user_preferences", {
-        "messaging_product": "whatsapp", "metadata": {"phone_number_id": "1"},
+        "messaging_product": "whatsapp", "metadata": {"phone_number_id": settings.WHATSAPP_PHONE_NUMBER_ID},
         "contacts": [{"wa_id": WA_ID}],
         "user_preferences": [{"wa_id": WA_ID, "detail": "User requested to stop marketing messages",
                               "category": "marketing_messages", "value": "stop",

@@ -70,6 +70,6 @@ def test_a_real_worker_completes_a_task(worker, settings):
         app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
     event = WebhookEvent.objects.get()
     assert event.source == WebhookEvent.Source.SANDBOX
-    status = event.payload["entry"][0]["changes"][0]["value"]["statuses"][0]
+    status = event.items.get().data["data"]
     assert status["id"] == "wamid.worker-test"
     assert status["biz_opaque_callback_data"] == "42"

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from pandorakart_wa import webhooks
 from pandorakart_wa.models import WebhookEvent
 from pandorakart_wa.whatsapp.signature import sign
 
@@ -44,21 +43,19 @@ def test_bad_signature_is_403_and_nothing_is_stored(client, signature):
     assert WebhookEvent.objects.count() == 0
 
 
-def test_signed_event_is_stored_and_routed_once(client, settings, monkeypatch):
-    # given a handler for the test field
-    seen: list[dict] = []
-    monkeypatch.setitem(webhooks.HANDLERS, "test_field", ["tests.core.test_webhook_endpoint.record"])
-    monkeypatch.setattr("tests.core.test_webhook_endpoint.SEEN", seen)
+def test_signed_event_is_stored_once_and_its_update_applied_once(client, settings):
+    # given a management update of a field the service records
     body = json.dumps(PAYLOAD).encode()
     signature = sign(body, settings.WHATSAPP_APP_SECRET)
     # when the same payload is delivered three times
     responses = [post(client, body, signature) for _ in range(3)]
-    # then
+    # then it is stored once, its one update recorded once
     assert [r.status_code for r in responses] == [200, 200, 200]
-    assert WebhookEvent.objects.count() == 1
-    assert seen == [{"n": 1}]
+    assert [r.json()["duplicate"] for r in responses] == [False, True, True]
     event = WebhookEvent.objects.get()
     assert event.fields == ["test_field"] and event.processed_at is not None
+    [item] = event.items.all()
+    assert (item.kind, item.state) == ("other", "skipped")
 
 
 def test_body_changed_by_one_byte_is_refused(client, settings):
@@ -81,9 +78,3 @@ def test_signed_garbage_is_400(client, settings):
     assert response.status_code == 400
     assert WebhookEvent.objects.count() == 0
 
-
-SEEN: list[dict] = []
-
-
-def record(value, *, event_id):
-    SEEN.append(dict(value))

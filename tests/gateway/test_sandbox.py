@@ -27,12 +27,7 @@ def sandbox_settings(settings: Any, tmp_path: Path) -> Path:
 
 
 def _statuses(event: WebhookEvent) -> list[dict[str, Any]]:
-    return [
-        status
-        for entry in event.payload["entry"]
-        for change in entry["changes"]
-        for status in change["value"].get("statuses", [])
-    ]
+    return [item.data["data"] for item in event.items.order_by("position")]
 
 
 @pytest.mark.django_db
@@ -49,6 +44,7 @@ def test_a_sandbox_send_feeds_sent_delivered_read_through_the_webhook_path(sandb
     assert all(e.fields == ["messages"] and e.processed_at is not None and e.error == "" for e in events)
     statuses = [s for e in events for s in _statuses(e)]
     assert [s["status"] for s in statuses] == ["sent", "delivered", "read"]
+    assert all(i.state == "applied" for e in events for i in e.items.all())
     assert {s["id"] for s in statuses} == {result.wamid}
     assert {s["recipient_id"] for s in statuses} == {"919812345678"}
     assert {s["biz_opaque_callback_data"] for s in statuses} == {"outbox:7"}

@@ -36,15 +36,3 @@ def committing(django_capture_on_commit_callbacks: Callable[..., Any]) -> Callab
 def api(api_client: Any, committing: Callable[[Any], Any]) -> Any:
     """The storefront's API client, with each request's commit callbacks executed."""
     return committing(api_client)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limiters() -> Any:
-    """Each test starts with unused send-rate limiters (the in-process ones keep state)."""
-    from messaging import ratelimit
-
-    ratelimit._pair_limiter.cache_clear()
-    ratelimit._throughput_limiter.cache_clear()
-    yield
-    ratelimit._pair_limiter.cache_clear()
-    ratelimit._throughput_limiter.cache_clear()

@@ -65,7 +65,8 @@ def status_item(wamid: str, status: str, *, callback: str | None = None, recipie
 
 
 def statuses_payload(items: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    return webhook("messages", {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "1"},
+    metadata = {"phone_number_id": settings.WHATSAPP_PHONE_NUMBER_ID}
+    return webhook("messages", {"messaging_product": "whatsapp", "metadata": metadata,
                                 "statuses": list(items)})
 
 
@@ -74,7 +75,7 @@ def inbound_text(wa_id: str, text: str, wamid: str = "wamid.in.1") -> dict[str, 
         "messages",
         {
             "messaging_product": "whatsapp",
-            "metadata": {"phone_number_id": "1"},
+            "metadata": {"phone_number_id": settings.WHATSAPP_PHONE_NUMBER_ID},
             "contacts": [{"wa_id": wa_id, "profile": {"name": "Customer"}}],
             "messages": [{"from": wa_id, "id": wamid, "timestamp": str(int(time.time())), "type": "text",
                           "text": {"body": text}}],

@@ -25,7 +25,7 @@ from messaging.services import (
 from messaging.tasks import template_submit_task
 from pandorakart_wa.audit import system_user
 from pandorakart_wa.roles import COMPLIANCE_OFFICER, MARKETING
-from pandorakart_wa.webhooks import receive_payload
+from pandorakart_wa.webhooks.intake import webhook_receive
 from pandorakart_wa.whatsapp import reset_backend
 from pandorakart_wa.whatsapp.backends import locmem
 from pandorakart_wa.whatsapp.backends.locmem import LocmemBackend
@@ -103,7 +103,7 @@ def test_submission_sends_meta_components_and_the_approval_webhook_makes_it_usab
     assert (revision.status, template.meta_status, template.meta_template_id) == ("submitted", "PENDING", sent["id"])
     assert template_usable(template) == (False, "template_not_approved")
     # when Meta's webhook approves it
-    receive_payload(webhook("message_template_status_update", {
+    webhook_receive(webhook("message_template_status_update", {
         "event": "APPROVED", "message_template_id": int(sent["id"]), "message_template_name": "order_shipped",
         "message_template_language": "en", "reason": None,
     }))
@@ -216,7 +216,7 @@ def test_a_pause_disable_or_flag_webhook_holds_the_template_at_once(event, hold,
     # given a usable template
     template = make_usable_template()
     # when Meta's status webhook arrives
-    receive_payload(webhook("message_template_status_update", {
+    webhook_receive(webhook("message_template_status_update", {
         "event": event, "message_template_id": int(template.meta_template_id),
         "message_template_name": template.name, "message_template_language": "en", **extra,
     }))
@@ -234,7 +234,7 @@ def test_a_rejection_webhook_shows_metas_reason_and_recommendation():
     template = make_usable_template()
     template.meta_status = "PENDING"
     template.save()
-    receive_payload(webhook("message_template_status_update", {
+    webhook_receive(webhook("message_template_status_update", {
         "event": "REJECTED", "message_template_id": template.meta_template_id, "message_template_name": template.name,
         "message_template_language": "en", "reason": "INVALID_FORMAT",
         "rejection_info": {"reason": "Variables at the end", "recommendation": "Add text after the last variable"},
@@ -248,7 +248,7 @@ def test_a_red_quality_webhook_holds_the_template_and_green_does_not_release_it(
     # given a usable template
     template = make_usable_template()
     # when Meta rates it RED
-    receive_payload(webhook("message_template_quality_update", {
+    webhook_receive(webhook("message_template_quality_update", {
         "previous_quality_score": "GREEN", "new_quality_score": "RED", "message_template_id": template.meta_template_id,
         "message_template_name": template.name, "message_template_language": "en",
     }))
@@ -258,7 +258,7 @@ def test_a_red_quality_webhook_holds_the_template_and_green_does_not_release_it(
     assert template_usable(template) == (False, "template_paused")
     assert "RED" in template.attention_reason
     # when the quality recovers, it stays held until a compliance officer releases it
-    receive_payload(webhook("message_template_quality_update", {
+    webhook_receive(webhook("message_template_quality_update", {
         "previous_quality_score": "RED", "new_quality_score": "YELLOW", "message_template_id": template.meta_template_id,
         "message_template_name": template.name, "message_template_language": "en",
     }))
@@ -276,7 +276,7 @@ def test_a_category_change_webhook_holds_the_template_and_changes_its_purpose():
     template = make_usable_template()
     assert template.purpose == "order_updates"
     # when Meta re-categorises it as MARKETING
-    receive_payload(webhook("template_category_update", {
+    webhook_receive(webhook("template_category_update", {
         "message_template_id": template.meta_template_id, "message_template_name": template.name,
         "message_template_language": "en", "previous_category": "UTILITY", "new_category": "MARKETING",
     }))
@@ -296,14 +296,14 @@ def test_the_same_webhook_delivered_twice_is_applied_once():
         "previous_quality_score": "GREEN", "new_quality_score": "RED", "message_template_id": template.meta_template_id,
         "message_template_name": template.name, "message_template_language": "en",
     })
-    receive_payload(body)
-    receive_payload(body)
+    webhook_receive(body)
+    webhook_receive(body)
     assert TemplateStatusEvent.objects.filter(template=template, kind="quality").count() == 1
 
 
 def test_a_webhook_about_a_template_we_never_submitted_changes_nothing():
     template = make_usable_template(name="order_confirmed")
-    receive_payload(webhook("message_template_status_update", {
+    webhook_receive(webhook("message_template_status_update", {
         "event": "PAUSED", "message_template_id": 999, "message_template_name": "someone_elses",
         "message_template_language": "en",
     }))

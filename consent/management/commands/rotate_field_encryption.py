@@ -1,4 +1,5 @@
-"""`python manage.py rotate_field_encryption`: re-encrypt phone numbers with the newest key.
+"""`python manage.py rotate_field_encryption`: re-encrypt personal data (phone numbers, raw webhook
+bodies and their items) with the newest key.
 
 Put the new key first in FIELD_ENCRYPTION_KEYS (keep the old ones after it), deploy, run this,
 then drop the old keys.
@@ -12,8 +13,13 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from consent.models import Contact
 from pandorakart_wa.fields import ROTATE_BATCH_SIZE, rotate_encrypted_field
+from pandorakart_wa.models import WebhookEvent, WebhookItem
 
-ENCRYPTED_FIELDS = {Contact: ("phone", "wa_id")}
+ENCRYPTED_FIELDS = {
+    Contact: ("phone", "wa_id"),
+    WebhookEvent: ("body_token",),  # raw webhook bodies (bytes under Fernet)
+    WebhookItem: ("payload",),
+}
 
 
 class Command(BaseCommand):

@@ -1,18 +1,18 @@
-"""Status webhooks in production's mode (WEBHOOK_DEFER_STATUSES): stored and answered at once,
-applied by the workers in batches; every other webhook still applied before the answer."""
+"""Production's mode (WEBHOOK_DEFER on): every update is stored and answered, opt-outs are in
+force before the answer, and the workers apply the rest (statuses in batches) after."""
 
 from __future__ import annotations
 
 import pytest
 
-from consent.models import ConsentState
+from consent.models import ConsentState, Contact
 from messaging import statuses as statuses_module
 from messaging.models import Message, MessageStatus
 from messaging.outbox import message_accept
 from messaging.sending import messages_claim, messages_send_claimed
-from pandorakart_wa import webhooks
-from pandorakart_wa.models import WebhookEvent
-from pandorakart_wa.webhooks import webhooks_drain
+from pandorakart_wa.models import WebhookEvent, WebhookItem
+from pandorakart_wa.webhooks import drain
+from pandorakart_wa.webhooks.drain import webhooks_apply_pending, webhooks_drain
 from tests.messaging.sending_helpers import (
     customer,
     inbound_text,
@@ -29,9 +29,9 @@ SHIPPED = {"template": "order_shipped", "language": "en", "variables": ["Ravi", 
 
 @pytest.fixture(autouse=True)
 def _deferred(settings, monkeypatch):
-    monkeypatch.setattr(webhooks, "DRAIN_GATHER_SECONDS", 0)
-    settings.WEBHOOK_DEFER_STATUSES = True
-    settings.REDIS_URL = ""  # no debounce key: each webhook asks for a drain (eager Celery runs it)
+    monkeypatch.setattr(drain, "DRAIN_GATHER_SECONDS", 0)
+    settings.WEBHOOK_DEFER = True
+    settings.REDIS_URL = ""
 
 
 @pytest.fixture
@@ -58,7 +58,8 @@ def test_a_status_webhook_is_stored_answered_and_applied_by_the_drain(client, se
     # then it is answered and stored for the workers, and not applied yet
     assert response.status_code == 200 and response.json() == {"status": "ok", "duplicate": False}
     event = WebhookEvent.objects.get()
-    assert event.deferred and event.processed_at is None
+    [item] = event.items.all()
+    assert item.state == WebhookItem.State.PENDING and event.processed_at is None
     assert status_of(sent[0]) == MessageStatus.SENT
     # when a worker drains
     assert webhooks_drain() == 1
@@ -66,7 +67,8 @@ def test_a_status_webhook_is_stored_answered_and_applied_by_the_drain(client, se
     assert status_of(sent[0]) == MessageStatus.DELIVERED
     assert list(sent[0].events.values_list("status", flat=True))[-1] == MessageStatus.DELIVERED
     event.refresh_from_db()
-    assert event.processed_at is not None and event.error == ""
+    item.refresh_from_db()
+    assert event.processed_at is not None and item.state == WebhookItem.State.APPLIED
     assert webhooks_drain() == 0  # nothing is applied twice
 
 
@@ -80,23 +82,24 @@ def test_a_redelivery_is_stored_once(client, sent):
     payload = statuses_payload([status_item(sent[0].wamid, "delivered")])
     answers = [post_webhook(client, payload).json()["duplicate"] for _ in range(3)]
     assert answers == [False, True, True]
-    assert WebhookEvent.objects.count() == 1
+    assert WebhookEvent.objects.count() == 1 and WebhookItem.objects.count() == 1
 
 
-def test_many_webhooks_are_applied_together_in_meta_order(client, sent):
+def test_many_webhooks_are_applied_together_in_meta_order(client, sent, monkeypatch):
     # given delivered and read for each message, read posted first for one of them
-    post_webhook(client, statuses_payload([status_item(sent[0].wamid, "read", timestamp=2000000005)]))
+    post_webhook(client, statuses_payload([status_item(sent[0].wamid, "read", timestamp=1764500005)]))
     for message in sent:
-        post_webhook(client, statuses_payload([status_item(message.wamid, "delivered", timestamp=2000000000)]))
-    post_webhook(client, statuses_payload([status_item(sent[1].wamid, "read", timestamp=2000000006)]))
+        post_webhook(client, statuses_payload([status_item(message.wamid, "delivered", timestamp=1764500000)]))
+    post_webhook(client, statuses_payload([status_item(sent[1].wamid, "read", timestamp=1764500006)]))
     # when drained in batches of two
-    assert webhooks.webhooks_apply_deferred(batch=2) == 5
+    monkeypatch.setattr(drain, "STATUS_BATCH", 2)
+    assert webhooks_apply_pending() == 5
     # then each ends where Meta's latest status put it
     assert [status_of(m) for m in sent] == [MessageStatus.READ, MessageStatus.READ, MessageStatus.DELIVERED]
     assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
 
 
-def test_a_failing_batch_is_applied_event_by_event_and_the_error_kept_on_its_event(client, sent, monkeypatch):
+def test_a_failing_batch_is_applied_item_by_item_and_the_error_kept_on_its_item(client, sent, monkeypatch):
     apply = statuses_module.messages_apply_statuses
     poisoned = sent[1].wamid
 
@@ -105,15 +108,16 @@ def test_a_failing_batch_is_applied_event_by_event_and_the_error_kept_on_its_eve
             raise RuntimeError("bad status")
         return apply(items, **kwargs)
 
-    monkeypatch.setattr("messaging.webhooks.messages_apply_statuses", fail_on_poisoned)
+    monkeypatch.setattr("pandorakart_wa.webhooks.router.messages_apply_statuses", fail_on_poisoned)
     for message in sent:
         post_webhook(client, statuses_payload([status_item(message.wamid, "delivered")]))
-    assert webhooks_drain() == 3
+    webhooks_drain()
     assert [status_of(m) for m in sent] == [MessageStatus.DELIVERED, MessageStatus.SENT, MessageStatus.DELIVERED]
-    errors = dict(WebhookEvent.objects.values_list("payload__entry__0__changes__0__value__statuses__0__id", "error"))
-    assert errors[sent[0].wamid] == "" and errors[sent[2].wamid] == ""
-    assert "bad status" in errors[poisoned]
-    assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
+    states = {i.data["data"]["id"]: (i.state, i.last_error) for i in WebhookItem.objects.all()}
+    assert states[sent[0].wamid] == (WebhookItem.State.APPLIED, "")
+    assert states[poisoned][0] == WebhookItem.State.FAILED and "bad status" in states[poisoned][1]
+    # the failed item waits for its retry; the others' events are finished
+    assert WebhookEvent.objects.filter(processed_at__isnull=True).count() == 1
 
 
 def test_a_broker_down_loses_nothing(client, sent, monkeypatch, django_capture_on_commit_callbacks):
@@ -131,34 +135,32 @@ def test_a_broker_down_loses_nothing(client, sent, monkeypatch, django_capture_o
     assert status_of(sent[0]) == MessageStatus.DELIVERED
 
 
-def test_inbound_messages_are_still_applied_before_the_answer(client, sent):
-    # a STOP carries no statuses: the opt-out is in force when Meta gets its 200
-    response = post_webhook(client, inbound_text("919876500001", "STOP"))
+def test_an_opt_out_is_in_force_before_the_answer_and_the_rest_waits_for_the_workers(client, sent):
+    # a STOP: in force when Meta gets its 200, its confirmation queued
+    response = post_webhook(client, inbound_text("919876500001", "STOP", wamid="wamid.stop"))
     assert response.status_code == 200
-    event = WebhookEvent.objects.get()
-    assert not event.deferred and event.processed_at is not None
-    assert ConsentState.objects.filter(contact=sent[0].contact, status="opted_out").exists()
-
-
-def test_statuses_with_anything_else_are_applied_before_the_answer(client, sent):
-    payload = statuses_payload([status_item(sent[0].wamid, "delivered")])
-    payload["entry"][0]["changes"][0]["value"]["errors"] = [{"code": 131000, "title": "Something went wrong"}]
-    post_webhook(client, payload)
-    assert not WebhookEvent.objects.get().deferred
-    assert status_of(sent[0]) == MessageStatus.DELIVERED
+    assert ConsentState.objects.filter(contact=sent[0].contact, purpose="marketing", status="opted_out").exists()
+    assert WebhookItem.objects.get().state == WebhookItem.State.APPLIED
+    # a plain text: stored, applied by a worker
+    post_webhook(client, inbound_text("919876500002", "Where is my order?", wamid="wamid.question"))
+    question = WebhookItem.objects.get(opt_out=False)
+    assert question.state == WebhookItem.State.PENDING
+    assert Contact.objects.get(pk=sent[1].contact_id).last_inbound_at is None
+    webhooks_drain()
+    assert Contact.objects.get(pk=sent[1].contact_id).last_inbound_at is not None
 
 
 def test_each_process_asks_for_a_drain_at_most_once_per_gather_window(monkeypatch):
     from pandorakart_wa.tasks import apply_deferred_webhooks
 
     asked: list[int] = []
-    monkeypatch.setattr(webhooks, "DRAIN_GATHER_SECONDS", 0.2)
-    monkeypatch.setattr(webhooks, "_drain_requested_at", float("-inf"))
+    monkeypatch.setattr(drain, "DRAIN_GATHER_SECONDS", 0.2)
+    monkeypatch.setattr(drain, "_drain_requested_at", float("-inf"))
     monkeypatch.setattr(apply_deferred_webhooks, "apply_async", lambda **kwargs: asked.append(1))
     times = iter([100.0, 100.05, 100.19, 100.21, 100.3, 100.5])
-    monkeypatch.setattr(webhooks.time, "monotonic", lambda: next(times))
+    monkeypatch.setattr(drain.time, "monotonic", lambda: next(times))
     for _ in range(6):
-        webhooks.request_drain()
+        drain.request_drain()
     # asked at 100.0, 100.21 and 100.5: each webhook in between was stored before that
     # request's drain (it waits 0.2 s before it looks) began to look
     assert len(asked) == 3

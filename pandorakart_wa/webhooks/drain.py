@@ -1,0 +1,171 @@
+"""The workers' side of the inbound pipeline: apply every stored item not applied yet.
+
+Each web process asks a worker at most every DRAIN_GATHER_SECONDS (no I/O for the webhooks in
+between); the drain waits that long before it looks, so nothing stored before it looked is left
+behind, and beat sweeps every few seconds whatever happens to the broker. Drains take turns on
+an advisory lock and look again after letting go.
+
+Order: opt-outs first (one the request's budget left), then Meta's own order (occurred_at).
+Statuses of our messages, most of Meta's traffic, are applied in batches (one bulk read and
+write per few hundred); every other item in its own transaction (router.item_apply). A status
+batch that fails is applied item by item, so the failure lands on the item that caused it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from pandorakart_wa.audit import META_WEBHOOK, acting_as, system_user
+from pandorakart_wa.models import WebhookEvent, WebhookItem
+from pandorakart_wa.webhooks.intake import split_event
+from pandorakart_wa.webhooks.router import OPEN_STATES, Outcome, _finish, apply_statuses, item_apply
+from pandorakart_wa.whatsapp.inbound import ItemKind
+
+logger = logging.getLogger(__name__)
+
+STATUS_BATCH = 500  # statuses applied per transaction
+ITEM_BATCH = 200  # other items looked up at once (each then applied in its own transaction)
+DRAIN_GATHER_SECONDS = 0.2  # a drain lets items gather this long; each process asks at most this often
+DRAIN_LOCK_KEY = 0x5741_5748  # "WAWH": PostgreSQL advisory lock of the drain
+SPLIT_GRACE = timedelta(seconds=5)  # an event unread this long was left by a crash (the sweep reads it)
+SPLIT_MAX_ATTEMPTS = 20
+
+
+def _due() -> Q:
+    """Items to apply now: pending, or failed and due for their retry."""
+    return Q(state=WebhookItem.State.PENDING) | Q(state=WebhookItem.State.FAILED, next_attempt_at__lte=timezone.now())
+
+
+_drain_requested_at = float("-inf")  # time.monotonic() of this process's last request
+
+
+def request_drain() -> None:
+    """Ask a worker to apply the stored items: at most once per DRAIN_GATHER_SECONDS from each
+    process. Nothing is left behind: an item that asks no one was stored less than
+    DRAIN_GATHER_SECONDS after this process's last request, and the drain that request started
+    waits that long before it looks. A broker that is down loses nothing either: the items stay
+    stored, the next webhook asks again, and beat sweeps."""
+    global _drain_requested_at
+    from pandorakart_wa.tasks import apply_deferred_webhooks
+
+    now = time.monotonic()
+    if now - _drain_requested_at < DRAIN_GATHER_SECONDS:
+        return
+    _drain_requested_at = now
+    try:
+        apply_deferred_webhooks.apply_async(retry=False)
+    except Exception:
+        _drain_requested_at = float("-inf")
+        logger.warning("Could not ask a worker to apply stored webhooks; beat's sweep will", exc_info=True)
+
+
+def webhooks_drain(*, gather: bool = True) -> int:
+    """The worker's side of request_drain (and beat's sweep): wait for the webhooks that follow,
+    read any event a crash left unread, then apply everything due. One drain at a time: the
+    others leave at once, and the one that drained looks again after it let go."""
+    if gather and DRAIN_GATHER_SECONDS:
+        time.sleep(DRAIN_GATHER_SECONDS)
+    applied = 0
+    while _drain_lock(take=True):
+        try:
+            webhooks_split_unread()
+            applied += webhooks_apply_pending()
+        finally:
+            _drain_lock(take=False)
+        if not WebhookItem.objects.filter(_due()).exists():
+            break
+    return applied
+
+
+def _drain_lock(*, take: bool) -> bool:
+    """Take (without waiting) or give back the drain's session lock; True off PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)" if take else "SELECT pg_advisory_unlock(%s)", [DRAIN_LOCK_KEY])
+        return bool(cursor.fetchone()[0])
+
+
+def webhooks_split_unread() -> int:
+    """Read the events a crash (or a reading bug, since fixed) left stored but unread."""
+    events = list(
+        WebhookEvent.objects.filter(
+            split_at__isnull=True, received_at__lte=timezone.now() - SPLIT_GRACE, split_attempts__lt=SPLIT_MAX_ATTEMPTS,
+            body_token__isnull=False,
+        ).order_by("id").only("pk", "received_at", "split_attempts")[:100]
+    )
+    for event in events:
+        problem = split_event(event)
+        if problem and event.split_at is None:
+            logger.warning("Webhook event %s still unread: %s", event.pk, problem)
+    return len(events)
+
+
+def webhooks_apply_pending(*, event_ids: Sequence[int] | None = None) -> int:
+    """Apply every due item (of these events only, when given): statuses in batches, the rest
+    one by one, opt-outs first then Meta's order. Returns how many were applied."""
+    scope = Q(event_id__in=list(event_ids)) if event_ids is not None else Q()
+    applied = 0
+    while True:
+        statuses = _apply_status_batch(scope)
+        others = _apply_others(scope)
+        applied += statuses + others
+        if not statuses and not others:
+            break
+    _mark_finished(event_ids)
+    return applied
+
+
+def _apply_status_batch(scope: Q) -> int:
+    """Up to STATUS_BATCH due status items in one transaction; item by item when that fails."""
+    with transaction.atomic():
+        items = list(
+            WebhookItem.objects.select_for_update(skip_locked=True)
+            .filter(scope, _due(), kind=ItemKind.STATUS, opt_out=False, in_scope=True)
+            .order_by("occurred_at", "id")[:STATUS_BATCH]
+        )
+        if not items:
+            return 0
+        try:
+            with transaction.atomic(), acting_as(system_user(META_WEBHOOK)):
+                apply_statuses([item.data for item in items])
+        except Exception:
+            logger.exception("Applying %s statuses together failed; applying them one by one", len(items))
+            failed_together = True
+        else:
+            _finish(items, Outcome(WebhookItem.State.APPLIED, "status applied"))
+            failed_together = False
+    if failed_together:
+        for item in items:
+            item_apply(item.pk)
+    return len(items)
+
+
+def _apply_others(scope: Q) -> int:
+    ids = list(
+        WebhookItem.objects.filter(scope, _due())
+        .exclude(kind=ItemKind.STATUS, opt_out=False, in_scope=True)
+        .order_by("-opt_out", "occurred_at", "id")
+        .values_list("pk", flat=True)[:ITEM_BATCH]
+    )
+    done = 0
+    for item_id in ids:
+        if item_apply(item_id) is not None:
+            done += 1
+    return done
+
+
+def _mark_finished(event_ids: Sequence[int] | None) -> None:
+    """Events whose every item reached a final state are processed."""
+    open_items = WebhookItem.objects.filter(event_id=OuterRef("pk"), state__in=OPEN_STATES)
+    events = WebhookEvent.objects.filter(processed_at__isnull=True, split_at__isnull=False)
+    if event_ids is not None:
+        events = events.filter(pk__in=list(event_ids))
+    events.exclude(Exists(open_items)).update(processed_at=timezone.now())
