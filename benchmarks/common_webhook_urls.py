@@ -1,4 +1,5 @@
-"""The service's URLs plus POST /__bench/ok: a trivial 200 (reads the body, touches nothing)."""
+"""The service's URLs plus POST /__bench/ok and /webhooks/__bench/ok: a trivial 200 (reads the body,
+touches nothing), behind the full middleware and behind the webhooks' own."""
 
 from __future__ import annotations
 
@@ -17,4 +18,6 @@ def ok(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "bytes": len(request.body)})
 
 
-urlpatterns = [path("__bench/ok", ok), *service_urls]
+# The same trivial view under /webhooks/: served by the webhooks' own handler and middleware
+# (pandorakart_wa/webhooks/wsgi.py), the like-for-like baseline of the webhook endpoint.
+urlpatterns = [path("__bench/ok", ok), path("webhooks/__bench/ok", ok), *service_urls]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,11 +36,27 @@ logger = logging.getLogger(__name__)
 CUSTOMER_LOCK_CLASS = 0x434D50  # "CMP": pg_advisory_xact_lock(class, contact id)
 
 
+TRIGGER_CACHE_SECONDS = 5.0  # how soon a trigger staff add or change is matched by every process
+_triggers: tuple[float, list[Trigger]] | None = None
+
+
 def active_triggers() -> list[Trigger]:
-    return [
+    """The active intake triggers, read at most every TRIGGER_CACHE_SECONDS per process."""
+    global _triggers
+    now = time.monotonic()
+    if _triggers is not None and now - _triggers[0] < TRIGGER_CACHE_SECONDS:
+        return _triggers[1]
+    found = [
         Trigger(normalized=n, kind=k, whole_message=w)
         for n, k, w in IntakeTrigger.objects.filter(active=True).values_list("normalized", "kind", "whole_message")
     ]
+    _triggers = (now, found)
+    return found
+
+
+def triggers_cache_clear() -> None:
+    global _triggers
+    _triggers = None
 
 
 def _open_complaint(contact: Contact) -> Complaint | None:

@@ -797,10 +797,14 @@ def consent_apply_inbound_message(
 
 def _record_window(contact: Contact, *, at: datetime, wamid: str) -> None:
     # Conditional UPDATE: concurrent deliveries never move the window backwards.
-    Contact.objects.filter(pk=contact.pk).exclude(last_inbound_at__gte=at).update(
-        last_inbound_at=at, last_inbound_wamid=wamid[:255] if not contact.erased else "", updated_at=timezone.now()
+    wamid = wamid[:255] if not contact.erased else ""
+    moved = Contact.objects.filter(pk=contact.pk).exclude(last_inbound_at__gte=at).update(
+        last_inbound_at=at, last_inbound_wamid=wamid, updated_at=timezone.now()
     )
-    contact.refresh_from_db(fields=["last_inbound_at", "last_inbound_wamid"])
+    if moved:
+        contact.last_inbound_at, contact.last_inbound_wamid = at, wamid
+    else:  # a later message was recorded meanwhile
+        contact.refresh_from_db(fields=["last_inbound_at", "last_inbound_wamid"])
 
 
 def consent_apply_inbound_text(

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from auditlog.context import auditlog_value, set_actor
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import Model
 
 if TYPE_CHECKING:
@@ -27,8 +27,19 @@ CELERY = "celery"
 COMMAND = "management-command"
 
 
-@lru_cache(maxsize=32)
-def _system_user_pk(name: str) -> int:
+_system_users: dict[str, AbstractBaseUser] = {}
+
+
+def system_user(name: str) -> AbstractBaseUser:
+    """The never-signs-in user that stands for a system actor (Meta's webhooks, tasks...),
+    read once per process (webhooks ask for it several times per update).
+
+    A user created here inside a transaction is not remembered until it is read back from a
+    committed row: the transaction may still roll back (a webhook item that fails), and a
+    remembered user whose row is gone would break every audit entry that names it."""
+    user = _system_users.get(name)
+    if user is not None:
+        return user
     User = get_user_model()
     user, created = User.objects.get_or_create(
         username=f"{SYSTEM_USER_PREFIX}{name}",
@@ -37,17 +48,15 @@ def _system_user_pk(name: str) -> int:
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
-    return int(user.pk)
+        if connection.in_atomic_block:
+            return user
+    _system_users[name] = user
+    return user
 
 
-def system_user(name: str) -> AbstractBaseUser:
-    """The never-signs-in user that stands for a system actor (Meta's webhooks, tasks...)."""
-    User = get_user_model()
-    try:
-        return User.objects.get(pk=_system_user_pk(name))
-    except User.DoesNotExist:  # the cache outlived the row (tests flush the database)
-        _system_user_pk.cache_clear()
-        return User.objects.get(pk=_system_user_pk(name))
+def system_user_cache_clear() -> None:
+    """Forget the system users (tests that flush the database)."""
+    _system_users.clear()
 
 
 def bind_actor(user: AbstractBaseUser) -> None:

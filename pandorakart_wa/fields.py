@@ -148,5 +148,9 @@ def keyed_digest(data: bytes, *, purpose: str) -> str:
     """HMAC-SHA256 under PII_HASH_KEY, separated by `purpose`: dedupe keys and body digests that
     reveal nothing (Meta's ids embed the customer's number; a plain SHA-256 of a short key can
     be brute-forced)."""
-    key = hmac.new(settings.PII_HASH_KEY.encode(), purpose.encode(), hashlib.sha256).digest()
-    return hmac.new(key, data, hashlib.sha256).hexdigest()
+    return hmac.digest(_purpose_key(settings.PII_HASH_KEY, purpose), data, "sha256").hex()
+
+
+@lru_cache(maxsize=16)
+def _purpose_key(secret: str, purpose: str) -> bytes:
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()

@@ -110,7 +110,7 @@ class WebhookItem(models.Model):
 
     event = models.ForeignKey(WebhookEvent, on_delete=models.PROTECT, related_name="items")
     position = models.PositiveIntegerField(help_text="Order in the event's body.")
-    kind = models.CharField(max_length=24, db_index=True)
+    kind = models.CharField(max_length=24)
     field = models.CharField(max_length=128)
     key_digest = models.CharField(max_length=64, unique=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)

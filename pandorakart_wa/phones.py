@@ -6,7 +6,6 @@ digits (919227021270) are accepted; anything that is not a valid number is refus
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 import phonenumbers
@@ -52,7 +51,7 @@ def mask_phone(e164: str) -> str:
 
 def phone_digest(e164: str) -> str:
     """Keyed HMAC-SHA256 of the E.164 number: equality look-ups without decrypting anything."""
-    return hmac.new(settings.PII_HASH_KEY.encode(), e164.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(settings.PII_HASH_KEY.encode(), e164.encode(), "sha256").hex()
 
 
 def wa_id_e164(wa_id: str | None) -> str | None:
@@ -62,10 +61,11 @@ def wa_id_e164(wa_id: str | None) -> str | None:
     libphonenumber's validation (its sample sender 12345678, a new number range, 972987654321):
     a number that does not validate is kept as "+" and its digits, so that an opt-out from it is
     recorded and suppresses it like any other."""
-    digits = "".join(ch for ch in (wa_id or "") if ch.isdigit())
+    digits = wa_id if wa_id and wa_id.isascii() and wa_id.isdigit() else "".join(
+        ch for ch in (wa_id or "") if ch.isdigit()
+    )
     if not 6 <= len(digits) <= 15:
         return None
-    try:
-        return normalize_phone("+" + digits)
-    except InvalidPhoneNumber:
-        return "+" + digits
+    # A wa_id is the number in international form without the "+": for every valid number that
+    # is exactly its E.164 (what normalize_phone gives the storefront's input), with no parsing.
+    return "+" + digits

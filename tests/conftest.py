@@ -17,13 +17,17 @@ from tests.fakemeta.fixtures import fake_meta, fake_meta_server  # noqa: F401 (f
 def _fresh_gateway() -> Iterator[None]:
     """Each test starts with an empty locmem outbox, a fresh backend instance and no cached
     consent notices or keywords (their rows are rolled back between tests)."""
+    from complaints.webhooks import triggers_cache_clear
     from consent.selectors import notice_cache_clear
+    from pandorakart_wa.audit import system_user_cache_clear
     from pandorakart_wa.webhooks import keywords
 
     locmem.reset()
     reset_backend()
     notice_cache_clear()
     keywords.cache_clear()
+    system_user_cache_clear()
+    triggers_cache_clear()
     yield
     reset_backend()
     notice_cache_clear()

@@ -51,6 +51,12 @@ def encrypt_bodies(apps, schema_editor):
         event.save()
 
 
+def body_storage_external(apps, schema_editor):
+    # Ciphertext does not compress: skip PostgreSQL's attempt to (a 3 MB body's took milliseconds).
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("ALTER TABLE core_webhookevent ALTER COLUMN body_token SET STORAGE EXTERNAL")
+
+
 def grant_items(apps, schema_editor):
     grant(apps, AUDITOR, [("core", "view_webhookitem")])
     grant(apps, COMPLIANCE_OFFICER, [("core", "view_webhookitem"), ("core", "replay_webhookitem")])
@@ -101,7 +107,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('position', models.PositiveIntegerField(help_text="Order in the event's body.")),
-                ('kind', models.CharField(db_index=True, max_length=24)),
+                ('kind', models.CharField(max_length=24)),
                 ('field', models.CharField(max_length=128)),
                 ('key_digest', models.CharField(max_length=64, unique=True)),
                 ('state', models.CharField(choices=[('pending', 'Pending'), ('applied', 'Applied'), ('skipped', 'Recorded, nothing to apply'), ('failed', 'Failed, will be retried'), ('dead', 'Dead-lettered (needs staff)')], default='pending', max_length=16)),
@@ -140,4 +146,5 @@ class Migration(migrations.Migration):
             index=models.Index(condition=models.Q(('processed_at__isnull', True)), fields=['id'], name='core_webhook_unfinished'),
         ),
         migrations.RunPython(grant_items, migrations.RunPython.noop),
+        migrations.RunPython(body_storage_external, migrations.RunPython.noop),
     ]

@@ -114,16 +114,17 @@ def webhooks_apply_pending(*, event_ids: Sequence[int] | None = None) -> int:
     scope = Q(event_id__in=list(event_ids)) if event_ids is not None else Q()
     applied = 0
     while True:
-        statuses = _apply_status_batch(scope)
-        others = _apply_others(scope)
+        touched: set[int] = set()
+        statuses = _apply_status_batch(scope, touched)
+        others = _apply_others(scope, touched)
         applied += statuses + others
+        _mark_finished(touched)
         if not statuses and not others:
             break
-    _mark_finished(event_ids)
     return applied
 
 
-def _apply_status_batch(scope: Q) -> int:
+def _apply_status_batch(scope: Q, touched: set[int]) -> int:
     """Up to STATUS_BATCH due status items in one transaction; item by item when that fails."""
     with transaction.atomic():
         items = list(
@@ -133,6 +134,7 @@ def _apply_status_batch(scope: Q) -> int:
         )
         if not items:
             return 0
+        touched.update(item.event_id for item in items)
         try:
             with transaction.atomic(), acting_as(system_user(META_WEBHOOK)):
                 apply_statuses([item.data for item in items])
@@ -148,24 +150,26 @@ def _apply_status_batch(scope: Q) -> int:
     return len(items)
 
 
-def _apply_others(scope: Q) -> int:
-    ids = list(
+def _apply_others(scope: Q, touched: set[int]) -> int:
+    rows = list(
         WebhookItem.objects.filter(scope, _due())
         .exclude(kind=ItemKind.STATUS, opt_out=False, in_scope=True)
         .order_by("-opt_out", "occurred_at", "id")
-        .values_list("pk", flat=True)[:ITEM_BATCH]
+        .values_list("pk", "event_id")[:ITEM_BATCH]
     )
+    touched.update(event_id for _, event_id in rows)
     done = 0
-    for item_id in ids:
+    for item_id, _ in rows:
         if item_apply(item_id) is not None:
             done += 1
     return done
 
 
-def _mark_finished(event_ids: Sequence[int] | None) -> None:
-    """Events whose every item reached a final state are processed."""
+def _mark_finished(event_ids: set[int]) -> None:
+    """These events are processed once every item of theirs reached a final state."""
+    if not event_ids:
+        return
     open_items = WebhookItem.objects.filter(event_id=OuterRef("pk"), state__in=OPEN_STATES)
-    events = WebhookEvent.objects.filter(processed_at__isnull=True, split_at__isnull=False)
-    if event_ids is not None:
-        events = events.filter(pk__in=list(event_ids))
-    events.exclude(Exists(open_items)).update(processed_at=timezone.now())
+    WebhookEvent.objects.filter(pk__in=list(event_ids), processed_at__isnull=True, split_at__isnull=False).exclude(
+        Exists(open_items)
+    ).update(processed_at=timezone.now())

@@ -71,12 +71,14 @@ def _skipped(note: str) -> Outcome:
 # --- One item, one transaction ------------------------------------------------------------------
 
 
-def item_apply(item_id: int, *, force: bool = False) -> str | None:
+def item_apply(item_id: int, *, force: bool = False, wait: bool = False) -> str | None:
     """Apply one item; returns the state it ended in, or None when another process holds it or
-    it is already final. `force` (a staff replay) applies a dead-lettered item again."""
+    it is already final. `wait`: wait for another process that holds it (the webhook view, whose
+    opt-outs must be in force when it answers) instead of skipping it. `force` (a staff replay)
+    applies a dead-lettered item again."""
     states = (*OPEN_STATES, State.DEAD) if force else OPEN_STATES
     with transaction.atomic():
-        item = WebhookItem.objects.select_for_update(skip_locked=True).filter(pk=item_id, state__in=states).first()
+        item = WebhookItem.objects.select_for_update(skip_locked=not wait).filter(pk=item_id, state__in=states).first()
         if item is None:
             return None
         try:

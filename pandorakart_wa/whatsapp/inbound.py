@@ -165,6 +165,8 @@ def clean_id(value: Any, limit: int = ID_MAX) -> str:
 
 def clean_wa_id(value: Any) -> str:
     """Meta's wa_id: the number's digits ("+91 98..." tolerated), or "" when it has none."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # Meta's own form: no copying
+        return value if 6 <= len(value) <= 15 else ""
     text = clean_id(value, 32)
     digits = "".join(ch for ch in text if ch.isdigit())
     return digits if 6 <= len(digits) <= 15 else ""
@@ -190,6 +192,8 @@ def meta_time(value: Any, received_at: datetime) -> datetime:
             at = None
         elif isinstance(value, int | float):
             at = datetime.fromtimestamp(float(value), tz=UTC)
+        elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
+            at = datetime.fromtimestamp(int(value), tz=UTC)  # Meta's usual form, first
         elif isinstance(value, str) and value.strip():
             text = value.strip()
             if re.fullmatch(r"\d{1,12}(\.\d+)?", text):

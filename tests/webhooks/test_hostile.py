@@ -159,3 +159,20 @@ def test_no_plaintext_number_name_or_text_is_stored(client):
     for secret in ("919876500009", "9876500009", "Priya", "MG Road", "wamid.private"):
         assert secret not in dump
     assert json.loads(WebhookItem.objects.get().payload)["data"]["text"] == "my address is 12 MG Road"
+
+
+def test_webhooks_are_served_by_a_handler_without_the_staff_middleware():
+    # the production WSGI application sends /webhooks/ to a handler with its own middleware
+    from pandorakart_wa.webhooks.wsgi import WEBHOOK_MIDDLEWARE, WebhookHandler
+
+    handler = WebhookHandler()
+    chain, names = handler._middleware_chain, []
+    while chain is not None:
+        cells = [c.cell_contents for c in (getattr(chain, "__closure__", None) or [])]
+        middleware = next((c for c in cells if hasattr(c, "get_response")), None)
+        if middleware is None:
+            break
+        names.append(f"{type(middleware).__module__}.{type(middleware).__name__}")
+        chain = middleware.get_response
+    assert names == WEBHOOK_MIDDLEWARE
+    assert "django.contrib.sessions.middleware.SessionMiddleware" not in names
