@@ -16,6 +16,7 @@ from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 
 from pandorakart_wa.fields import EncryptedTextField
+from pandorakart_wa.timefmt import staff_time
 
 DESCRIPTION_MAX_LENGTH = 5000  # API.md: description <= 5,000 characters
 
@@ -241,7 +242,7 @@ class ComplaintAction(models.Model):
         indexes = [models.Index(fields=["complaint", "at"], name="complaints_action_idx")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()} at {staff_time(self.at)}"
 
 
 class SignalKind(models.TextChoices):
@@ -277,7 +278,7 @@ class ComplaintSignal(models.Model):
         indexes = [models.Index(fields=["template", "occurred_at"], name="complaints_signal_tpl_idx")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} at {self.occurred_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()} at {staff_time(self.occurred_at)}"
 
 
 class IntakeTrigger(models.Model):

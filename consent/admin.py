@@ -50,6 +50,7 @@ from pandorakart_wa.admin_mixins import ReadOnlyAdminMixin
 from pandorakart_wa.audit import log_access
 from pandorakart_wa.correlation import get_correlation_id
 from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
+from pandorakart_wa.timefmt import staff_time
 
 STATUS_ICONS = {Status.OPTED_IN: "✔", Status.OPTED_OUT: "✘", Status.NONE: "-"}
 
@@ -367,7 +368,7 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if evidence is None:
             return "-"
         if evidence.data is None:
-            return f"erased {evidence.erased_at:%Y-%m-%d %H:%M}" if evidence.erased_at else "erased"
+            return f"erased {staff_time(evidence.erased_at)}" if evidence.erased_at else "erased"
         return format_html_join("", "<div><b>{}</b>: {}</div>", ((k, v) for k, v in evidence.data.items()))
 
 

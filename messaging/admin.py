@@ -41,6 +41,7 @@ from messaging.services import (
 from messaging.tasks import template_submit_later
 from messaging.template_format import variable_count
 from pandorakart_wa.admin_mixins import ReadOnlyAdminMixin
+from pandorakart_wa.timefmt import staff_time
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError, WhatsAppError
 
 # An intermediate page asking for a reason (reject, release); kept here so the app ships no
@@ -234,7 +235,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             return "-"
         held = ""
         if obj.hold_reason:
-            held = f"HELD ({obj.get_hold_reason_display()}) since {obj.attention_since:%Y-%m-%d %H:%M} UTC. "
+            held = f"HELD ({obj.get_hold_reason_display()}) since {staff_time(obj.attention_since)}. "
         return format_html('<div style="color:#c62828;white-space:pre-wrap"><b>{}</b>{}</div>', held, obj.attention_reason)
 
     @admin.display(description="Lint findings")

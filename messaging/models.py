@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from consent.purposes import Purpose, TemplateCategory
+from pandorakart_wa.timefmt import staff_time
 
 
 class MetaTemplateStatus(models.TextChoices):
@@ -181,7 +182,8 @@ class TemplateRevision(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.template_id} r{self.number}"
+        # "delivery_rescheduled (en), revision 2": staff read the name, not the template's id
+        return f"{self.template}, revision {self.number}"
 
 
 class TemplateStatusEvent(models.Model):
@@ -396,7 +398,7 @@ class MessageEvent(models.Model):
         indexes = [models.Index(fields=["message", "at"], name="messaging_event_message_idx")]
 
     def __str__(self) -> str:
-        return f"{self.status} at {self.at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.status} at {staff_time(self.at)}"
 
 
 class SendingPolicy(models.Model):

@@ -10,6 +10,7 @@ from django.db import models
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
 from pandorakart_wa.fields import EncryptedTextField
+from pandorakart_wa.timefmt import staff_time
 
 
 class ApiScope(models.TextChoices):
@@ -87,7 +88,7 @@ class WebhookEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{', '.join(self.fields) or 'event'} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+        return f"{', '.join(self.fields) or 'event'} at {staff_time(self.received_at)}"
 
 
 class WebhookItem(models.Model):
