@@ -311,7 +311,12 @@ class Campaign(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        permissions = [("run_campaign", "Can start, pause, resume and cancel campaigns")]
+        permissions = [
+            ("run_campaign", "Can start, pause, resume and cancel campaigns"),
+            # Everyone holding any consent is reached only for what the law makes us say
+            # (a policy change): Compliance decides that, not Marketing.
+            ("send_legal_notice", "Can send a legal notice to everyone holding any consent"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -20,6 +20,7 @@ from django.http import HttpRequest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework_api_key.models import APIKey
 
+from pandorakart_wa import admin_customer  # noqa: F401 (the contact's page as the one customer page)
 from pandorakart_wa.admin_audit import AuditLogAdmin
 from pandorakart_wa.admin_mixins import AuditTrailMixin
 from pandorakart_wa.models import StorefrontApiKey, WebhookItem

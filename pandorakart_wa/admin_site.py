@@ -152,6 +152,7 @@ class StaffAdminSite(OTPAdminSite):
     # The sidebar repeats the index in 300 px that a 1366 px laptop needs for the tables' own
     # columns (a changelist with its filters left ~700 px); the breadcrumbs lead back to the index.
     enable_nav_sidebar = False
+    _empty_value_display = "—"  # AdminSite.empty_value_display reads it (was "-")
     site_url = None  # no public site here: the storefront is elsewhere ("View site" went to a 404)
 
     def __init__(self, name: str = "admin") -> None:
