@@ -41,6 +41,7 @@ from messaging.services import (
 from messaging.tasks import template_submit_later
 from messaging.template_format import variable_count
 from pandorakart_wa.admin_mixins import ReadOnlyAdminMixin
+from pandorakart_wa.admin_site import reader_may
 from pandorakart_wa.timefmt import staff_time
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError, WhatsAppError
 
@@ -376,6 +377,8 @@ class TemplateRevisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         count = obj.messages.count()
         if not count:
             return "none"
+        if not reader_may("messaging.view_message"):
+            return f"{count} messages"
         url = reverse("admin:messaging_message_changelist") + f"?revision__id__exact={obj.pk}"
         return format_html('<a href="{}">{} messages</a>', url, count)
 

@@ -11,13 +11,14 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from messaging import campaigns
 from messaging.control import sending_policy_update, sending_restart, sending_stop_all
 from messaging.models import Campaign, Message, MessageEvent, SendingPolicy
 from messaging.selectors import usable_templates
-from pandorakart_wa.admin_mixins import AuditTrailMixin, ReadOnlyAdminMixin
+from pandorakart_wa.admin_mixins import AuditTrailMixin, MessageDigestFilter, ReadOnlyAdminMixin, refuse_number_in_url
 from pandorakart_wa.phones import mask_phone
 
 
@@ -35,22 +36,44 @@ class MessageEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: messages change only through the pipeline and Meta's webhooks."""
 
-    list_display = ("created_at", "recipient", "template", "purpose", "kind", "status", "reason", "error_code",
+    list_display = ("created_at", "recipient", "template", "purpose", "kind", "status_column", "error_code",
                     "campaign")
-    list_filter = ("status", "purpose", "kind", "reason", "error_code", "created_at", "template")
+    list_filter = (MessageDigestFilter, "status", "purpose", "kind", "reason", "error_code", "created_at", "template",
+                   "campaign")
     list_select_related = ("contact", "template", "campaign")
-    search_fields = ("wamid", "=id", "contact__phone_digest", "error_title")
+    search_fields = ("wamid", "=id", "error_title")
+    search_help_text = "A message id, Meta's wamid or an error. A customer's messages by number: “Find by number”."
     date_hierarchy = "created_at"
     inlines = (MessageEventInline,)
-    fields = ("id", "recipient", "template", "revision", "language", "variables", "text", "purpose", "kind",
+    fields = ("id", "customer", "template", "revision", "language", "variables", "text", "purpose", "kind",
               "campaign", "status", "reason", "error_code", "error_title", "wamid", "attempts", "not_before",
               "claimed_at", "sent_at", "created_by", "idempotency_key", "created_at", "updated_at")
     readonly_fields = fields
     show_full_result_count = False  # the table is large: no COUNT(*) on every page
+    change_list_template = "admin/messaging/message_change_list.html"
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Message], search_term: str) -> Any:
+        refused = refuse_number_in_url(request, queryset, search_term.strip())
+        if refused is not None:
+            return refused
+        return super().get_search_results(request, queryset, search_term)
 
     @admin.display(description="To")
     def recipient(self, obj: Message) -> str:
         return mask_phone(obj.contact.phone) if obj.contact.phone else "(erased)"
+
+    @admin.display(description="Customer")
+    def customer(self, obj: Message) -> str:
+        """The customer page (consent, messages both ways, complaints), reached from the message."""
+        url = reverse("admin:consent_contact_change", args=[obj.contact_id])
+        return format_html('<a href="{}" id="message-customer">{}</a> (customer page)', url, self.recipient(obj))
+
+    @admin.display(description="Status", ordering="status")
+    def status_column(self, obj: Message) -> str:
+        """The status, with the policy code of a refusal (e.g. suppressed: opted_out) in one column."""
+        if obj.reason:
+            return format_html("{} <code>{}</code>", obj.get_status_display().split(" (")[0], obj.reason)
+        return obj.get_status_display()
 
 
 class CampaignForm(forms.ModelForm):

@@ -16,8 +16,6 @@ import re
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.admin import SimpleListFilter
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -26,6 +24,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 import consent.admin as consent_admin  # registers ContactAdmin first: it is replaced below
 from consent.models import Contact
+from pandorakart_wa.admin_mixins import PhoneDigestFilter, refuse_number_in_url
 from pandorakart_wa.audit import log_access
 from pandorakart_wa.dashboard import models as dashboard_perms
 from pandorakart_wa.dashboard.customer import customer_page
@@ -33,7 +32,6 @@ from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_dig
 from pandorakart_wa.timefmt import staff_time
 
 REVEAL_PERMISSION = "consent.reveal_phone"  # one rule for every reveal of a customer's data
-DIGEST = re.compile(r"[0-9a-f]{64}")
 CONTACT_ID = re.compile(r"c_[0-9a-f]{32}")
 
 # Where "Find by number" may lead, and what the user must hold to go there.
@@ -43,51 +41,6 @@ TARGETS: dict[str, str] = {
     "messages": "messaging.view_message",
     "evidence": dashboard_perms.VIEW_EVIDENCE_PACK,
 }
-
-
-def looks_like_phone(term: str) -> bool:
-    """A search term that is a phone number (and must not travel in a URL)."""
-    try:
-        normalize_phone(term)
-    except InvalidPhoneNumber:
-        return False
-    return True
-
-
-class PhoneDigestFilter(SimpleListFilter):
-    """`?digest=<hex>`: the rows of one customer, by the keyed digest of their number (what
-    "Find by number" leads to). Not shown in the sidebar; the list says whose rows they are."""
-
-    title = "customer"
-    parameter_name = "digest"
-    field = "phone_digest"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return []
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        if not value:
-            return queryset
-        if not DIGEST.fullmatch(value):
-            raise IncorrectLookupParameters("digest must be 64 hexadecimal characters")
-        return queryset.filter(**{self.field: value})
-
-
-class MessageDigestFilter(PhoneDigestFilter):
-    field = "contact__phone_digest"
-
-
-def refuse_number_in_url(request: HttpRequest, queryset: QuerySet[Any], term: str) -> tuple[QuerySet[Any], bool] | None:
-    """The changelists' GET search must not carry numbers: answer nothing, say how to search."""
-    if not looks_like_phone(term):
-        return None
-    messages.warning(
-        request,
-        "Numbers are not searched from the address bar (it would keep the number in logs and "
-        "history): use “Find by number” above the list.",
-    )
-    return queryset.none(), False
 
 
 class CustomerAdmin(consent_admin.ContactAdmin):

@@ -23,11 +23,20 @@ with auditlog.view_logentry: the global screen filtered to that object.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from auditlog.mixins import AuditlogHistoryAdminMixin
+from django.contrib import messages
+from django.contrib.admin import SimpleListFilter
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+
+from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone
+
+DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 class ReadOnlyAdminMixin:
@@ -105,4 +114,62 @@ class AuditTrailMixin(AuditlogHistoryAdminMixin):
         return TemplateResponse(request, "admin/audit/object_history.html", context)
 
 
-__all__ = ["AuditTrailMixin", "ReadOnlyAdminMixin"]
+# --- Finding a customer's rows without their number in a URL --------------------------------
+# "Find by number" POSTs the number (pandorakart_wa/admin_customer.py: find_view) and answers
+# with a list filtered by the number's keyed digest, which reveals nothing.
+
+
+def looks_like_phone(term: str) -> bool:
+    """A search term that is a phone number (and must not travel in a URL)."""
+    try:
+        normalize_phone(term)
+    except InvalidPhoneNumber:
+        return False
+    return True
+
+
+class PhoneDigestFilter(SimpleListFilter):
+    """`?digest=<hex>`: the rows of one customer, by the keyed digest of their number (what
+    "Find by number" leads to). Not shown in the sidebar; the list says whose rows they are."""
+
+    title = "customer"
+    parameter_name = "digest"
+    field = "phone_digest"
+
+    template = "admin/customer/digest_filter.html"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return []
+
+    def has_output(self) -> bool:
+        return True  # the changelist applies only the filters that have output
+
+    def choices(self, changelist: Any) -> Any:
+        yield {"active": bool(self.value()), "clear_url": changelist.get_query_string(remove=[self.parameter_name])}
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if not value:
+            return queryset
+        if not DIGEST.fullmatch(value):
+            raise IncorrectLookupParameters("digest must be 64 hexadecimal characters")
+        return queryset.filter(**{self.field: value})
+
+
+class MessageDigestFilter(PhoneDigestFilter):
+    field = "contact__phone_digest"
+
+
+def refuse_number_in_url(request: HttpRequest, queryset: QuerySet[Any], term: str) -> tuple[QuerySet[Any], bool] | None:
+    """The changelists' GET search must not carry numbers: answer nothing, say how to search."""
+    if not looks_like_phone(term):
+        return None
+    messages.warning(
+        request,
+        "Numbers are not searched from the address bar (it would keep the number in logs and "
+        "history): use “Find by number” above the list.",
+    )
+    return queryset.none(), False
+
+
+__all__ = ["AuditTrailMixin", "MessageDigestFilter", "PhoneDigestFilter", "ReadOnlyAdminMixin", "refuse_number_in_url"]
