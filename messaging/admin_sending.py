@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from messaging import campaigns
 from messaging.control import sending_policy_update, sending_restart, sending_stop_all
 from messaging.models import Campaign, Message, MessageEvent, SendingPolicy
-from messaging.selectors import usable_templates
+from messaging.selectors import template_send_variable_count, usable_templates
 from pandorakart_wa.admin_mixins import AuditTrailMixin, MessageDigestFilter, ReadOnlyAdminMixin, refuse_number_in_url
 from pandorakart_wa.phones import mask_phone
 
@@ -86,10 +86,33 @@ class CampaignForm(forms.ModelForm):
         model = Campaign
         fields = ("name", "template", "audience", "audience_file", "scheduled_for", "reason")
 
+    user: Any = None  # the staff member creating it (CampaignAdmin.get_form sets it)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["template"].queryset = usable_templates()  # type: ignore[attr-defined]
         self.fields["audience_file"].help_text = "CSV of phone numbers: first column, or a column named phone."
+        if "audience" in self.fields and not campaigns.may_send_legal_notice(self.user):
+            # Everyone holding any consent is for legal notices, a compliance officer's decision.
+            self.fields["audience"].choices = [  # type: ignore[attr-defined]
+                (value, label) for value, label in Campaign.Audience.choices if value != Campaign.Audience.ANY_CONSENT
+            ]
+
+    def clean(self) -> dict[str, Any]:
+        """The service's refusals as field errors, before anything is saved (a refusal raised
+        while saving would be a server error)."""
+        data = super().clean() or {}
+        template, audience = data.get("template"), data.get("audience")
+        if audience == Campaign.Audience.ANY_CONSENT and not campaigns.may_send_legal_notice(self.user):
+            self.add_error("audience", "Only a compliance officer sends a legal notice to everyone holding any consent.")
+        if audience == Campaign.Audience.CSV and not data.get("audience_file"):
+            self.add_error("audience_file", "A CSV audience needs a file of phone numbers.")
+        if template is not None:
+            variables = [v.strip() for v in (data.get("variables_text") or "").splitlines() if v.strip()]
+            expected = template_send_variable_count(template)
+            if expected != len(variables):
+                self.add_error("variables_text", f"The template needs {expected} variables; {len(variables)} given.")
+        return data
 
 
 @admin.register(Campaign)
@@ -103,6 +126,10 @@ class CampaignAdmin(AuditTrailMixin, admin.ModelAdmin):
     actions = ("start", "pause", "resume", "cancel")
     readonly_fields = ("status", "progress", "skipped_summary", "audience_size", "queued_count", "started_at",
                        "finished_at", "created_by", "error")
+
+    def get_form(self, request: HttpRequest, obj: Campaign | None = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"user": request.user})
 
     def get_fieldsets(self, request: HttpRequest, obj: Campaign | None = None) -> Any:
         editable = ("name", "template", "audience", "audience_file", "variables_text", "scheduled_for", "reason")
