@@ -150,11 +150,15 @@ class ComplaintActionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ComplaintAction
     verbose_name = "timeline entry"
     verbose_name_plural = "timeline"
-    fields = ("at", "kind", "from_status", "to_status", "actor_label", "note", "visibility")
+    fields = ("at", "kind", "from_status", "to_status", "by", "note", "visibility")
     readonly_fields = fields
     ordering = ("at", "id")
     extra = 0
     can_delete = False
+
+    @admin.display(description="by")
+    def by(self, action: ComplaintAction) -> str:
+        return action.actor_label or "the service"
 
     @admin.display(description="visible to")
     def visibility(self, action: ComplaintAction) -> str:

@@ -458,8 +458,8 @@ class TemplateRevisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("template__name", "body")
     list_select_related = ("template", "author", "reviewed_by")
     fields = ("template", "number", "status", "category", "header_text", "body", "footer", "buttons_display",
-              "header_examples", "body_examples", "author", "reviewed_by", "reviewed_at", "review_note",
-              "submitted_at", "created_at", "messages_sent")
+              "examples", "author", "reviewed_by", "reviewed_at", "review_note", "submitted_at", "created_at",
+              "messages_sent")
     readonly_fields = fields
     change_form_template = "admin/messaging/templaterevision_change_form.html"
 
@@ -472,6 +472,12 @@ class TemplateRevisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
              b.get("url") or b.get("phone_number") or b.get("example") or b.get("otp_type") or "")
             for b in obj.buttons if isinstance(b, dict)
         ))
+
+    @admin.display(description="Examples")
+    def examples(self, obj: TemplateRevision) -> SafeString | str:
+        parts = [(f"header {{{{{i}}}}}", e) for i, e in enumerate(obj.header_examples or [], start=1)]
+        parts += [(f"body {{{{{i}}}}}", e) for i, e in enumerate(obj.body_examples or [], start=1)]
+        return format_html_join(" · ", "{}: <strong>{}</strong>", parts) if parts else "—"
 
     def get_urls(self) -> list[URLPattern]:
         urls: list[URLPattern] = [

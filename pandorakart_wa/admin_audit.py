@@ -300,6 +300,8 @@ def readable_changes(entry: LogEntry, related: _Related | None = None) -> list[t
                 label = str(capfirst(getattr(field, "verbose_name", name)))
             except FieldDoesNotExist:
                 field = None
+        if field is not None and not field.concrete and not isinstance(change, dict):
+            continue  # a reverse relation django-auditlog wrote at creation ("complaints.ComplaintAction.None")
         if isinstance(change, dict):  # m2m: {"type": "m2m", "operation": ..., "objects": [...]}
             objects = ", ".join(str(o) for o in change.get("objects", []))
             rows.append((label, str(change.get("operation", "changed")), _short(objects)))

@@ -185,11 +185,11 @@ class StaffAdminSite(OTPAdminSite):
     # The sidebar repeats the index in 300 px that a 1366 px laptop needs for the tables' own
     # columns (a changelist with its filters left ~700 px); the breadcrumbs lead back to the index.
     enable_nav_sidebar = False
-    _empty_value_display = "—"  # AdminSite.empty_value_display reads it (was "-")
     site_url = None  # no public site here: the storefront is elsewhere ("View site" went to a 404)
 
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
+        self.empty_value_display = "—"  # was "-": a dash that reads like a minus in number columns
 
     def admin_view(self, view: Callable[..., Any], cacheable: bool = False) -> Callable[..., Any]:
         """Django's admin_view, rendering the page while the request is known to the read-only

@@ -141,7 +141,7 @@ def test_message_list_refuses_a_number_in_the_search_box(story, staff):
 
 
 def test_agent_hands_off_and_the_officer_sees_the_findings_and_resolves_with_a_chosen_outcome(staff):
-    agent, agent_client = _client(staff, "support")
+    _agent, agent_client = _client(staff, "support")
     officer, officer_client = _client(staff, "officer")
     complaint = drive(new_complaint(), Status.INVESTIGATING)
     act = reverse("admin:complaints_complaint_act", args=[complaint.pk])
@@ -175,7 +175,7 @@ def test_agent_hands_off_and_the_officer_sees_the_findings_and_resolves_with_a_c
 
 
 def test_an_agent_cannot_resolve_even_after_the_hand_off(staff):
-    agent, agent_client = _client(staff, "support")
+    _agent, agent_client = _client(staff, "support")
     complaint = drive(new_complaint(), Status.READY_FOR_OFFICER)
     response = agent_client.post(reverse("admin:complaints_complaint_act", args=[complaint.pk]),
                                  {"action": "resolve", "outcome": Outcome.RESOLVED_OTHER, "resolution": "ok"}, follow=True)
@@ -362,7 +362,7 @@ def test_the_index_shows_each_role_its_work(staff, role, panels):
 
 def test_verify_now_runs_the_ledger_check_for_officers_only(staff):
     customer(1)
-    officer, officer_client = _client(staff, "officer")
+    _officer, officer_client = _client(staff, "officer")
     dashboard = officer_client.get(reverse("dashboard:index")).content.decode()
     assert "Not verified yet" in dashboard and "verify-ledger-now" in dashboard
     officer_client.post(reverse("dashboard:verify_ledger"))

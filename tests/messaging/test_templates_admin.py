@@ -151,7 +151,7 @@ def test_an_officer_approves_on_the_revision_page_beside_the_content_and_its_lin
 
 
 def test_reject_on_the_revision_page_needs_a_note_the_author_then_reads(otp_client):
-    author, author_client, template = _in_review(otp_client)
+    _author, author_client, template = _in_review(otp_client)
     officer = otp_client(UserFactory(roles=[COMPLIANCE_OFFICER]))
     revision = template.current_revision
     officer.post(f"{REVISIONS}{revision.pk}/review/", {"decision": "reject", "note": ""})
@@ -166,7 +166,7 @@ def test_reject_on_the_revision_page_needs_a_note_the_author_then_reads(otp_clie
 
 def test_the_author_is_not_offered_the_review_and_a_forged_post_changes_nothing(otp_client):
     # an officer's own revision: four eyes
-    author, author_client, template = _in_review(otp_client, author_role=COMPLIANCE_OFFICER)
+    _author, author_client, template = _in_review(otp_client, author_role=COMPLIANCE_OFFICER)
     revision = template.current_revision
     page = author_client.get(f"{REVISIONS}{revision.pk}/change/").content.decode()
     assert 'value="approve"' not in page and "another compliance officer must review it" in page
