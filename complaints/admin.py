@@ -216,14 +216,13 @@ class ComplaintAdmin(AuditTrailMixin, admin.ModelAdmin):
     list_display = (
         "reference",
         "status_column",
-        "category",
-        "channel",
+        "about",
         "customer",
         "assignee",
         "first_response",
         "resolution_time",
         "receipt",
-        "created_at",
+        "received",
     )
     list_filter = (QueueFilter, PhoneDigestFilter, "status", "channel", "category", "escalated_to_dpo",
                    "acknowledgement", "outcome")
@@ -286,6 +285,15 @@ class ComplaintAdmin(AuditTrailMixin, admin.ModelAdmin):
     def status_column(self, complaint: Complaint) -> str:
         dpo = format_html(' <span class="badge bad">{}</span>', "DPO") if complaint.escalated_to_dpo else ""
         return format_html('<span class="badge {}">{}</span>{}', complaint.status, complaint.get_status_display(), dpo)
+
+    @admin.display(description="about", ordering="category")
+    def about(self, complaint: Complaint) -> str:
+        return format_html("{}<div class='quiet'>by {}</div>", complaint.get_category_display(),
+                           complaint.get_channel_display().split(" (")[0].lower())
+
+    @admin.display(description="received", ordering="created_at")
+    def received(self, complaint: Complaint) -> str:
+        return f"{timezone.localtime(complaint.created_at):%d %b %H:%M}"
 
     @admin.display(description="receipt", ordering="acknowledgement")
     def receipt(self, complaint: Complaint) -> str:

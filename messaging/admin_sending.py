@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from messaging import campaigns
 from messaging.control import sending_policy_update, sending_restart, sending_stop_all
 from messaging.models import Campaign, Message, MessageEvent, SendingPolicy
-from messaging.selectors import template_send_variable_count, usable_templates
+from messaging.selectors import REASON_WORDS, template_send_variable_count, usable_templates
 from pandorakart_wa.admin_mixins import AuditTrailMixin, MessageDigestFilter, ReadOnlyAdminMixin, refuse_number_in_url
 from pandorakart_wa.phones import mask_phone
 
@@ -36,7 +36,7 @@ class MessageEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: messages change only through the pipeline and Meta's webhooks."""
 
-    list_display = ("created_at", "recipient", "template", "purpose", "kind", "status_column", "error_code",
+    list_display = ("created_at", "recipient", "template", "purpose", "kind_column", "status_column", "error_code",
                     "campaign")
     list_filter = (MessageDigestFilter, "status", "purpose", "kind", "reason", "error_code", "created_at", "template",
                    "campaign")
@@ -68,11 +68,17 @@ class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         url = reverse("admin:consent_contact_change", args=[obj.contact_id])
         return format_html('<a href="{}" id="message-customer">{}</a> (customer page)', url, self.recipient(obj))
 
+    @admin.display(description="Kind", ordering="kind")
+    def kind_column(self, obj: Message) -> str:
+        return obj.get_kind_display().split(":")[0].split(" (")[0]
+
     @admin.display(description="Status", ordering="status")
     def status_column(self, obj: Message) -> str:
-        """The status, with the policy code of a refusal (e.g. suppressed: opted_out) in one column."""
+        """The status, with the policy code of a refusal or a wait (e.g. suppressed: opted_out)
+        in one column; the code explained on hover."""
         if obj.reason:
-            return format_html("{} <code>{}</code>", obj.get_status_display().split(" (")[0], obj.reason)
+            return format_html('{} <code title="{}">{}</code>', obj.get_status_display().split(" (")[0],
+                               REASON_WORDS.get(obj.reason, obj.reason), obj.reason)
         return obj.get_status_display()
 
 

@@ -178,6 +178,15 @@ def templates_to_submit() -> QuerySet[MessageTemplate]:
 # --- Messages to one customer (the back office's customer page) ---------------------------
 
 OUTBOUND_SHOWN = 200  # the newest; the evidence pack carries every message
+# The policy codes a message can carry, as staff read them (API.md's codes, and the sender's waits).
+REASON_WORDS: dict[str, str] = {
+    "consent_missing": "refused: no consent for the purpose", "opted_out": "refused: the customer opted out",
+    "contact_blocked": "refused: the contact is blocked", "contact_erased": "refused: the contact was erased",
+    "template_not_approved": "refused: the template is not approved", "template_paused": "refused: the template is paused",
+    "frequency_capped": "refused: the marketing frequency cap", "outside_service_window": "refused: outside the 24-hour window",
+    "quiet_hours": "waiting: quiet hours", "pair_rate": "waiting: Meta allows one message per customer every 6 s",
+    "template_held": "waiting: the template is held for review",
+}
 
 
 @dataclass(frozen=True)

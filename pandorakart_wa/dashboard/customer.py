@@ -20,7 +20,7 @@ from consent.models import Action, ConsentEvent, Contact
 from consent.models import Status as ConsentStatus
 from consent.purposes import Purpose
 from consent.selectors import contact_states
-from messaging.selectors import OUTBOUND_SHOWN, messages_for_contact
+from messaging.selectors import OUTBOUND_SHOWN, REASON_WORDS, messages_for_contact
 from pandorakart_wa.webhooks.selectors import INBOUND_SHOWN, inbound_messages_for
 
 LEDGER_SHOWN = 200
@@ -121,7 +121,7 @@ def _outbound_entries(contact: Contact) -> tuple[list[Entry], bool]:
         if trail:
             details.append(f"statuses: {trail}")
         if m.reason:
-            details.append(f"reason: {m.reason}")
+            details.append(REASON_WORDS.get(m.reason, f"reason: {m.reason}"))
         if m.error:
             details.append(f"error {m.error}")
         title = f"Template {m.template}" if m.template else "Free-text reply"

@@ -51,13 +51,13 @@ def post_webhook(page: Page, payload: dict[str, Any]) -> None:
     assert response.status == 200, response.text()
 
 
-def stop_story(page: Page) -> Any:
+def stop_story(page: Page, template_name: str = "festive_offer") -> Any:
     """A customer opted in at checkout, got the Diwali sale (delivered, read), replied STOP on
     WhatsApp and got the confirmation."""
     seed_keywords()  # a transactional test starts from an empty database
     contact = customer(1)
-    marketing_template()
-    sale = message_accept(to=PHONE, template="festive_offer", language="en", variables=["Priya", "40%"]).message
+    marketing_template(name=template_name)
+    sale = message_accept(to=PHONE, template=template_name, language="en", variables=["Priya", "40%"]).message
     messages_send_claimed(messages_claim(ids=[sale.id]))
     sale.refresh_from_db()
     for status in ("delivered", "read"):
@@ -96,7 +96,8 @@ def no_horizontal_scroll(page: Page) -> None:
     width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1], f"{page.url}: the page is {width[0]} px wide in a {width[1]} px window"
     boxes = page.evaluate("""() => [...document.querySelectorAll('#changelist .results, .cd-card, table')]
-        .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.id || e.className || e.tagName)""")
+        .filter(e => e.scrollWidth > e.clientWidth + 1)
+        .map(e => `${e.id || e.className || e.tagName}: ${e.scrollWidth} > ${e.clientWidth}`)""")
     assert not boxes, f"{page.url}: scrolls sideways inside {boxes}"
 
 
@@ -336,3 +337,31 @@ def test_auditor_reads_everything_and_changes_nothing(page, staff_user, screensh
     complaint.refresh_from_db()
     assert template.current_revision.status == RevisionStatus.IN_REVIEW
     assert complaint.status == Status.READY_FOR_OFFICER
+
+
+# --- Lists at 1366 px ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "column"), [
+    ("/admin/messaging/message/", "status_column"),
+    ("/admin/audit/", "changes_summary"),
+    ("/admin/consent/contact/", "consent_summary"),
+    ("/admin/complaints/complaint/", "receipt"),
+    ("/admin/core/webhookitem/", "event_link"),
+])
+def test_key_columns_are_visible_without_scrolling_sideways(page, staff_user, screenshot, url, column):
+    agent = staff_user(SUPPORT_AGENT, username="agent-ravi")
+    stop_story(page)
+    handed_off_complaint(agent)
+    sign_in(page, staff_user(COMPLIANCE_OFFICER))
+    page.goto(url)
+    header = page.locator(f"#result_list th.column-{column}")
+    expect(header).to_be_visible()
+    box = header.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= 1366, f"{column} ends at {box}"
+    cell = page.locator(f"#result_list td.field-{column}").first
+    expect(cell).to_be_visible()
+    cell_box = cell.bounding_box()
+    assert cell_box is not None and cell_box["x"] + cell_box["width"] <= 1366
+    no_horizontal_scroll(page)
+    screenshot(page, column)
