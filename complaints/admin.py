@@ -65,13 +65,19 @@ from complaints.services import (
     intake_trigger_save,
     proposed_outcome,
 )
-from pandorakart_wa.admin_mixins import AuditTrailMixin, PhoneDigestFilter, ReadOnlyAdminMixin, refuse_number_in_url
+from pandorakart_wa.admin_mixins import (
+    REVEAL_PERMISSION,
+    AuditTrailMixin,
+    PhoneDigestFilter,
+    ReadOnlyAdminMixin,
+    refuse_number_in_url,
+)
 from pandorakart_wa.audit import log_access
 from pandorakart_wa.phones import InvalidPhoneNumber, mask_phone, normalize_phone
 from pandorakart_wa.timefmt import staff_time
 
 PERM_EXPORT = "complaints.export_complaint_evidence"
-PERM_REVEAL = "consent.reveal_phone"  # one rule for every reveal of a customer's data (number or contact details)
+PERM_REVEAL = REVEAL_PERMISSION  # one rule for every reveal of a customer's data (number or contact details)
 PERM_VIEW_CONTACT = "consent.view_contact"
 PERM_EVIDENCE_PACK = "core.view_evidence_pack"
 STEP_LABELS: dict[str, str] = {

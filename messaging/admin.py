@@ -284,7 +284,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             self.message_user(request, f"Not submitted: {'; '.join(getattr(exc, 'messages', [str(exc)]))}",
                               messages.ERROR)
         else:
-            self.message_user(request, f"{template}: submitted for review; a compliance officer reviews it "
+            self.message_user(request, f"Template {template} submitted for review: a compliance officer reviews it "
                                        "on the revision page.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:messaging_messagetemplate_change", args=[template.pk]))
 

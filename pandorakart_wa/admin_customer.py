@@ -31,7 +31,6 @@ from pandorakart_wa.dashboard.customer import customer_page
 from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
 from pandorakart_wa.timefmt import staff_time
 
-REVEAL_PERMISSION = "consent.reveal_phone"  # one rule for every reveal of a customer's data
 CONTACT_ID = re.compile(r"c_[0-9a-f]{32}")
 
 # Where "Find by number" may lead, and what the user must hold to go there.

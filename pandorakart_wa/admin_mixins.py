@@ -37,6 +37,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone
 
 DIGEST = re.compile(r"[0-9a-f]{64}")
+# One rule for every reveal of a customer's data: a contact's number, a complaint's contact
+# details, the evidence pack's number, a webhook's raw body. The permission, a POST, an ACCESS entry.
+REVEAL_PERMISSION = "consent.reveal_phone"
 
 
 class ReadOnlyAdminMixin:
@@ -172,4 +175,7 @@ def refuse_number_in_url(request: HttpRequest, queryset: QuerySet[Any], term: st
     return queryset.none(), False
 
 
-__all__ = ["AuditTrailMixin", "MessageDigestFilter", "PhoneDigestFilter", "ReadOnlyAdminMixin", "refuse_number_in_url"]
+__all__ = [
+    "REVEAL_PERMISSION", "AuditTrailMixin", "MessageDigestFilter", "PhoneDigestFilter", "ReadOnlyAdminMixin",
+    "refuse_number_in_url",
+]
