@@ -138,6 +138,8 @@ class WebhookItem(models.Model):
             ),
             models.Index(fields=["event", "position"], name="core_webhookitem_event"),
             models.Index(fields=["state", "received_at"], name="core_webhookitem_state"),
+            # the customer page finds a customer's items by BSUID as well as by digest
+            models.Index(fields=["user_id"], name="core_webhookitem_user_id"),
         ]
         permissions = [("replay_webhookitem", "Can replay dead-lettered webhook items")]
 
