@@ -69,8 +69,9 @@ class Contact(models.Model):
         max_length=64, unique=True, null=True, blank=True, help_text="Keyed HMAC of the E.164 number; kept on erasure."
     )
     wa_id = EncryptedTextField(null=True, blank=True, help_text="Meta's wa_id (the number's digits), encrypted.")
+    # Meta: a BSUID is a country code, a period and up to 128 alphanumerics (a parent's has ".ENT.").
     user_id = models.CharField(
-        max_length=128, unique=True, null=True, blank=True, help_text="Meta's business-scoped user id (BSUID)."
+        max_length=160, unique=True, null=True, blank=True, help_text="Meta's business-scoped user id (BSUID)."
     )
     blocked = models.BooleanField(default=False)
     blocked_reason = models.CharField(max_length=500, blank=True)
