@@ -180,7 +180,7 @@ FIELD_ENCRYPTION_KEYS = [k.strip() for k in _required("FIELD_ENCRYPTION_KEYS", d
 if not FIELD_ENCRYPTION_KEYS:
     # DEBUG only: a fixed development key, never valid outside DEBUG (see _required).
     FIELD_ENCRYPTION_KEYS = ["ZGV2ZWxvcG1lbnQtb25seS1rZXktbm90LWZvci1wcm8="]
-PII_HASH_KEY = _required("PII_HASH_KEY", debug_default="development-pii-hash-key")
+PII_HASH_KEY = _required("PII_HASH_KEY", debug_default="development-only-pii-hash-key-not-for-production")
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="IN")
 # DPDP access and erasure span apps that consent cannot import (it sits below them): each app
 # plugs its part in here. Exporters: name -> dotted path of `export(*, contact) -> JSON data`
@@ -249,8 +249,13 @@ AUDITLOG_STORE_JSON_CHANGES = True
 
 # --- Celery -------------------------------------------------------------------------------
 
-RUN_DIR = BASE_DIR / ".run"
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+RUN_DIR = Path(env.str("RUN_DIR", default=str(BASE_DIR / ".run")))  # embedded broker, beat schedule, sandbox state
+# The embedded broker's URL names a host it never uses: without one, kombu logs "No hostname was
+# supplied. Reverting to default 'localhost'" at every connection (8 times at each start).
+EMBEDDED_BROKER_URL = "filesystem://localhost/"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=EMBEDDED_BROKER_URL)
+if CELERY_BROKER_URL in ("filesystem://", "filesystem:///"):
+    CELERY_BROKER_URL = EMBEDDED_BROKER_URL
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The run command's embedded broker: kombu's filesystem transport needs no server.
     _broker_dir = RUN_DIR / "broker"
@@ -400,6 +405,23 @@ CELERY_BEAT_SCHEDULE["core-apply-deferred-webhooks"] = {  # the safety net: each
     "schedule": timedelta(seconds=10),
     "options": {"expires": 9},
 }
+
+# --- Secrets, checked at start-up -------------------------------------------------------
+
+# API.md, Configuration: with DEBUG off, a malformed secret stops every process (web, workers,
+# beat, manage.py) here, naming the variable, instead of failing at the first write (a Fernet
+# key that is not one) or never (a webhook secret Meta cannot have issued). `check --deploy`
+# reports the same problems (pandorakart_wa/checks.py, ids secrets.E001-E005).
+if not DEBUG:
+    from pandorakart_wa.secret_checks import secret_problems
+
+    _secret_problems = secret_problems(globals())
+    if _secret_problems:
+        raise ImproperlyConfigured(
+            "Malformed secrets in the environment: "
+            + "; ".join(str(p) for p in _secret_problems)
+            + " (see .env.example and the README's Configuration section)."
+        )
 
 # --- Logging ------------------------------------------------------------------------------
 
