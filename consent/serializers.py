@@ -123,6 +123,12 @@ class ExportQuerySerializer(serializers.Serializer):
     phone = PhoneField()
 
 
+class LookupInputSerializer(serializers.Serializer):
+    """{"phone"} in a POST body: a look-up that keeps the number out of URLs and access logs."""
+
+    phone = PhoneField()
+
+
 class NoticeQuerySerializer(serializers.Serializer):
     language = serializers.CharField(required=False, default="en", max_length=16)
 
