@@ -453,5 +453,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # runserver's request lines (Django's own handler for them has no masking filter).
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
