@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.urls import URLPattern, path
 
 from consent.api import (
-    ConsentOptInApi,
     ConsentLookupApi,
+    ConsentOptInApi,
     ConsentOptOutApi,
     ConsentStateApi,
     NoticeCurrentApi,
