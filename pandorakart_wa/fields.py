@@ -95,6 +95,9 @@ class EncryptedJSONField(EncryptedTextField):
     the decoded value. None is SQL NULL. Only `isnull` look-ups (as EncryptedTextField)."""
 
     description = "JSON encrypted at rest (Fernet, key rotation)"
+    # django-stubs: the values are JSON (as JSONField's), not str.
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
 
     def get_prep_value(self, value: Any) -> Any:
         if value is None:
