@@ -24,14 +24,15 @@ deps: $(VENV)/.deps
 dev-deps: $(VENV)/.dev-deps
 
 ## make run: the whole service (web, worker, beat) on SQLite, the embedded broker and the
-## sandbox WhatsApp backend, with demo data. Ctrl-C stops all of it.
+## sandbox WhatsApp backend, with demo data. Ctrl-C stops all of it gracefully (scripts/run_local.py:
+## sends in flight finish; a second Ctrl-C stops at once).
 run: deps
 	$(PY) scripts/init_local_env.py
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo
 	@echo "Serving http://127.0.0.1:$(PORT)/admin/  (API: /api/docs/, health: /health)"
-	PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile.dev
+	PORT=$(PORT) $(PY) scripts/run_local.py
 
 ## make test: the whole suite against the machine's PostgreSQL and Redis.
 test: dev-deps browser-deps

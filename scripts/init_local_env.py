@@ -8,13 +8,16 @@ own settings survive. Uses only the standard library and `cryptography` (a Ferne
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
+
+# The file settings.py reads: ENV_FILE when set (as settings.py honours it), else .env beside manage.py.
+ENV_FILE = Path(os.environ.get("ENV_FILE") or Path(__file__).resolve().parent.parent / ".env")
 
 
 def main() -> int:
