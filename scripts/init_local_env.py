@@ -15,7 +15,6 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-
 # The file settings.py reads: ENV_FILE when set (as settings.py honours it), else .env beside manage.py.
 ENV_FILE = Path(os.environ.get("ENV_FILE") or Path(__file__).resolve().parent.parent / ".env")
 

@@ -110,7 +110,7 @@ class Terminal:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
         return subprocess.Popen(args, stdin=self.slave, stdout=self.slave, stderr=self.slave, start_new_session=True,
-                                preexec_fn=controlling_terminal, **kwargs)  # type: ignore[call-overload]  # noqa: PLW1509
+                                preexec_fn=controlling_terminal, **kwargs)  # type: ignore[call-overload]
 
     def type(self, data: bytes) -> None:
         os.write(self.master, data)
