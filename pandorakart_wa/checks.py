@@ -74,7 +74,7 @@ def secrets_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     with DEBUG on too, and `check --deploy` fails on them)."""
     values = {name: getattr(settings, name, "") for name in (
         "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "PII_HASH_KEY", "WHATSAPP_BACKEND_NAME", "WHATSAPP_APP_SECRET",
-        "WHATSAPP_VERIFY_TOKEN",
+        "WHATSAPP_VERIFY_TOKEN", "METRICS_TOKEN",
     )}
     return [
         Error(f"{p.variable} {p.message}.", hint=f"Set {p.variable} in the environment (see .env.example).", id=p.check_id)

@@ -21,6 +21,7 @@ PII_HASH_KEY_MIN_LENGTH = 32  # an HMAC key of at least 256 bits of text
 FERNET_KEY_BYTES = 32
 META_APP_SECRET = re.compile(r"^[0-9a-f]{32}$")  # Meta's app secrets are 32 lowercase hex digits
 VERIFY_TOKEN_MIN_LENGTH = 16
+METRICS_TOKEN_MIN_LENGTH = 24
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,15 @@ def whatsapp_secret_problems(*, backend: str, app_secret: str, verify_token: str
     return problems
 
 
+def metrics_token_problem(token: str) -> SecretProblem | None:
+    """METRICS_TOKEN is optional (unset: no /metrics); when set, it must be hard to guess."""
+    if token and (len(token) < METRICS_TOKEN_MIN_LENGTH or any(c.isspace() for c in token)):
+        return SecretProblem(
+            "METRICS_TOKEN", f"must be at least {METRICS_TOKEN_MIN_LENGTH} characters without spaces", "secrets.E006"
+        )
+    return None
+
+
 def secret_problems(values: Mapping[str, object]) -> list[SecretProblem]:
     """Every problem with the secrets in `values` (settings names -> values)."""
     keys = values.get("FIELD_ENCRYPTION_KEYS") or []
@@ -125,4 +135,5 @@ def secret_problems(values: Mapping[str, object]) -> list[SecretProblem]:
             app_secret=str(values.get("WHATSAPP_APP_SECRET") or ""),
             verify_token=str(values.get("WHATSAPP_VERIFY_TOKEN") or ""),
         ),
+        *filter(None, [metrics_token_problem(str(values.get("METRICS_TOKEN") or ""))]),
     ]

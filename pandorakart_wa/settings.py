@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from here: /api/docs/ works offline
+    "django_prometheus",  # request metrics for GET /metrics (pandorakart_wa/metrics.py)
     "auditlog",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times the whole request
     "pandorakart_wa.middleware.CorrelationIdMiddleware",
     "pandorakart_wa.middleware.BodySizeLimitMiddleware",
     "pandorakart_wa.middleware.ApiTimesInUtcMiddleware",
@@ -81,7 +83,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page
+    "axes.middleware.AxesMiddleware",  # turns a lockout into the lockout page
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: sees the final response
 ]
 
 ROOT_URLCONF = "pandorakart_wa.urls"
@@ -135,7 +138,7 @@ else:
 HTTPS_ONLY = env.bool("HTTPS_ONLY", default=not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = HTTPS_ONLY
-SECURE_REDIRECT_EXEMPT = [r"^health$"]  # load-balancer probes speak plain http
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]  # probes and scrapes from inside the network speak plain http
 SESSION_COOKIE_SECURE = HTTPS_ONLY
 CSRF_COOKIE_SECURE = HTTPS_ONLY
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS_ONLY else 0)
@@ -410,6 +413,12 @@ CELERY_BEAT_SCHEDULE["core-apply-deferred-webhooks"] = {  # the safety net: each
     "schedule": timedelta(seconds=10),
     "options": {"expires": 9},
 }
+
+# --- Monitoring ---------------------------------------------------------------------------
+
+# GET /metrics (Prometheus) answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is off
+# (404). Prometheus: `authorization: {credentials_file: ...}` in the scrape config (README).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Secrets, checked at start-up -------------------------------------------------------
 
