@@ -69,7 +69,7 @@ def celery_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Warnin
 
 
 @register("secrets")
-def secrets_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+def secrets_check(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     """The same rules settings.py applies at start-up with DEBUG off (so `check` shows them
     with DEBUG on too, and `check --deploy` fails on them)."""
     values = {name: getattr(settings, name, "") for name in (
@@ -77,7 +77,9 @@ def secrets_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         "WHATSAPP_VERIFY_TOKEN", "METRICS_TOKEN",
     )}
     return [
-        Error(f"{p.variable} {p.message}.", hint=f"Set {p.variable} in the environment (see .env.example).", id=p.check_id)
+        (Warning if p.warning else Error)(
+            f"{p.variable} {p.message}.", hint=f"Set {p.variable} in the environment (see .env.example).", id=p.check_id
+        )
         for p in secret_problems(values)
         if getattr(settings, p.variable, "")  # a missing webhook secret is whatsapp.E005/E006's
         or p.variable not in ("WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN")

@@ -29,6 +29,10 @@ class SecretProblem:
     variable: str
     message: str
     check_id: str
+    # A warning is reported by `check --deploy` but does not stop start-up: PII_HASH_KEY cannot be
+    # changed once digests exist (every look-up would miss), so a weak one must not take a running
+    # service down; it is a finding for the next deployment's key.
+    warning: bool = False
 
     def __str__(self) -> str:
         return f"{self.variable}: {self.message}"
@@ -72,13 +76,17 @@ def core_secret_problems(
                 "(make one with `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)",
                 "secrets.E002",
             ))
-    if len(pii_hash_key) < PII_HASH_KEY_MIN_LENGTH:
+    if not pii_hash_key:
+        problems.append(SecretProblem("PII_HASH_KEY", "is empty", "secrets.E003"))
+    elif len(pii_hash_key) < PII_HASH_KEY_MIN_LENGTH:
         problems.append(SecretProblem(
-            "PII_HASH_KEY", f"must be a random value of at least {PII_HASH_KEY_MIN_LENGTH} characters", "secrets.E003"
+            "PII_HASH_KEY", f"should be a random value of at least {PII_HASH_KEY_MIN_LENGTH} characters (it cannot "
+            "be changed once phone digests exist: use a longer one for a new deployment)", "secrets.W003", warning=True,
         ))
     elif pii_hash_key == secret_key or pii_hash_key in field_encryption_keys:
         problems.append(SecretProblem(
-            "PII_HASH_KEY", "must be a key of its own, not SECRET_KEY or an encryption key", "secrets.E003"
+            "PII_HASH_KEY", "should be a key of its own, not SECRET_KEY or an encryption key (it cannot be changed "
+            "once phone digests exist: use another for a new deployment)", "secrets.W003", warning=True,
         ))
     return problems
 

@@ -429,7 +429,7 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 if not DEBUG:
     from pandorakart_wa.secret_checks import secret_problems
 
-    _secret_problems = secret_problems(globals())
+    _secret_problems = [p for p in secret_problems(globals()) if not p.warning]
     if _secret_problems:
         raise ImproperlyConfigured(
             "Malformed secrets in the environment: "

@@ -38,8 +38,6 @@ MALFORMED = [
     ("FIELD_ENCRYPTION_KEYS", "bm90LWEta2V5", "FIELD_ENCRYPTION_KEYS: key 1 of 1 does not decode to exactly 32 bytes"),
     ("FIELD_ENCRYPTION_KEYS", f"{Fernet.generate_key().decode()},c2hvcnQ=",
      "FIELD_ENCRYPTION_KEYS: key 2 of 2 does not decode to exactly 32 bytes"),
-    ("PII_HASH_KEY", "too-short", "PII_HASH_KEY: must be a random value of at least 32 characters"),
-    ("PII_HASH_KEY", PRODUCTION_SECRETS["SECRET_KEY"], "PII_HASH_KEY: must be a key of its own"),
     ("WHATSAPP_APP_SECRET", "app-secret", "WHATSAPP_APP_SECRET: is not a Meta app secret"),
     ("WHATSAPP_APP_SECRET", "", "WHATSAPP_APP_SECRET: is required by the cloud backend"),
     ("WHATSAPP_VERIFY_TOKEN", "token", "WHATSAPP_VERIFY_TOKEN: must be at least 16 characters"),
@@ -61,6 +59,22 @@ def test_check_deploy_fails_naming_each_malformed_secret(variable, value, messag
         assert value not in result.stderr
 
 
+@pytest.mark.parametrize(("value", "message"), [
+    ("too-short", "PII_HASH_KEY should be a random value of at least 32 characters"),
+    (PRODUCTION_SECRETS["SECRET_KEY"], "PII_HASH_KEY should be a key of its own"),
+])
+def test_a_weak_digest_key_fails_check_deploy_without_stopping_a_running_service(value, message):
+    # given production settings whose PII_HASH_KEY is weak (it cannot be changed once digests exist)
+    env = clean_env(**{**PRODUCTION, "PII_HASH_KEY": value})
+    # when
+    started = run(["-c", "import django; django.setup(); print('loaded')"], env)
+    checked = run(CHECK_DEPLOY, env)
+    # then the service starts, and the deploy check fails on a warning naming it
+    assert started.returncode == 0 and "loaded" in started.stdout, started.stderr[-2000:]
+    assert checked.returncode != 0
+    assert "secrets.W003" in checked.stderr and message in checked.stderr
+
+
 def test_a_good_set_of_secrets_passes_the_secrets_check(settings):
     settings.WHATSAPP_BACKEND_NAME = "cloud"
     settings.WHATSAPP_APP_SECRET = GOOD_APP_SECRET
@@ -75,7 +89,7 @@ def test_the_secrets_check_reports_what_start_up_would_refuse(settings):
     messages = run_checks(tags=["secrets"])
     # then
     assert {(m.id, m.msg.split(" ")[0]) for m in messages} == {
-        ("secrets.E002", "FIELD_ENCRYPTION_KEYS"), ("secrets.E003", "PII_HASH_KEY")}
+        ("secrets.E002", "FIELD_ENCRYPTION_KEYS"), ("secrets.W003", "PII_HASH_KEY")}
 
 
 def test_the_webhook_secrets_are_only_checked_for_the_real_meta():
