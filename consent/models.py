@@ -14,7 +14,7 @@ import uuid
 from django.db import models
 
 from consent.purposes import Purpose
-from pandorakart_wa.fields import EncryptedTextField
+from pandorakart_wa.fields import EncryptedJSONField, EncryptedTextField
 from pandorakart_wa.phones import mask_phone
 
 
@@ -192,7 +192,7 @@ class ConsentEvidence(models.Model):
     """
 
     event = models.OneToOneField(ConsentEvent, on_delete=models.PROTECT, primary_key=True, related_name="evidence")
-    data = models.JSONField(null=True, blank=True)
+    data = EncryptedJSONField(null=True, blank=True, help_text="IP, user agent, page, reason... (encrypted at rest).")
     erased_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
