@@ -37,7 +37,7 @@ def phone_for(n: int) -> str:
 
 BROKER = os.environ.get("BENCH_BROKER", "redis://127.0.0.1:6379/6")
 REDIS = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/7")
-APP_SECRET = "bench-app-secret"  # noqa: S105 - a benchmark database's
+APP_SECRET = "be0c4a99be0c4a99be0c4a99be0c4a99"  # noqa: S105 - a benchmark database's
 
 
 def bench_env(db: str, fake_url: str, **overrides: object) -> dict[str, str]:
@@ -49,7 +49,7 @@ def bench_env(db: str, fake_url: str, **overrides: object) -> dict[str, str]:
         "HTTPS_ONLY": "off",
         "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghijklmnop",
         "FIELD_ENCRYPTION_KEYS": "YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktYmU=",
-        "PII_HASH_KEY": "bench-pii-hash-key",
+        "PII_HASH_KEY": "bench-pii-hash-key-0123456789abcdefghijklmnop",
         "DATABASE_URL": f"{PG}/{db}",
         "CONN_MAX_AGE": "600",
         "CELERY_BROKER_URL": BROKER,

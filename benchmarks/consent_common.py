@@ -28,7 +28,7 @@ BENCH_ENV = {
     "HTTPS_ONLY": "off",
     "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghijklmnop",
     "FIELD_ENCRYPTION_KEYS": "YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktYmU=",
-    "PII_HASH_KEY": "bench-pii-hash-key",
+    "PII_HASH_KEY": "bench-pii-hash-key-0123456789abcdefghijklmnop",
     "DATABASE_URL": f"{PG}/{BENCH_DB}",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/2",
     "WHATSAPP_BACKEND": "locmem",

@@ -14,11 +14,12 @@ class ComplaintsConfig(AppConfig):
         from complaints.models import Complaint, IntakeTrigger
 
         # Field history of staff-visible changes. The timeline (ComplaintAction) is the legal
-        # record; the encrypted contact details never enter the audit log, the description and
-        # the evidence (personal data, and large) are masked / left out.
+        # record; what is encrypted at rest (the customer's words, name, reply address, the
+        # resolution and the evidence) never enters the audit log in clear (auditlog's masking
+        # would still show half of it), and the digest is masked.
         auditlog.register(
             Complaint,
-            exclude_fields=["updated_at", "evidence", "contact_details"],
-            mask_fields=["description", "customer_name", "phone_digest"],
+            exclude_fields=["updated_at", "evidence", "contact_details", "description", "customer_name", "resolution"],
+            mask_fields=["phone_digest"],
         )
         auditlog.register(IntakeTrigger)

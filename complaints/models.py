@@ -12,13 +12,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Length
-from django.db.models.lookups import LessThanOrEqual
 
-from pandorakart_wa.fields import EncryptedTextField
+from pandorakart_wa.fields import EncryptedJSONField, EncryptedTextField
 from pandorakart_wa.timefmt import staff_time
 
-DESCRIPTION_MAX_LENGTH = 5000  # API.md: description <= 5,000 characters
+DESCRIPTION_MAX_LENGTH = 5000  # API.md: description <= 5,000 characters (checked by the service: it is ciphertext here)
 
 
 class Channel(models.TextChoices):
@@ -121,8 +119,10 @@ class Complaint(models.Model):
     number = models.PositiveIntegerField()
     channel = models.CharField(max_length=16, choices=Channel.choices)
     category = models.CharField(max_length=32, choices=Category.choices)
-    description = models.TextField()
-    customer_name = models.CharField(max_length=200, blank=True, help_text="As the customer gave it (greeting).")
+    # What identifies or describes the customer is encrypted at rest (README, "Data map"); what the
+    # dashboard aggregates (status, channel, category, dates) stays plain.
+    description = EncryptedTextField(help_text="As the customer gave it (encrypted at rest; at most 5,000 characters).")
+    customer_name = EncryptedTextField(blank=True, help_text="As the customer gave it (greeting; encrypted at rest).")
     contact = models.ForeignKey(
         "consent.Contact", null=True, blank=True, on_delete=models.PROTECT, related_name="complaints",
         help_text="The customer, when the complaint names a number (anonymous complaints have none).",
@@ -174,14 +174,16 @@ class Complaint(models.Model):
     outer_limit_breached_at = models.DateTimeField(null=True, blank=True)
     # Outcome.
     outcome = models.CharField(max_length=40, choices=Outcome.choices, blank=True)
-    resolution = models.TextField(blank=True, help_text="What the customer is told (shown through the API).")
+    resolution = EncryptedTextField(
+        blank=True, help_text="What the customer is told (shown through the API; encrypted at rest)."
+    )
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     closed_at = models.DateTimeField(null=True, blank=True)
     # Evidence snapshot (complaints.evidence), refreshed by staff on demand.
-    evidence = models.JSONField(null=True, blank=True)
+    evidence = EncryptedJSONField(null=True, blank=True, help_text="Ledger, messages, complaints (encrypted at rest).")
     evidence_at = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=200, blank=True, help_text="API key, staff user or system job.")
     created_at = models.DateTimeField()
@@ -191,10 +193,6 @@ class Complaint(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["year", "number"], name="complaints_reference_number_unique"),
-            models.CheckConstraint(
-                condition=LessThanOrEqual(Length("description"), DESCRIPTION_MAX_LENGTH),
-                name="complaints_description_max",
-            ),
             models.CheckConstraint(
                 condition=~Q(status__in=["resolved", "closed"]) | ~Q(outcome=""), name="complaints_resolved_outcome"
             ),
@@ -243,7 +241,7 @@ class ComplaintAction(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices)
     from_status = models.CharField(max_length=20, choices=Status.choices, blank=True)
     to_status = models.CharField(max_length=20, choices=Status.choices, blank=True)
-    note = models.TextField(blank=True)
+    note = EncryptedTextField(blank=True, help_text="Staff notes and the customer's own messages (encrypted at rest).")
     internal = models.BooleanField(default=True, help_text="Internal notes are never shown to the customer.")
     detail = models.JSONField(default=dict, blank=True)
 

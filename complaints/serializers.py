@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC
-from typing import Any
 
 from rest_framework import serializers
 
@@ -19,49 +17,23 @@ from complaints.models import (
     Status,
 )
 from messaging.models import Message
-from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone
+from pandorakart_wa.api.fields import PhoneField, StrictCharField, StrictChoiceField, StrictUUIDField, UtcDateTimeField
 
 STATUS_HELP = ", ".join(s for s in Status.values if s not in PUBLIC_STATUS)  # staff-only steps are not shown
 
 
-class UtcDateTimeField(serializers.DateTimeField):
-    """API.md: times in responses are UTC."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("default_timezone", UTC)
-        super().__init__(**kwargs)
-
-
-class OptionalPhoneField(serializers.CharField):
-    """A phone in any accepted format, or null/empty for an anonymous complaint."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("max_length", 32)
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("allow_null", True)
-        kwargs.setdefault("allow_blank", True)
-        kwargs.setdefault("help_text", "Optional (anonymous complaints allowed); E.164, national Indian or wa_id.")
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data: Any) -> str:
-        text = super().to_internal_value(data)
-        if not text:
-            return ""
-        try:
-            return normalize_phone(text)
-        except InvalidPhoneNumber as exc:
-            raise serializers.ValidationError(str(exc)) from exc
-
-
 class ComplaintInputSerializer(serializers.Serializer):
-    phone = OptionalPhoneField()
-    channel = serializers.ChoiceField(choices=[(c.value, c.label) for c in API_CHANNELS])
-    category = serializers.ChoiceField(choices=[(c.value, c.label) for c in API_CATEGORIES])
-    description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, help_text="At most 5,000 characters.")
-    message_id = serializers.UUIDField(
+    phone = PhoneField(
+        required=False, allow_null=True, allow_blank=True,
+        help_text="Optional (anonymous complaints allowed); a string: E.164, national Indian or wa_id.",
+    )
+    channel = StrictChoiceField(choices=[(c.value, c.label) for c in API_CHANNELS])
+    category = StrictChoiceField(choices=[(c.value, c.label) for c in API_CATEGORIES])
+    description = StrictCharField(max_length=DESCRIPTION_MAX_LENGTH, help_text="At most 5,000 characters.")
+    message_id = StrictUUIDField(
         required=False, allow_null=True, help_text="The message complained about (GET /api/v1/messages/{id})."
     )
-    name = serializers.CharField(
+    name = StrictCharField(
         max_length=200, required=False, allow_blank=True, help_text="Optional: the customer's name, for the greeting."
     )
 

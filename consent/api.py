@@ -23,6 +23,7 @@ from consent.serializers import (
     ErasureResponseSerializer,
     ExportQuerySerializer,
     ExportResponseSerializer,
+    LookupInputSerializer,
     NoticeQuerySerializer,
     NoticeSerializer,
     OptInInputSerializer,
@@ -158,6 +159,32 @@ class ConsentStateApi(APIView):
         return Response(document)
 
 
+class ConsentLookupApi(APIView):
+    """The state of a number without the number in the URL (and so in no access log, proxy log
+    or browser history): the same answer as GET /api/v1/consents/{phone}."""
+
+    required_scope = ApiScope.CONSENT
+
+    @extend_schema(
+        operation_id="consent_lookup",
+        request=LookupInputSerializer,
+        responses={200: ContactStateSerializer, 404: OpenApiResponse(description="not_found: never seen"), **_ERRORS},
+        summary="A number's consent per purpose and its history (the number in the body, not the URL)",
+    )
+    def post(self, request: Request) -> Response:
+        data = LookupInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        e164 = data.validated_data["phone"]
+        contact = _contact_or_404(e164)
+        document = contact_state_document(
+            contact,
+            states=selectors.contact_states(contact),
+            history=list(selectors.contact_history(contact)),
+            phone=e164,
+        )
+        return Response(document)
+
+
 class NoticeCurrentApi(APIView):
     required_scope = ApiScope.CONSENT
 
@@ -227,7 +254,21 @@ class PrivacyExportApi(APIView):
     def get(self, request: Request) -> Response:
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        e164 = query.validated_data["phone"]
+        return self._export(query.validated_data["phone"])
+
+    @extend_schema(
+        operation_id="privacy_export_post",
+        request=LookupInputSerializer,
+        responses={200: ExportResponseSerializer, 404: OpenApiResponse(description="not_found: never seen"),
+                   **_ERRORS},
+        summary="The same export, with the number in the body instead of the URL",
+    )
+    def post(self, request: Request) -> Response:
+        data = LookupInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._export(data.validated_data["phone"])
+
+    def _export(self, e164: str) -> Response:
         contact = _contact_or_404(e164)
         body = privacy_export(contact)
         body["phone"] = body["phone"] or mask_phone(e164)

@@ -14,7 +14,7 @@ import uuid
 from django.db import models
 
 from consent.purposes import Purpose
-from pandorakart_wa.fields import EncryptedTextField
+from pandorakart_wa.fields import EncryptedJSONField, EncryptedTextField
 from pandorakart_wa.phones import mask_phone
 from pandorakart_wa.timefmt import staff_time
 
@@ -70,8 +70,9 @@ class Contact(models.Model):
         max_length=64, unique=True, null=True, blank=True, help_text="Keyed HMAC of the E.164 number; kept on erasure."
     )
     wa_id = EncryptedTextField(null=True, blank=True, help_text="Meta's wa_id (the number's digits), encrypted.")
+    # Meta: a BSUID is a country code, a period and up to 128 alphanumerics (a parent's has ".ENT.").
     user_id = models.CharField(
-        max_length=128, unique=True, null=True, blank=True, help_text="Meta's business-scoped user id (BSUID)."
+        max_length=160, unique=True, null=True, blank=True, help_text="Meta's business-scoped user id (BSUID)."
     )
     blocked = models.BooleanField(default=False)
     blocked_reason = models.CharField(max_length=500, blank=True)
@@ -192,7 +193,7 @@ class ConsentEvidence(models.Model):
     """
 
     event = models.OneToOneField(ConsentEvent, on_delete=models.PROTECT, primary_key=True, related_name="evidence")
-    data = models.JSONField(null=True, blank=True)
+    data = EncryptedJSONField(null=True, blank=True, help_text="IP, user agent, page, reason... (encrypted at rest).")
     erased_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:

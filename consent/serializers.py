@@ -14,29 +14,27 @@ from consent.models import API_SOURCES, ConsentEvent, ConsentNotice, ConsentStat
 from consent.purposes import Purpose
 from consent.selectors import notice_by_version
 from consent.services import CLOCK_SKEW_TOLERANCE, EVIDENCE_MAX_BYTES
-from pandorakart_wa.phones import InvalidPhoneNumber, mask_phone, normalize_phone
-
-
-class PhoneField(serializers.CharField):
-    """A phone number in any accepted format; validated value is E.164."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("max_length", 32)
-        kwargs.setdefault("help_text", "E.164 (+919227021270), national Indian format or wa_id digits.")
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data: Any) -> str:
-        text = super().to_internal_value(data)
-        try:
-            return normalize_phone(text)
-        except InvalidPhoneNumber as exc:
-            raise serializers.ValidationError(str(exc)) from exc
+from pandorakart_wa.api.fields import (
+    PhoneField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictDateTimeField,
+    UtcDateTimeField,
+    json_type_name,
+)
+from pandorakart_wa.phones import mask_phone
 
 
 class PurposesField(serializers.ListField):
     """A list of purposes; an unknown one is reported on `purposes` itself (not `purposes.1`)."""
 
     def to_internal_value(self, data: Any) -> list[Any]:
+        if isinstance(data, list):
+            for position, item in enumerate(data, start=1):
+                if not isinstance(item, str):
+                    raise serializers.ValidationError(
+                        f"Each purpose is a string; item {position} is {json_type_name(item)}."
+                    )
         try:
             return super().to_internal_value(data)
         except serializers.ValidationError as exc:
@@ -51,7 +49,7 @@ class PurposesField(serializers.ListField):
 
 def _purposes_field(*, required: bool) -> serializers.ListField:
     return PurposesField(
-        child=serializers.ChoiceField(choices=Purpose.choices),
+        child=StrictChoiceField(choices=Purpose.choices),
         allow_empty=False,
         required=required,
         help_text="Each one of: " + ", ".join(Purpose.values),
@@ -73,12 +71,12 @@ def _check_occurred_at(value: datetime) -> datetime:
 class OptInInputSerializer(serializers.Serializer):
     phone = PhoneField()
     purposes = _purposes_field(required=True)
-    notice_version = serializers.CharField(max_length=64, help_text="The version of a published consent notice.")
-    source = serializers.ChoiceField(choices=[(s.value, s.label) for s in API_SOURCES])  # type: ignore[assignment]
+    notice_version = StrictCharField(max_length=64, help_text="The version of a published consent notice.")
+    source = StrictChoiceField(choices=[(s.value, s.label) for s in API_SOURCES])  # type: ignore[assignment]
     evidence = serializers.DictField(
         required=False, help_text="ip, user_agent, page_url, checkbox_text, consent_manager_ref... (<= 8 KiB)"
     )
-    occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to now; never in the future.")
+    occurred_at = StrictDateTimeField(required=False, help_text="Defaults to now; never in the future.")
 
     def validate_notice_version(self, value: str) -> ConsentNotice:
         notice = notice_by_version(value)
@@ -98,15 +96,15 @@ class OptInInputSerializer(serializers.Serializer):
 class OptOutInputSerializer(serializers.Serializer):
     phone = PhoneField()
     purposes = _purposes_field(required=False)
-    source = serializers.ChoiceField(  # type: ignore[assignment]  # the API's field is named source
+    source = StrictChoiceField(  # type: ignore[assignment]  # the API's field is named source
         choices=[(s.value, s.label) for s in API_SOURCES],
         required=False,
         default=Source.ACCOUNT_SETTINGS.value,
         help_text="Defaults to account_settings.",
     )
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+    reason = StrictCharField(required=False, allow_blank=True, max_length=500, default="")
     evidence = serializers.DictField(required=False, help_text="As for opt-in (<= 8 KiB).")
-    occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to now; never in the future.")
+    occurred_at = StrictDateTimeField(required=False, help_text="Defaults to now; never in the future.")
 
     def validate_evidence(self, value: Mapping[str, Any]) -> dict[str, Any]:
         return _check_evidence(value)
@@ -123,19 +121,17 @@ class ExportQuerySerializer(serializers.Serializer):
     phone = PhoneField()
 
 
+class LookupInputSerializer(serializers.Serializer):
+    """{"phone"} in a POST body: a look-up that keeps the number out of URLs and access logs."""
+
+    phone = PhoneField()
+
+
 class NoticeQuerySerializer(serializers.Serializer):
-    language = serializers.CharField(required=False, default="en", max_length=16)
+    language = StrictCharField(required=False, default="en", max_length=16)
 
 
 # --- Output -------------------------------------------------------------------------------
-
-
-class UtcDateTimeField(serializers.DateTimeField):
-    """API.md: times in responses are UTC (TIME_ZONE is India's, for staff screens)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("default_timezone", UTC)
-        super().__init__(**kwargs)
 
 
 class PurposeStateSerializer(serializers.Serializer):

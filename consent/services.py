@@ -298,7 +298,7 @@ WITH ev AS (
     RETURNING id, sequence, purpose, action, source, notice_version, occurred_at
 ), evidence AS (
     INSERT INTO {evidence} (event_id, data, erased_at)
-    SELECT id, %s::jsonb, NULL FROM ev WHERE %s
+    SELECT id, %s, NULL FROM ev WHERE %s
 ), state AS (
     INSERT INTO {state} AS s (contact_id, purpose, status, since, source, notice_version, last_event_id,
                               updated_at)
@@ -317,8 +317,6 @@ _EVENT_COLUMNS = 18
 
 
 def _write_pg(contact: Contact, events: list[ConsentEvent], evidence_data: dict[str, Any]) -> None:
-    import json
-
     quote = connection.ops.quote_name
     placeholders = "(" + ", ".join(["%s"] * _EVENT_COLUMNS) + ")"
     sql = _APPEND_SQL.format(
@@ -332,7 +330,9 @@ def _write_pg(contact: Contact, events: list[ConsentEvent], evidence_data: dict[
         params += [e.uid, e.sequence, e.batch, contact.pk, e.purpose, e.action, e.source, e.notice_id,
                    e.notice_version, e.notice_sha256, e.evidence_sha256, e.actor_type, e.actor_id, e.actor_label,
                    e.occurred_at, e.recorded_at, e.prev_hash, e.hash]
-    params += [json.dumps(evidence_data), bool(evidence_data), contact.pk]
+    # The evidence is encrypted at rest (EncryptedJSONField): its token, as the field writes it.
+    evidence_token = ConsentEvidence._meta.get_field("data").get_prep_value(evidence_data) if evidence_data else None
+    params += [evidence_token, bool(evidence_data), contact.pk]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ids = {sequence: pk for pk, sequence in cursor.fetchall()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import URLPattern, path
 
 from consent.api import (
+    ConsentLookupApi,
     ConsentOptInApi,
     ConsentOptOutApi,
     ConsentStateApi,
@@ -16,6 +17,7 @@ from consent.api import (
 urlpatterns: list[URLPattern] = [
     path("consents/opt-in", ConsentOptInApi.as_view(), name="consent-opt-in"),
     path("consents/opt-out", ConsentOptOutApi.as_view(), name="consent-opt-out"),
+    path("consents/lookup", ConsentLookupApi.as_view(), name="consent-lookup"),  # before <phone>
     path("consents/<str:phone>", ConsentStateApi.as_view(), name="consent-state"),
     path("notices/current", NoticeCurrentApi.as_view(), name="notice-current"),
     path("privacy/erasure", PrivacyErasureApi.as_view(), name="privacy-erasure"),

@@ -28,6 +28,7 @@ from consent.selectors import consent_opted_in_contact_ids
 from messaging.gate import gate, sending_policy
 from messaging.models import Campaign, Message, MessageEvent, MessageKind, MessageStatus, MessageTemplate
 from messaging.selectors import template_get, template_send_variable_count, template_usable
+from messaging.wording import variable_count_error
 from pandorakart_wa.audit import SYSTEM_USER_PREFIX
 from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
 
@@ -82,7 +83,7 @@ def campaign_create(
     variables = list(variables or [])
     expected = template_send_variable_count(template)
     if expected != len(variables):
-        raise CampaignError(f"The template needs {expected} variables; {len(variables)} were given.")
+        raise CampaignError(variable_count_error(expected, len(variables)))
     if audience == Campaign.Audience.CSV and not audience_file:
         raise CampaignError("A CSV audience needs a file of phone numbers.")
     if audience == Campaign.Audience.ANY_CONSENT and not may_send_legal_notice(created_by):

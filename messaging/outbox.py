@@ -20,6 +20,7 @@ from consent.selectors import contact_for_phone
 from messaging.gate import gate
 from messaging.models import Message, MessageEvent, MessageKind, MessageStatus, MessageTemplate
 from messaging.selectors import template_get, template_send_variable_count
+from messaging.wording import refusal_detail, variable_count_error
 from pandorakart_wa.models import StorefrontApiKey
 from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone
 
@@ -118,7 +119,7 @@ def message_accept(
         if tmpl is None:
             fields["template"] = f"No template {template!r} in language {language!r}."
         elif (expected := template_send_variable_count(tmpl)) != len(variables):
-            fields["variables"] = f"The template needs {expected} variables; {len(variables)} were given."
+            fields["variables"] = variable_count_error(expected, len(variables))
         elif any(not str(v).strip() for v in variables):
             fields["variables"] = "Variables may not be empty."
     elif not text or not text.strip():
@@ -131,12 +132,12 @@ def message_accept(
     purpose = tmpl.purpose if tmpl is not None else Purpose.SUPPORT
     contact = contact_for_phone(phone)
     if contact is None:
-        raise MessageRefused("consent_missing", REFUSAL_DETAILS["consent_missing"])
+        raise MessageRefused("consent_missing", refusal_detail("consent_missing", purpose, ""))
     now = timezone.now()
     decision = gate(purpose=purpose, contact_ids=[contact.pk], template=tmpl, now=now)[contact.pk]
     if not decision.allowed:
         code = str(decision.code)
-        raise MessageRefused(code, REFUSAL_DETAILS.get(code, "Policy forbids this message."))
+        raise MessageRefused(code, refusal_detail(code, purpose, REFUSAL_DETAILS.get(code, "Policy forbids this message.")))
 
     try:
         with transaction.atomic():

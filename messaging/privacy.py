@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from consent.models import Contact
 from messaging.models import Message, MessageEvent, MessageStatus
+from pandorakart_wa.api.fields import utc_iso
 
 
 def messages_export(*, contact: Contact) -> list[dict[str, Any]]:
@@ -34,9 +35,9 @@ def messages_export(*, contact: Contact) -> list[dict[str, Any]]:
             "status": m.status,
             "reason": m.reason,
             "error": {"code": m.error_code, "title": m.error_title} if m.error_code or m.error_title else None,
-            "created_at": m.created_at.isoformat(),
-            "sent_at": m.sent_at.isoformat() if m.sent_at else None,
-            "events": [{"status": e.status, "at": e.at.isoformat()} for e in m.events.all()],
+            "created_at": utc_iso(m.created_at),
+            "sent_at": utc_iso(m.sent_at) if m.sent_at else None,
+            "events": [{"status": e.status, "at": utc_iso(e.at)} for e in m.events.all()],
         }
         for m in rows
     ]

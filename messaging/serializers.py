@@ -38,10 +38,12 @@ class MessageInputSerializer(serializers.Serializer):
     text = serializers.CharField(max_length=4096, required=False, trim_whitespace=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if ("template" in attrs) == ("text" in attrs):
+        if "template" in attrs and "text" in attrs:
             raise serializers.ValidationError(
                 {"template": ["Give either a template (with variables) or a text, not both."]}
             )
+        if "template" not in attrs and "text" not in attrs:
+            raise serializers.ValidationError({"template": ["Give a template (with its variables) or a text."]})
         if "text" in attrs and attrs.get("variables"):
             raise serializers.ValidationError({"variables": ["A text message takes no variables."]})
         return attrs

@@ -6,7 +6,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+from django.utils import timezone
 from django.utils.module_loading import import_string
+
+from pandorakart_wa.secret_checks import secret_problems
+from pandorakart_wa.whatsapp.versions import SOURCE_URL, Lifecycle, newest_version, version_status
 
 
 @register("whatsapp")
@@ -61,4 +65,42 @@ def celery_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Warnin
                 id="celery.W001",
             )
         ]
+    return []
+
+
+@register("secrets")
+def secrets_check(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
+    """The same rules settings.py applies at start-up with DEBUG off (so `check` shows them
+    with DEBUG on too, and `check --deploy` fails on them)."""
+    values = {name: getattr(settings, name, "") for name in (
+        "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "PII_HASH_KEY", "WHATSAPP_BACKEND_NAME", "WHATSAPP_APP_SECRET",
+        "WHATSAPP_VERIFY_TOKEN", "METRICS_TOKEN",
+    )}
+    return [
+        (Warning if p.warning else Error)(
+            f"{p.variable} {p.message}.", hint=f"Set {p.variable} in the environment (see .env.example).", id=p.check_id
+        )
+        for p in secret_problems(values)
+        if getattr(settings, p.variable, "")  # a missing webhook secret is whatsapp.E005/E006's
+        or p.variable not in ("WHATSAPP_APP_SECRET", "WHATSAPP_VERIFY_TOKEN")
+    ]
+
+
+@register("whatsapp")
+def graph_api_version_check(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
+    """WHATSAPP_API_VERSION against Meta's published lifecycle (pandorakart_wa/whatsapp/versions.py):
+    an error once Meta has retired it, a warning within RETIREMENT_WARNING_DAYS."""
+    status = version_status(settings.WHATSAPP_API_VERSION, today=timezone.now().date())
+    hint = (f"Move WHATSAPP_API_VERSION to a current version (newest: {newest_version().name}) after reading "
+            f"Meta's changelog ({SOURCE_URL}).")
+    if status.lifecycle in (Lifecycle.RETIRED, Lifecycle.MALFORMED):
+        return [Error(f"WHATSAPP_API_VERSION: {status.summary}.", hint=hint, id="whatsapp.E008")]
+    if status.lifecycle is Lifecycle.RETIRING_SOON:
+        return [Warning(f"WHATSAPP_API_VERSION: {status.summary}.", hint=hint, id="whatsapp.W002")]
+    if status.lifecycle is Lifecycle.UNKNOWN:
+        return [Warning(
+            f"WHATSAPP_API_VERSION: {status.summary}.",
+            hint="Add it to pandorakart_wa/whatsapp/versions.py with Meta's dates, or use a listed version.",
+            id="whatsapp.W003",
+        )]
     return []

@@ -38,3 +38,57 @@ DROP FUNCTION IF EXISTS {name}();
             schema_editor.execute(drop, params=None)
 
     return migrations.RunPython(forwards, backwards)
+
+
+def append_only_but_reencrypt_trigger(*, table: str, name: str, columns: tuple[str, ...]) -> migrations.RunPython:
+    """Replace `name` (an append_only_trigger) with one that still rejects every UPDATE and
+    DELETE, except an UPDATE inside a transaction that set `pandorakart.reencrypt` (key rotation
+    and the encryption of old plaintext: pandorakart_wa.fields) and that changes nothing but
+    `columns` (their ciphertext). Backwards: the strict trigger again."""
+    unchanged = "(to_jsonb(NEW) - ARRAY[{cols}]::text[]) = (to_jsonb(OLD) - ARRAY[{cols}]::text[])".format(
+        cols=", ".join(f"'{c}'" for c in columns)
+    )
+    lenient = f"""
+CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND current_setting('pandorakart.reencrypt', true) = 'on' AND {unchanged} THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION '{table} is append-only: % refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+"""
+    strict = f"""
+CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION '{table} is append-only: % refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+    def forwards(apps: Any, schema_editor: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(lenient, params=None)
+
+    def backwards(apps: Any, schema_editor: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(strict, params=None)
+
+    return migrations.RunPython(forwards, backwards)
+
+
+def encrypt_columns(app_label: str, model_name: str, *fields: str) -> migrations.RunPython:
+    """A data migration: encrypt the plain values rows still hold in `fields`, which the
+    migration's AlterField just made encrypted fields (pandorakart_wa.fields). Backwards: the
+    plain text again, so the column can return to its earlier type."""
+    from pandorakart_wa.fields import decrypt_token_rows, encrypt_plaintext_rows
+
+    def forwards(apps: Any, schema_editor: Any) -> None:
+        encrypt_plaintext_rows(apps.get_model(app_label, model_name), fields)
+
+    def backwards(apps: Any, schema_editor: Any) -> None:
+        decrypt_token_rows(apps.get_model(app_label, model_name), fields)
+
+    return migrations.RunPython(forwards, backwards)

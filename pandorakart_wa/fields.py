@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
@@ -89,6 +90,107 @@ class EncryptedTextField(models.TextField):
         return super().get_lookup(lookup_name)
 
 
+class EncryptedJSONField(EncryptedTextField):
+    """A JSON value (object, list...) stored as a Fernet token of its JSON text; Python code sees
+    the decoded value. None is SQL NULL. Only `isnull` look-ups (as EncryptedTextField)."""
+
+    description = "JSON encrypted at rest (Fernet, key rotation)"
+    # django-stubs: the values are JSON (as JSONField's), not str.
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
+
+    def get_prep_value(self, value: Any) -> Any:
+        if value is None:
+            return None
+        return encrypt_str(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if value is None or value == "":
+            return None
+        return json.loads(decrypt_str(value))
+
+    def to_python(self, value: Any) -> Any:
+        return value  # already the decoded value (forms and deserialisation hand it over as is)
+
+    def value_to_string(self, obj: models.Model) -> str:
+        return json.dumps(self.value_from_object(obj), ensure_ascii=False)
+
+
+def encrypted_fields(model: type[models.Model]) -> list[str]:
+    """The names of `model`'s encrypted fields (rotation and the data map find them here)."""
+    return [f.name for f in model._meta.get_fields() if isinstance(f, EncryptedTextField)]
+
+
+def _reencrypt_allowed(connection: Any) -> None:
+    """Append-only tables (the complaint timeline) refuse UPDATE, except that a transaction that
+    sets this may rewrite an encrypted column as a new token of the same value (the PostgreSQL
+    trigger checks nothing else changed): key rotation and the encryption of old plaintext."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL pandorakart.reencrypt = 'on'")
+
+
+def encrypt_plaintext_rows(
+    model: type[models.Model], field_names: Sequence[str], *, batch_size: int = ROTATE_BATCH_SIZE
+) -> int:
+    """Encrypt the values of `field_names` still stored as plain text (rows written before the
+    column was encrypted: the data migrations call this). A value that is already a token of a
+    configured key is left alone, so it can run twice. A JSON column's stored text is valid JSON
+    already, so EncryptedJSONField's values are encrypted as they are. Returns how many it encrypted."""
+    multi, _ = _fernets(_keys())
+    connection = transaction.get_connection(model._default_manager.db)
+    done = 0
+    for field_name in field_names:
+        after: Any = 0
+        while True:
+            rows = _raw_tokens(model, field_name, after, batch_size)
+            if not rows:
+                break
+            after = rows[-1][0]
+            plain = [(pk, raw) for pk, raw in rows if raw and not _is_token(multi, raw)]
+            if not plain:
+                continue
+            with transaction.atomic(using=model._default_manager.db):
+                _reencrypt_allowed(connection)
+                for pk, raw in plain:
+                    token = multi.encrypt(raw.encode("utf-8")).decode("ascii")
+                    model._default_manager.filter(pk=pk).update(**{field_name: _RawToken(token)})
+            done += len(plain)
+    return done
+
+
+def decrypt_token_rows(model: type[models.Model], field_names: Sequence[str], *, batch_size: int = ROTATE_BATCH_SIZE) -> int:
+    """The reverse of encrypt_plaintext_rows (a data migration taken back): tokens become plain text."""
+    multi, _ = _fernets(_keys())
+    connection = transaction.get_connection(model._default_manager.db)
+    done = 0
+    for field_name in field_names:
+        after: Any = 0
+        while True:
+            rows = _raw_tokens(model, field_name, after, batch_size)
+            if not rows:
+                break
+            after = rows[-1][0]
+            tokens = [(pk, raw) for pk, raw in rows if raw and _is_token(multi, raw)]
+            if not tokens:
+                continue
+            with transaction.atomic(using=model._default_manager.db):
+                _reencrypt_allowed(connection)
+                for pk, raw in tokens:
+                    plain = multi.decrypt(raw.encode("ascii")).decode("utf-8")
+                    model._default_manager.filter(pk=pk).update(**{field_name: _RawToken(plain)})
+            done += len(tokens)
+    return done
+
+
+def _is_token(multi: MultiFernet, value: str) -> bool:
+    try:
+        multi.decrypt(value.encode("ascii"))
+    except (InvalidToken, UnicodeEncodeError, ValueError):
+        return False
+    return True
+
+
 def _raw_tokens(model: type[models.Model], field_name: str, after_pk: Any, limit: int) -> list[tuple[Any, str]]:
     """(pk, ciphertext) pairs, read without decrypting (the Cast hides the field's converter)."""
     rows = (
@@ -118,7 +220,8 @@ def rotate_encrypted_field(
             after = rows[-1][0]
             stale = [(pk, token) for pk, token in rows if token and not is_current(token)]
             if stale:
-                with transaction.atomic():
+                with transaction.atomic(using=model._default_manager.db):
+                    _reencrypt_allowed(transaction.get_connection(model._default_manager.db))
                     for pk, token in stale:
                         rotated = multi.rotate(token.encode("ascii")).decode("ascii")
                         # .update() would encrypt again: write the rotated token as a raw value.

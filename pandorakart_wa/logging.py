@@ -7,13 +7,32 @@ import re
 
 from pandorakart_wa.correlation import get_correlation_id
 
-# Runs of 8+ digits (optionally after "+") are phone numbers or wa_ids in practice: keep the
-# country prefix and the last four digits, as the admin does (+91******1270).
-_PHONE_RE = re.compile(r"(?<![\w.])(\+?)(\d{2})(\d{4,})(\d{4})(?!\d)")
+# Runs of 10 to 15 digits (optionally after "+", or its URL encoding %2B) are phone numbers or
+# wa_ids in practice, also when written in groups ("+91 92270 21270", or in a query string
+# "91+92270+21270" / "91%2092270%2021270"): keep the first two digits and the last four, as the
+# admin does (+91******1270). Not after a letter, digit, dot, dash or "%" (ids, versions, UUIDs).
+_SEPARATOR = r"(?:%20|\+| )"
+_PHONE_RE = re.compile(rf"(?<![\w.%-])(\+|%2[Bb])?(\d(?:{_SEPARATOR}?\d){{9,14}})(?![\d\w])")
+_DIGIT = re.compile(r"\d")
+_KEEP_HEAD, _KEEP_TAIL = 2, 4
+
+
+def _mask(match: re.Match[str]) -> str:
+    number = match.group(2)
+    digits = len(_DIGIT.findall(number))
+    seen = 0
+
+    def star(digit: re.Match[str]) -> str:
+        nonlocal seen
+        seen += 1
+        return digit.group(0) if seen <= _KEEP_HEAD or seen > digits - _KEEP_TAIL else "*"
+
+    return (match.group(1) or "") + _DIGIT.sub(star, number)
 
 
 def mask_phone_numbers(text: str) -> str:
-    return _PHONE_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{'*' * len(m.group(3))}{m.group(4)}", text)
+    """`text` with every phone number masked (log lines, access-log request lines and URLs)."""
+    return _PHONE_RE.sub(_mask, text)
 
 
 class CorrelationIdFilter(logging.Filter):

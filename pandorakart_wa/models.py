@@ -120,7 +120,7 @@ class WebhookItem(models.Model):
     occurred_at = models.DateTimeField(help_text="Meta's timestamp, clamped to the receipt time.")
     received_at = models.DateTimeField()
     phone_digest = models.CharField(max_length=64, blank=True, db_index=True, help_text="The customer's number, digested.")
-    user_id = models.CharField(max_length=128, blank=True, help_text="The customer's BSUID, when Meta sent one.")
+    user_id = models.CharField(max_length=160, blank=True, help_text="The customer's BSUID, when Meta sent one.")
     payload = EncryptedTextField(help_text="The update (JSON), encrypted.")
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)

@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_api_key",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here: /api/docs/ works offline
+    "django_prometheus",  # request metrics for GET /metrics (pandorakart_wa/metrics.py)
     "auditlog",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -66,6 +68,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times the whole request
     "pandorakart_wa.middleware.CorrelationIdMiddleware",
     "pandorakart_wa.middleware.BodySizeLimitMiddleware",
     "pandorakart_wa.middleware.ApiTimesInUtcMiddleware",
@@ -80,7 +83,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
-    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page
+    "axes.middleware.AxesMiddleware",  # turns a lockout into the lockout page
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: sees the final response
 ]
 
 ROOT_URLCONF = "pandorakart_wa.urls"
@@ -134,7 +138,7 @@ else:
 HTTPS_ONLY = env.bool("HTTPS_ONLY", default=not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = HTTPS_ONLY
-SECURE_REDIRECT_EXEMPT = [r"^health$"]  # load-balancer probes speak plain http
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]  # probes and scrapes from inside the network speak plain http
 SESSION_COOKIE_SECURE = HTTPS_ONLY
 CSRF_COOKIE_SECURE = HTTPS_ONLY
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS_ONLY else 0)
@@ -180,7 +184,7 @@ FIELD_ENCRYPTION_KEYS = [k.strip() for k in _required("FIELD_ENCRYPTION_KEYS", d
 if not FIELD_ENCRYPTION_KEYS:
     # DEBUG only: a fixed development key, never valid outside DEBUG (see _required).
     FIELD_ENCRYPTION_KEYS = ["ZGV2ZWxvcG1lbnQtb25seS1rZXktbm90LWZvci1wcm8="]
-PII_HASH_KEY = _required("PII_HASH_KEY", debug_default="development-pii-hash-key")
+PII_HASH_KEY = _required("PII_HASH_KEY", debug_default="development-only-pii-hash-key-not-for-production")
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="IN")
 # DPDP access and erasure span apps that consent cannot import (it sits below them): each app
 # plugs its part in here. Exporters: name -> dotted path of `export(*, contact) -> JSON data`
@@ -242,6 +246,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the pinned drf-spectacular-sidecar package (static files), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Audit --------------------------------------------------------------------------------
@@ -251,8 +259,13 @@ AUDITLOG_STORE_JSON_CHANGES = True
 
 # --- Celery -------------------------------------------------------------------------------
 
-RUN_DIR = BASE_DIR / ".run"
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+RUN_DIR = Path(env.str("RUN_DIR", default=str(BASE_DIR / ".run")))  # embedded broker, beat schedule, sandbox state
+# The embedded broker's URL names a host it never uses: without one, kombu logs "No hostname was
+# supplied. Reverting to default 'localhost'" at every connection (8 times at each start).
+EMBEDDED_BROKER_URL = "filesystem://localhost/"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=EMBEDDED_BROKER_URL)
+if CELERY_BROKER_URL in ("filesystem://", "filesystem:///"):
+    CELERY_BROKER_URL = EMBEDDED_BROKER_URL
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The run command's embedded broker: kombu's filesystem transport needs no server.
     _broker_dir = RUN_DIR / "broker"
@@ -403,6 +416,29 @@ CELERY_BEAT_SCHEDULE["core-apply-deferred-webhooks"] = {  # the safety net: each
     "options": {"expires": 9},
 }
 
+# --- Monitoring ---------------------------------------------------------------------------
+
+# GET /metrics (Prometheus) answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is off
+# (404). Prometheus: `authorization: {credentials_file: ...}` in the scrape config (README).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# --- Secrets, checked at start-up -------------------------------------------------------
+
+# API.md, Configuration: with DEBUG off, a malformed secret stops every process (web, workers,
+# beat, manage.py) here, naming the variable, instead of failing at the first write (a Fernet
+# key that is not one) or never (a webhook secret Meta cannot have issued). `check --deploy`
+# reports the same problems (pandorakart_wa/checks.py, ids secrets.E001-E005).
+if not DEBUG:
+    from pandorakart_wa.secret_checks import secret_problems
+
+    _secret_problems = [p for p in secret_problems(globals()) if not p.warning]
+    if _secret_problems:
+        raise ImproperlyConfigured(
+            "Malformed secrets in the environment: "
+            + "; ".join(str(p) for p in _secret_problems)
+            + " (see .env.example and the README's Configuration section)."
+        )
+
 # --- Logging ------------------------------------------------------------------------------
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -428,5 +464,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # runserver's request lines (Django's own handler for them has no masking filter).
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }

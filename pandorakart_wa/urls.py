@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from pandorakart_wa.api.views import PingApi
 from pandorakart_wa.health import health
+from pandorakart_wa.metrics import metrics
 
 api_v1: list[URLPattern | URLResolver] = [
     path("ping", PingApi.as_view(), name="api-ping"),
@@ -19,6 +20,7 @@ api_v1: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("metrics", metrics, name="metrics"),  # Prometheus; bearer token (METRICS_TOKEN)
     path("admin/compliance/", include("pandorakart_wa.dashboard.urls")),  # dashboard, reports, evidence pack
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

@@ -5,6 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from pandorakart_wa.api.fields import UtcDateTimeField
 from profile.models import BusinessProfile
 
 
@@ -26,7 +27,7 @@ class ProfileSerializer(serializers.Serializer):
     vertical = serializers.CharField(help_text="One of Meta's verticals, or empty.")
     phone = serializers.CharField()
     support = serializers.SerializerMethodField()
-    updated_at = serializers.DateTimeField()
+    updated_at = UtcDateTimeField()
 
     @extend_schema_field(SupportSerializer)
     def get_support(self, profile: BusinessProfile) -> dict[str, Any]:

@@ -8,13 +8,15 @@ own settings survive. Uses only the standard library and `cryptography` (a Ferne
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
+# The file settings.py reads: ENV_FILE when set (as settings.py honours it), else .env beside manage.py.
+ENV_FILE = Path(os.environ.get("ENV_FILE") or Path(__file__).resolve().parent.parent / ".env")
 
 
 def main() -> int:
@@ -27,6 +29,8 @@ def main() -> int:
         "HTTPS_ONLY": "off",
         "WHATSAPP_APP_SECRET": secrets.token_hex(16),
         "WHATSAPP_VERIFY_TOKEN": secrets.token_urlsafe(16),
+        # GET /metrics answers `Authorization: Bearer <METRICS_TOKEN>` only.
+        "METRICS_TOKEN": secrets.token_urlsafe(32),
         # The demo's staff login and storefront key, printed by seed_demo on every start.
         "DEMO_ADMIN_PASSWORD": secrets.token_urlsafe(12),
         # The demo admin's TOTP key (hex): seed_demo prints its otpauth URI and the current code.

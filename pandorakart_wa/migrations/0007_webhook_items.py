@@ -116,7 +116,7 @@ class Migration(migrations.Migration):
                 ('occurred_at', models.DateTimeField(help_text="Meta's timestamp, clamped to the receipt time.")),
                 ('received_at', models.DateTimeField()),
                 ('phone_digest', models.CharField(blank=True, db_index=True, help_text="The customer's number, digested.", max_length=64)),
-                ('user_id', models.CharField(blank=True, help_text="The customer's BSUID, when Meta sent one.", max_length=128)),
+                ('user_id', models.CharField(blank=True, help_text="The customer's BSUID, when Meta sent one.", max_length=160)),
                 ('payload', pandorakart_wa.fields.EncryptedTextField(help_text='The update (JSON), encrypted.')),
                 ('attempts', models.PositiveSmallIntegerField(default=0)),
                 ('next_attempt_at', models.DateTimeField(blank=True, null=True)),

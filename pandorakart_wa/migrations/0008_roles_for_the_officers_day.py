@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
         ("core", "0007_webhook_items"),
         ("consent", "0006_keywords_nfkc"),
         ("messaging", "0008_legal_notice_permission"),
-        ("complaints", "0003_ready_for_officer_and_receipt_labels"),
+        ("complaints", "0004_ready_for_officer_and_receipt_labels"),
         ("axes", "0009_add_session_hash"),
     ]
 

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from pandorakart_wa.api.fields import utc_iso
 from pandorakart_wa.audit import acting_as
 from pandorakart_wa.models import WebhookEvent, WebhookItem
 from pandorakart_wa.webhooks.drain import webhooks_apply_pending
@@ -90,7 +91,7 @@ def webhooks_export(*, contact: Any) -> list[dict[str, Any]]:
     for item in _contact_items(contact).order_by("occurred_at", "id"):
         data = item.data.get("data") or {}
         exported.append({
-            "kind": item.kind, "occurred_at": item.occurred_at.isoformat(), "received_at": item.received_at.isoformat(),
+            "kind": item.kind, "occurred_at": utc_iso(item.occurred_at), "received_at": utc_iso(item.received_at),
             "type": data.get("type") or data.get("status") or data.get("value") or "", "text": data.get("text") or "",
             "state": item.state,
         })

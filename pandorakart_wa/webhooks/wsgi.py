@@ -6,7 +6,8 @@ authentication, CSRF, two-factor, the staff idle timeout, messages, clickjacking
 audit-log actor and the lockout checks, none of which a signed machine-to-machine POST uses.
 Requests under /webhooks/ are served by a second Django handler (same settings, URLs, signals,
 error handling and database connections) whose middleware is WEBHOOK_MIDDLEWARE: correlation
-ids, the body size limit and Django's security middleware. Everything else is unchanged.
+ids, the body size limit, Django's security middleware and the Prometheus request metrics.
+Everything else is unchanged.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from django.core.handlers.wsgi import WSGIHandler
 
 WEBHOOK_PREFIX = "/webhooks/"
 WEBHOOK_MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # webhook latency and codes in /metrics
     "pandorakart_wa.middleware.CorrelationIdMiddleware",
     "pandorakart_wa.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 

@@ -39,7 +39,9 @@ MAX_BODY_BYTES = 3 * 1024 * 1024  # Meta: payloads up to 3 MB (API.md 413 above 
 TEXT_MAX = 8192  # WhatsApp texts are at most 4,096 characters; captions and bodies less
 NAME_MAX = 256
 ID_MAX = 512  # wamids are ~60 characters; anything this long is not an id of Meta's
-USER_ID_MAX = 128  # BSUIDs are like "US.13491208655302741918" (Contact.user_id is 128)
+# BSUIDs are like "US.13491208655302741918": a country code, a period and up to 128 alphanumerics,
+# "ENT." more for a parent BSUID (Meta's "Business-scoped user IDs"); Contact.user_id holds 160.
+USER_ID_MAX = 160
 INT32 = 2**31
 # WhatsApp did not exist before 2009: an earlier timestamp is a broken one, not an old event.
 EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)

@@ -37,3 +37,17 @@ def test_fresh_sqlite_migrates_seeds_twice_and_is_healthy(tmp_path):
     assert health.returncode == 0, health.stderr
     assert health.stdout.strip() == '200 {"database": "ok", "broker": "ok"}'
     assert "Admin login: admin / demo-password-123" in seed.stdout
+
+
+def test_the_embedded_broker_connects_without_kombus_hostname_warning(tmp_path):
+    # given the run command's default broker (no CELERY_BROKER_URL)
+    env = clean_env(**PRODUCTION_SECRETS, DJANGO_SETTINGS_MODULE="pandorakart_wa.settings", RUN_DIR=str(tmp_path))
+    # when a connection is opened, as a worker, beat and every publish do
+    result = run(["-c", "import django; django.setup(); from pandorakart_wa.celery import app;"
+                        "c = app.connection_for_write(); c.ensure_connection(max_retries=1); c.info();"
+                        "print(app.conf.broker_url)"], env)
+    # then
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "filesystem://localhost/"
+    assert "No hostname was supplied" not in result.stderr
+    assert (tmp_path / "broker").is_dir()  # RUN_DIR moves the run command's files

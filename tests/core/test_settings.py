@@ -49,8 +49,8 @@ def test_check_deploy_is_clean_with_production_like_settings():
         WHATSAPP_ACCESS_TOKEN="EAAG-token",
         WHATSAPP_PHONE_NUMBER_ID="106540352242922",
         WHATSAPP_WABA_ID="102290129340398",
-        WHATSAPP_APP_SECRET="app-secret",
-        WHATSAPP_VERIFY_TOKEN="verify-token",
+        WHATSAPP_APP_SECRET="6c0a1f3e9b2d4c8a7e5f1b3d9c2a4e6f",
+        WHATSAPP_VERIFY_TOKEN="a-long-random-verify-token",
     )
     # when
     result = run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)

@@ -21,7 +21,7 @@ def back(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('complaints', '0002_roles_triggers_append_only'),
+        ('complaints', '0003_encrypt_customer_text'),
     ]
 
     operations = [

@@ -1,0 +1,245 @@
+"""GET /metrics: Prometheus metrics for what should page someone (README, "Monitoring").
+
+Two sources, one page in Prometheus's text format:
+- django-prometheus's request metrics (latency, status codes, per view) from its middleware, in
+  every web process (gunicorn.conf.py turns on prometheus-client's multiprocess mode, so a scrape
+  of any worker reports them all);
+- the service's own state, read from the database at scrape time by ServiceCollector: the outbox,
+  sends and failures by Meta's error code, the webhook intake, opt-out honour time, the consent
+  ledger, profile drift, complaints past their clock, the stop-all switch. Every query is a
+  count or a min over an index, so a scrape costs a few milliseconds however large the tables.
+
+Not public: a scrape must send `Authorization: Bearer <METRICS_TOKEN>`; without METRICS_TOKEN set
+the page does not exist (404). Compared in constant time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import math
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import prometheus_client
+from django.conf import settings
+from django.db.models import Count, F, Max, Min, Q
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from prometheus_client import multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from complaints.models import OPEN_STATUSES, Complaint
+from consent import selectors as consent_selectors
+from consent.models import Action, ConsentEvent, LedgerVerification, Source
+from messaging.models import Message, MessageEvent, MessageStatus, SendingPolicy
+from pandorakart_wa.models import WebhookEvent, WebhookItem
+from profile.models import ComplianceAlert, ProfileDrift, ProfileSyncRun
+
+RECENT = dt.timedelta(minutes=5)  # the window of the send and failure figures
+HONOUR_WINDOW = dt.timedelta(hours=1)  # the window of the opt-out honour time quantiles
+HONOUR_QUANTILES = (0.5, 0.95, 1.0)
+# Imports replay old history: their delay is not ours (as on the dashboard).
+HONOUR_EXCLUDED_SOURCES = (Source.IMPORT,)
+SYNC_COMPLETED = (ProfileSyncRun.Result.OK, ProfileSyncRun.Result.NOOP, ProfileSyncRun.Result.DRIFT)
+# consent.selectors' reader of the latest signed checkpoint of the ledger (issue 14's log): when it
+# exists, `pandorakart_ledger_checkpoint_age_seconds` is exported from it.
+LEDGER_CHECKPOINT_SELECTOR = "ledger_checkpoint_latest"
+
+
+def _seconds(delta: dt.timedelta) -> float:
+    return max(delta.total_seconds(), 0.0)
+
+
+def _gauge(name: str, documentation: str, value: float | None = None, *,
+           labels: dict[str, list[tuple[str, float]]] | None = None) -> GaugeMetricFamily:
+    """A gauge with one value, or with one value per label value ({"label": [(value, n), ...]})."""
+    if labels is None:
+        return GaugeMetricFamily(name, documentation, value=float(value or 0))
+    ((label, samples),) = labels.items()
+    family = GaugeMetricFamily(name, documentation, labels=[label])
+    for label_value, sample in samples:
+        family.add_metric([label_value], float(sample))
+    return family
+
+
+class ServiceCollector(Collector):
+    """The service's state as gauges, read at scrape time (see the module docstring)."""
+
+    def __init__(self, now: Callable[[], dt.datetime] = timezone.now) -> None:
+        self.now = now
+
+    def collect(self) -> Iterator[Metric]:
+        now = self.now()
+        yield from self._outbox(now)
+        yield from self._sends(now)
+        yield from self._webhooks(now)
+        yield from self._opt_outs(now)
+        yield from self._ledger(now)
+        yield from self._profile(now)
+        yield from self._complaints(now)
+
+    # --- messaging -----------------------------------------------------------------------
+
+    def _outbox(self, now: dt.datetime) -> Iterator[Metric]:
+        queued = Message.objects.filter(status=MessageStatus.QUEUED)
+        due = Q(not_before__isnull=True) | Q(not_before__lte=now)
+        figures = queued.aggregate(
+            due=Count("id", filter=due), deferred=Count("id", filter=~due),
+            oldest=Min(Coalesce(F("not_before"), F("created_at")), filter=due),
+        )
+        yield _gauge("pandorakart_outbox_depth", "Messages queued to send: due now, or deferred (quiet hours, retry).",
+                     labels={"due": [("now", figures["due"]), ("deferred", figures["deferred"])]})
+        oldest = figures["oldest"]
+        yield _gauge("pandorakart_outbox_oldest_due_age_seconds",
+                     "How long the oldest message due now has waited to be sent (0 when none waits).",
+                     _seconds(now - oldest) if oldest else 0)
+        sending = Message.objects.filter(status=MessageStatus.SENDING).aggregate(n=Count("id"), oldest=Min("claimed_at"))
+        yield _gauge("pandorakart_messages_sending", "Messages claimed by a worker, Meta's answer not yet recorded.",
+                     sending["n"])
+        yield _gauge("pandorakart_messages_sending_oldest_age_seconds",
+                     "How long the oldest message has been sending (a lost answer waits for reconciliation).",
+                     _seconds(now - sending["oldest"]) if sending["oldest"] else 0)
+        policy = SendingPolicy.objects.only("stop_all").first()
+        yield _gauge("pandorakart_sending_stopped", "1 while the stop-all switch holds every send.",
+                     int(bool(policy and policy.stop_all)))
+
+    def _sends(self, now: dt.datetime) -> Iterator[Metric]:
+        since = now - RECENT
+        recent = MessageEvent.objects.filter(at__gte=since)
+        sent = recent.filter(status=MessageStatus.SENT).count()
+        failures = (
+            recent.filter(status=MessageStatus.FAILED)
+            .values("message__error_code").annotate(n=Count("id")).order_by("message__error_code")
+        )
+        yield _gauge("pandorakart_messages_sent_5m", "Messages Meta accepted in the last 5 minutes.", sent)
+        yield _gauge(
+            "pandorakart_messages_failed_5m",
+            "Messages that failed in the last 5 minutes, by Meta's error code (none: refused before Meta).",
+            labels={"error_code": [(str(r["message__error_code"] or "none"), r["n"]) for r in failures]},
+        )
+
+    # --- webhooks ------------------------------------------------------------------------
+
+    def _webhooks(self, now: dt.datetime) -> Iterator[Metric]:
+        states = dict(
+            WebhookItem.objects.filter(state__in=[WebhookItem.State.PENDING, WebhookItem.State.FAILED,
+                                                  WebhookItem.State.DEAD])
+            .values_list("state").annotate(n=Count("id")).order_by()
+        )
+        yield _gauge("pandorakart_webhook_items", "Webhook items not applied yet (pending, failed and retrying) "
+                     "or dead-lettered (staff must replay them).",
+                     labels={"state": [(s, states.get(s, 0)) for s in ("pending", "failed", "dead")]})
+        oldest = WebhookItem.objects.filter(
+            state__in=[WebhookItem.State.PENDING, WebhookItem.State.FAILED]).aggregate(t=Min("received_at"))["t"]
+        yield _gauge("pandorakart_webhook_intake_lag_seconds",
+                     "Age of the oldest webhook item received and not applied yet (0 when none waits).",
+                     _seconds(now - oldest) if oldest else 0)
+        unread = WebhookEvent.objects.filter(split_at__isnull=True).aggregate(n=Count("id"), t=Min("received_at"))
+        yield _gauge("pandorakart_webhook_events_unread", "Webhook bodies stored and not yet read into items.",
+                     unread["n"])
+        yield _gauge("pandorakart_webhook_events_unread_oldest_age_seconds",
+                     "Age of the oldest webhook body stored and not yet read (0 when none).",
+                     _seconds(now - unread["t"]) if unread["t"] else 0)
+
+    # --- consent -------------------------------------------------------------------------
+
+    def _opt_outs(self, now: dt.datetime) -> Iterator[Metric]:
+        delays = sorted(
+            _seconds(recorded - occurred)
+            for occurred, recorded in ConsentEvent.objects.filter(
+                action=Action.OPT_OUT, recorded_at__gte=now - HONOUR_WINDOW,
+            ).exclude(source__in=HONOUR_EXCLUDED_SOURCES).values_list("occurred_at", "recorded_at").iterator()
+        )
+        yield _gauge("pandorakart_opt_outs_1h", "Opt-outs recorded in the last hour.", len(delays))
+        if delays:
+            yield _gauge(
+                "pandorakart_opt_out_honour_seconds",
+                "From the customer's opt-out until it was in force, over the last hour's opt-outs "
+                "(quantile 1 is the worst).",
+                labels={"quantile": [(str(q), delays[max(math.ceil(q * len(delays)) - 1, 0)])  # nearest rank
+                                     for q in HONOUR_QUANTILES]},
+            )
+
+    def _ledger(self, now: dt.datetime) -> Iterator[Metric]:
+        last = LedgerVerification.objects.order_by("-started_at").first()
+        if last is not None:
+            yield _gauge("pandorakart_ledger_verification_ok", "1 if the last ledger verification found it intact.",
+                         int(last.ok))
+            yield _gauge("pandorakart_ledger_verification_age_seconds", "Since the last ledger verification ended.",
+                         _seconds(now - last.finished_at))
+        age = ledger_checkpoint_age(now)
+        if age is not None:
+            yield _gauge("pandorakart_ledger_checkpoint_age_seconds",
+                         "Since the latest signed checkpoint of the consent ledger.", age)
+
+    # --- profile, complaints -------------------------------------------------------------
+
+    def _profile(self, now: dt.datetime) -> Iterator[Metric]:
+        yield _gauge("pandorakart_profile_drift_open", "Business-profile fields WhatsApp holds differently, unresolved.",
+                     ProfileDrift.objects.filter(resolved_at__isnull=True).count())
+        synced = ProfileSyncRun.objects.filter(result__in=SYNC_COMPLETED).aggregate(t=Max("finished_at"))["t"]
+        if synced is not None:
+            yield _gauge("pandorakart_profile_last_sync_age_seconds", "Since the last profile sync with Meta that "
+                         "completed.", _seconds(now - synced))
+        yield _gauge("pandorakart_compliance_alerts_open", "Compliance alerts not acknowledged.",
+                     ComplianceAlert.objects.filter(acknowledged_at__isnull=True).count())
+
+    def _complaints(self, now: dt.datetime) -> Iterator[Metric]:
+        figures = Complaint.objects.filter(status__in=OPEN_STATUSES).aggregate(
+            open=Count("id"),
+            first_response=Count("id", filter=Q(first_responded_at__isnull=True, first_response_due_at__lte=now)),
+            resolution=Count("id", filter=~Q(status="awaiting_customer") & Q(resolution_due_at__lte=now)),
+            outer_limit=Count("id", filter=Q(outer_limit_at__lte=now)),
+        )
+        yield _gauge("pandorakart_complaints_open", "Complaints not resolved or closed.", figures["open"])
+        yield _gauge("pandorakart_complaints_overdue", "Open complaints past a clock: the first response, the "
+                     "resolution (not counting time awaiting the customer), the statutory outer limit.",
+                     labels={"clock": [(c, figures[c]) for c in ("first_response", "resolution", "outer_limit")]})
+
+
+def ledger_checkpoint_age(now: dt.datetime) -> float | None:
+    """Seconds since the latest signed checkpoint of the consent ledger, read through consent's
+    selector `ledger_checkpoint_latest()` (an object with a `timestamp` datetime, or None)
+    once the verifiable log provides it; None (no metric) until then or before the first one."""
+    latest_checkpoint: Callable[[], Any] | None = getattr(consent_selectors, LEDGER_CHECKPOINT_SELECTOR, None)
+    if latest_checkpoint is None:
+        return None
+    checkpoint = latest_checkpoint()
+    if checkpoint is None:
+        return None
+    return _seconds(now - checkpoint.timestamp)
+
+
+SERVICE_REGISTRY = CollectorRegistry(auto_describe=False)
+SERVICE_REGISTRY.register(ServiceCollector())
+
+
+def _request_metrics() -> bytes:
+    """django-prometheus's metrics: every process's, in multiprocess mode (gunicorn.conf.py)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return prometheus_client.generate_latest(registry)
+    return prometheus_client.generate_latest(prometheus_client.REGISTRY)
+
+
+def _authorised(request: HttpRequest) -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), settings.METRICS_TOKEN.encode())
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    if not settings.METRICS_TOKEN:
+        return HttpResponse(status=404)
+    if not _authorised(request):
+        response = HttpResponse("A bearer token is required (METRICS_TOKEN).\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    body = _request_metrics() + prometheus_client.generate_latest(SERVICE_REGISTRY)
+    return HttpResponse(body, content_type=prometheus_client.CONTENT_TYPE_LATEST)
