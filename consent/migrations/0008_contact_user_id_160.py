@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('consent', '0006_keywords_nfkc'),
+        ('consent', '0007_encrypt_consent_evidence'),
     ]
 
     operations = [
