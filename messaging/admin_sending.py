@@ -18,6 +18,7 @@ from messaging import campaigns
 from messaging.control import sending_policy_update, sending_restart, sending_stop_all
 from messaging.models import Campaign, Message, MessageEvent, SendingPolicy
 from messaging.selectors import REASON_WORDS, template_send_variable_count, usable_templates
+from messaging.wording import variable_count_error
 from pandorakart_wa.admin_mixins import AuditTrailMixin, MessageDigestFilter, ReadOnlyAdminMixin, refuse_number_in_url
 from pandorakart_wa.phones import mask_phone
 
@@ -117,7 +118,7 @@ class CampaignForm(forms.ModelForm):
             variables = [v.strip() for v in (data.get("variables_text") or "").splitlines() if v.strip()]
             expected = template_send_variable_count(template)
             if expected != len(variables):
-                self.add_error("variables_text", f"The template needs {expected} variables; {len(variables)} given.")
+                self.add_error("variables_text", variable_count_error(expected, len(variables)))
         return data
 
 
