@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +15,7 @@ from django.utils import timezone
 from consent.models import Contact
 from consent.purposes import Purpose
 from consent.selectors import contact_for_phone
+from messaging.dispatch import outbox_wake
 from messaging.gate import gate
 from messaging.models import Message, MessageEvent, MessageKind, MessageStatus, MessageTemplate
 from messaging.selectors import template_get, template_send_variable_count
@@ -159,7 +158,8 @@ def message_accept(
                 message=message, status=MessageStatus.QUEUED, at=now, source=MessageEvent.Source.API,
                 detail={"deferred_until": decision.defer_until.isoformat()} if decision.defer_until else {},
             )
-            _enqueue_on_commit(message.pk, decision.defer_until)
+            if decision.defer_until is None:  # deferred ones: the beat sweep wakes the dispatcher then
+                transaction.on_commit(outbox_wake)
     except IntegrityError:
         # a concurrent request with the same Idempotency-Key won the insert
         replayed = _replay(api_key, idempotency_key, digest)
@@ -167,27 +167,6 @@ def message_accept(
             raise
         return Accepted(replayed, True)
     return Accepted(message, False)
-
-
-BROKER_DOWN_BACKOFF = 5.0  # seconds without publish attempts after one failed
-_broker_down_until = 0.0
-
-
-def _enqueue_on_commit(message_id: Any, eta: dt.datetime | None) -> None:
-    from messaging.tasks import send_message
-
-    def enqueue() -> None:
-        global _broker_down_until
-        if time.monotonic() < _broker_down_until:  # known down: don't make this request wait too
-            logger.warning("Broker unavailable; message %s waits for the sweeper", message_id)
-            return
-        try:
-            send_message.apply_async(args=[str(message_id)], eta=eta, retry=False)
-        except Exception:  # the broker is down: the row is the outbox, the sweeper sends it
-            _broker_down_until = time.monotonic() + BROKER_DOWN_BACKOFF
-            logger.warning("Broker unavailable; message %s waits for the sweeper", message_id)
-
-    transaction.on_commit(enqueue)
 
 
 def message_reply(*, contact: Contact, text: str, reply_to_wamid: str = "") -> Message | None:
@@ -209,5 +188,5 @@ def message_reply(*, contact: Contact, text: str, reply_to_wamid: str = "") -> M
             created_by="system:confirmation",
         )
         MessageEvent.objects.create(message=message, status=MessageStatus.QUEUED, at=now, source=MessageEvent.Source.SYSTEM)
-        _enqueue_on_commit(message.pk, None)
+        transaction.on_commit(outbox_wake)
     return message

@@ -39,7 +39,7 @@ from benchmarks.common_send import (
     wait_for,
 )
 from consent.seed import seed_keywords
-from messaging import campaigns, outbox
+from messaging import campaigns, dispatch
 from messaging.inflight import _in_flight, in_flight
 from messaging.models import Campaign, Message, MessageEvent, MessageStatus
 from messaging.ratelimit import _pair_limiter, _throughput_limiter
@@ -94,6 +94,7 @@ def stack(fake: tuple[ControlClient, str], live_server: Any, settings: Any) -> I
     control.configure_webhooks(f"{live_server.url}/webhooks/whatsapp", settings.WHATSAPP_APP_SECRET,
                                statuses=["sent", "delivered"], batch_size=100, delay_ms=100, concurrency=4)
     settings.REDIS_URL = REDIS_URL
+    settings.MESSAGING_DISPATCHERS = 2  # as the workers below
     settings.WEBHOOK_DEFER_STATUSES = True  # production's default: the workers apply statuses
     for cache in (_in_flight, _pair_limiter, _throughput_limiter):
         cache.cache_clear()
@@ -102,7 +103,7 @@ def stack(fake: tuple[ControlClient, str], live_server: Any, settings: Any) -> I
     app.conf.task_always_eager = False
     no_quiet_hours()
     seed_keywords()  # STOP, START... (a transactional test's flush removed the migration's rows)
-    outbox._broker_down_until = 0.0
+    dispatch._broker_down_until = 0.0
     workers: list[Worker] = []
 
     def worker(name: str = "w1", broker: str = BROKER_URL, **env: str) -> Worker:
@@ -119,7 +120,7 @@ def stack(fake: tuple[ControlClient, str], live_server: Any, settings: Any) -> I
             "WHATSAPP_MAX_MPS": "400",
             "WHATSAPP_SEND_CONCURRENCY": "64",
             "MESSAGING_SEND_CHUNK_SIZE": "100",
-            "CAMPAIGN_SEND_PARALLELISM": "2",
+            "MESSAGING_DISPATCHERS": "2",
             "LOG_LEVEL": "WARNING",
             **env,
         }
@@ -178,8 +179,8 @@ def test_a_worker_killed_mid_campaign_sends_each_message_once_or_reconciles_it(s
     killed_at = time.time()
     at_kill = sum(accepted_by_recipient(control).values())
     stuck = set(Message.objects.filter(campaign=campaign, status=MessageStatus.SENDING).values_list("id", flat=True))
-    # and started again after its senders' heartbeat has lapsed (as after a minute)
-    in_flight().sender_forget(campaign.pk)
+    # and started again after its dispatcher lanes have lapsed (as after LANE_TTL_SECONDS)
+    in_flight().lanes_forget(dispatch.dispatchers())
     stack["worker"]("w2")
     sweep()
     wait_for(lambda: not Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED).exists(), 90,
