@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Model
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from consent.models import Contact
 from consent.purposes import Purpose
-from consent.selectors import contact_for_phone
+from consent.selectors import SendFacts, contact_send_facts
 from messaging.dispatch import outbox_wake
-from messaging.gate import gate
-from messaging.models import Message, MessageEvent, MessageKind, MessageStatus, MessageTemplate
-from messaging.selectors import template_get, template_send_variable_count
+from messaging.gate import gate, sending_policy
+from messaging.models import Message, MessageEvent, MessageKind, MessageStatus, MessageTemplate, SendingPolicy
+from messaging.selectors import template_send_variable_count, templates_get
 from pandorakart_wa.models import StorefrontApiKey
-from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone
+from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
 
 logger = logging.getLogger(__name__)
 
@@ -71,15 +76,25 @@ def request_digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
-def _replay(api_key: StorefrontApiKey | None, key: str, digest: str) -> Message | None:
-    if not key:
-        return None
-    existing = Message.objects.filter(api_key=api_key, idempotency_key=key).first()
-    if existing is None:
-        return None
-    if existing.request_sha256 != digest:
-        raise IdempotencyConflict("This Idempotency-Key was used with a different request body.")
-    return existing
+@dataclass(frozen=True)
+class MessageRequest:
+    """One message as the storefront asked for it (POST /messages, or an item of /messages/batch)."""
+
+    to: str
+    template: str | None = None
+    language: str = "en"
+    variables: Sequence[str] = ()
+    text: str | None = None
+    idempotency_key: str = ""
+    body: dict[str, Any] | None = None  # the request as sent: the idempotency digest is of this
+
+    def digest(self) -> str:
+        return request_digest(self.body if self.body is not None else {
+            "to": self.to, "template": self.template, "language": self.language, "variables": list(self.variables),
+            "text": self.text})
+
+
+ItemOutcome = Accepted | MessageInvalid | MessageRefused | IdempotencyConflict
 
 
 def message_accept(
@@ -94,28 +109,78 @@ def message_accept(
     created_by: str = "",
     body: dict[str, Any] | None = None,
 ) -> Accepted:
-    """Validate, gate and queue one message; the send is enqueued after commit.
+    """Validate, gate and queue one message; the dispatcher is woken after commit.
 
     Raises MessageInvalid (400), MessageRefused (422) or IdempotencyConflict (409); nothing is
     written in any of those cases.
     """
-    digest = request_digest(body if body is not None else {"to": to, "template": template, "language": language,
-                                                            "variables": list(variables), "text": text})
-    replayed = _replay(api_key, idempotency_key, digest)
-    if replayed is not None:
-        return Accepted(replayed, True)
+    request = MessageRequest(to=to, template=template, language=language, variables=tuple(variables), text=text,
+                             idempotency_key=idempotency_key, body=body)
+    (outcome,) = messages_accept(requests=[request], api_key=api_key, created_by=created_by)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
+
+def messages_accept(
+    *, requests: Sequence[MessageRequest], api_key: StorefrontApiKey | None = None, created_by: str = ""
+) -> list[ItemOutcome]:
+    """Judge each request on its own exactly as a single POST /messages would, and queue the
+    accepted ones: the outcome of each, in order (Accepted, or the exception it would raise).
+
+    Bulk: one template query, one consent query per purpose, and one INSERT of the messages
+    with their `queued` events (one statement, one transaction) however many requests; an
+    Idempotency-Key costs a look-up only when its message exists already. The dispatcher is
+    woken once, after the commit.
+    """
+    now = timezone.now()
+    outcomes: list[ItemOutcome | None] = [None] * len(requests)
+    templates = templates_get(pairs={(r.template, r.language) for r in requests if r.template is not None})
+    candidates: list[_Candidate] = []
+    for index, request in enumerate(requests):
+        candidate = _validate(index, request, templates)
+        if isinstance(candidate, MessageInvalid):
+            outcomes[index] = candidate
+        else:
+            candidates.append(candidate)
+    _gate_candidates(candidates, now, outcomes)
+    accepted = [c for c in candidates if outcomes[c.index] is None]
+    inserted = _insert(accepted, api_key=api_key, created_by=created_by, now=now)
+    for candidate in accepted:
+        if candidate.message.pk in inserted:
+            outcomes[candidate.index] = Accepted(candidate.message, False)
+    if any(c.message.pk in inserted and c.message.not_before is None for c in accepted):
+        transaction.on_commit(outbox_wake)  # deferred ones: the beat sweep wakes the dispatcher then
+    _idempotent_replays(requests, outcomes, api_key)
+    assert all(o is not None for o in outcomes)
+    return [o for o in outcomes if o is not None]
+
+
+@dataclass
+class _Candidate:
+    index: int
+    request: MessageRequest
+    phone: str
+    digest: str
+    template: MessageTemplate | None
+    purpose: str
+    message: Message = None  # type: ignore[assignment]  # set once the gate allows it
+
+
+def _validate(index: int, request: MessageRequest, templates: dict[tuple[str, str], MessageTemplate]
+              ) -> _Candidate | MessageInvalid:
     fields: dict[str, str] = {}
     try:
-        phone = normalize_phone(to)
+        phone = normalize_phone(request.to)
     except InvalidPhoneNumber as exc:
         fields["to"] = str(exc)
         phone = ""
     tmpl: MessageTemplate | None = None
-    if template is not None:
-        tmpl = template_get(name=template, language=language)
+    variables, text = request.variables, request.text
+    if request.template is not None:
+        tmpl = templates.get((request.template, request.language))
         if tmpl is None:
-            fields["template"] = f"No template {template!r} in language {language!r}."
+            fields["template"] = f"No template {request.template!r} in language {request.language!r}."
         elif (expected := template_send_variable_count(tmpl)) != len(variables):
             fields["variables"] = f"The template needs {expected} variables; {len(variables)} were given."
         elif any(not str(v).strip() for v in variables):
@@ -125,48 +190,144 @@ def message_accept(
     elif len(text) > TEXT_MAX_LENGTH:
         fields["text"] = f"A text is at most {TEXT_MAX_LENGTH} characters."
     if fields:
-        raise MessageInvalid(fields)
-
+        return MessageInvalid(fields)
     purpose = tmpl.purpose if tmpl is not None else Purpose.SUPPORT
-    contact = contact_for_phone(phone)
-    if contact is None:
-        raise MessageRefused("consent_missing", REFUSAL_DETAILS["consent_missing"])
-    now = timezone.now()
-    decision = gate(purpose=purpose, contact_ids=[contact.pk], template=tmpl, now=now)[contact.pk]
-    if not decision.allowed:
-        code = str(decision.code)
-        raise MessageRefused(code, REFUSAL_DETAILS.get(code, "Policy forbids this message."))
+    return _Candidate(index, request, phone, phone_digest(phone), tmpl, purpose)
 
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                contact=contact,
-                purpose=purpose,
-                template=tmpl,
-                revision=tmpl.approved_revision if tmpl is not None else None,
-                language=tmpl.language if tmpl is not None else "",
-                variables=[str(v) for v in variables],
-                text=text or "",
-                not_before=decision.defer_until,
-                reason=decision.code or "",
-                api_key=api_key,
-                idempotency_key=idempotency_key,
-                request_sha256=digest,
-                created_by=created_by[:200],
-            )
-            MessageEvent.objects.create(
-                message=message, status=MessageStatus.QUEUED, at=now, source=MessageEvent.Source.API,
-                detail={"deferred_until": decision.defer_until.isoformat()} if decision.defer_until else {},
-            )
-            if decision.defer_until is None:  # deferred ones: the beat sweep wakes the dispatcher then
-                transaction.on_commit(outbox_wake)
-    except IntegrityError:
-        # a concurrent request with the same Idempotency-Key won the insert
-        replayed = _replay(api_key, idempotency_key, digest)
-        if replayed is None:
-            raise
-        return Accepted(replayed, True)
-    return Accepted(message, False)
+
+def _gate_candidates(candidates: list[_Candidate], now: dt.datetime, outcomes: list[ItemOutcome | None]) -> None:
+    """The gate for every candidate: one consent query per purpose, then the gate per template.
+    A customer named twice is judged twice in turn (rounds), so the second message counts the
+    first against the marketing cap, as two single requests would."""
+    facts: dict[str, dict[str, SendFacts]] = {}
+    for purpose in {c.purpose for c in candidates}:
+        facts[purpose] = contact_send_facts(digests=list({c.digest for c in candidates if c.purpose == purpose}),
+                                            purpose=purpose)
+    policy: list[SendingPolicy] = []  # read once, and only if a marketing template needs it
+    queued_before: Counter[int] = Counter()  # marketing messages accepted earlier in this request
+    rounds: dict[int, list[_Candidate]] = defaultdict(list)
+    seen: Counter[str] = Counter()
+    for candidate in candidates:
+        rounds[seen[candidate.digest]].append(candidate)
+        seen[candidate.digest] += 1
+    for round_ in (rounds[r] for r in sorted(rounds)):
+        groups: dict[tuple[int | None, str], list[_Candidate]] = defaultdict(list)
+        for candidate in round_:
+            fact = facts[candidate.purpose].get(candidate.digest)
+            if fact is None:  # a number never seen: no consent
+                outcomes[candidate.index] = MessageRefused("consent_missing", REFUSAL_DETAILS["consent_missing"])
+                continue
+            groups[(candidate.template.pk if candidate.template else None, candidate.purpose)].append(candidate)
+        for (_, purpose), group in groups.items():
+            template = group[0].template
+            if purpose == Purpose.MARKETING and not policy:
+                policy.append(sending_policy())
+            by_contact = {facts[purpose][c.digest].contact_id: facts[purpose][c.digest] for c in group}
+            decisions = gate(purpose=purpose, contact_ids=list(by_contact), template=template, now=now,
+                             facts=by_contact, policy=policy[0] if policy else None,
+                             queued_before=queued_before if purpose == Purpose.MARKETING else None)
+            for candidate in group:
+                contact_id = facts[purpose][candidate.digest].contact_id
+                decision = decisions[contact_id]
+                if not decision.allowed:
+                    code = str(decision.code)
+                    outcomes[candidate.index] = MessageRefused(code, REFUSAL_DETAILS.get(code, "Policy forbids this message."))
+                    continue
+                if purpose == Purpose.MARKETING:
+                    queued_before[contact_id] += 1
+                candidate.message = _message(candidate, contact_id, decision.defer_until, decision.code)
+
+
+def _message(candidate: _Candidate, contact_id: int, defer_until: dt.datetime | None, code: str | None) -> Message:
+    request, tmpl = candidate.request, candidate.template
+    message = Message(
+        contact_id=contact_id,
+        purpose=candidate.purpose,
+        template=tmpl,
+        revision_id=tmpl.approved_revision_id if tmpl is not None else None,
+        language=tmpl.language if tmpl is not None else "",
+        variables=[str(v) for v in request.variables],
+        text=request.text or "",
+        not_before=defer_until,
+        reason=code or "",
+        idempotency_key=request.idempotency_key,
+        request_sha256=candidate.request.digest(),
+    )
+    # the response shows the masked number: no need to read the contact back (or decrypt it)
+    message.contact = Contact(id=contact_id, phone=candidate.phone)
+    return message
+
+
+def _insert(candidates: Sequence[_Candidate], *, api_key: StorefrontApiKey | None, created_by: str,
+            now: dt.datetime) -> set[Any]:
+    """Write the messages and their `queued` events; the ids written (a message whose
+    Idempotency-Key exists already is not). PostgreSQL: one statement."""
+    if not candidates:
+        return set()
+    messages = [c.message for c in candidates]
+    for message in messages:
+        message.api_key = api_key
+        message.created_by = created_by[:200]
+        message.created_at = message.updated_at = now
+    details = [json.dumps({"deferred_until": m.not_before.isoformat()} if m.not_before else {}) for m in messages]
+    if connection.vendor != "postgresql":
+        return _insert_one_by_one(messages, details, now)
+    query = InsertQuery(Message, on_conflict=OnConflict.IGNORE)
+    query.insert_values(list(Message._meta.concrete_fields), list[Model](messages))
+    compiler = query.get_compiler(connection=connection)
+    compiler.returning_fields = [Message._meta.pk]
+    ((insert_sql, insert_params),) = compiler.as_sql()
+    events = MessageEvent._meta.db_table
+    sql = (
+        f"WITH m AS ({insert_sql}) "  # noqa: S608 - our tables and the ORM's own INSERT
+        f"INSERT INTO {events} (message_id, status, at, source, detail) "
+        "SELECT m.id, %s, %s, %s, e.detail::jsonb FROM m JOIN unnest(%s::uuid[], %s::text[]) AS e(id, detail) "
+        "ON e.id = m.id RETURNING message_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*insert_params, MessageStatus.QUEUED, now, MessageEvent.Source.API,
+                             [m.pk for m in messages], details])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _insert_one_by_one(messages: Sequence[Message], details: Sequence[str], now: dt.datetime) -> set[Any]:
+    """SQLite (the run command): each message and its event, in one transaction."""
+    inserted: set[Any] = set()
+    with transaction.atomic():
+        for message, detail in zip(messages, details, strict=True):
+            try:
+                with transaction.atomic():
+                    message.save(force_insert=True)
+                    MessageEvent.objects.create(message=message, status=MessageStatus.QUEUED, at=now,
+                                                source=MessageEvent.Source.API, detail=json.loads(detail))
+            except IntegrityError:
+                continue  # its Idempotency-Key was used before: see _idempotent_replays
+            inserted.add(message.pk)
+    return inserted
+
+
+def _idempotent_replays(requests: Sequence[MessageRequest], outcomes: list[ItemOutcome | None],
+                        api_key: StorefrontApiKey | None) -> None:
+    """A request with an Idempotency-Key that did not write a message: if the key's message
+    exists, the same body is a replay of it (202, the same message; whatever the gate says now)
+    and another body is a conflict (409). One query, and only for such requests."""
+    keyed = [i for i, r in enumerate(requests) if r.idempotency_key and not isinstance(outcomes[i], Accepted)]
+    if not keyed:
+        return
+    existing = {
+        m.idempotency_key: m
+        for m in Message.objects.select_related("contact", "template").filter(
+            api_key=api_key, idempotency_key__in={requests[i].idempotency_key for i in keyed}
+        )
+    }
+    for i in keyed:
+        message = existing.get(requests[i].idempotency_key)
+        if message is None:
+            continue
+        if message.request_sha256 != requests[i].digest():
+            outcomes[i] = IdempotencyConflict("This Idempotency-Key was used with a different request body.")
+        else:
+            outcomes[i] = Accepted(message, True)
 
 
 def message_reply(*, contact: Contact, text: str, reply_to_wamid: str = "") -> Message | None:

@@ -9,6 +9,7 @@ its webhook commits. There is no cached "usable" flag to drift.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
@@ -86,10 +87,36 @@ def template_get(*, name: str, language: str) -> MessageTemplate | None:
     )
 
 
+def templates_get(*, pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str], MessageTemplate]:
+    """The templates named by (name, language) pairs, read fresh (their state is what the gate
+    judges) in one query; the revisions' content only when not cached (see below)."""
+    if not pairs:
+        return {}
+    condition = Q()
+    for name, language in pairs:
+        condition |= Q(name=name, language=language)
+    templates = (
+        MessageTemplate.objects.select_related("approved_revision")
+        .defer(*(f"approved_revision__{f}" for f in _REVISION_CONTENT if f != "body"))
+        .filter(condition)
+    )
+    return {(t.name, t.language): t for t in templates}
+
+
+_REVISION_CONTENT = ("header_text", "body", "footer", "buttons", "header_examples", "body_examples", "lint_findings")
+_variable_counts: dict[int, int] = {}  # revision id -> {{n}} in its body: a revision's content never changes
+
+
 def template_send_variable_count(template: MessageTemplate) -> int:
     """How many `variables` a send of this template must supply (the body's {{1}}..{{n}})."""
-    revision = template.approved_revision
-    return variable_count(revision.body) if revision is not None else 0
+    revision_id = template.approved_revision_id
+    if revision_id is None:
+        return 0
+    count = _variable_counts.get(revision_id)
+    if count is None:
+        revision = template.approved_revision
+        count = _variable_counts[revision_id] = variable_count(revision.body) if revision is not None else 0
+    return count
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # Connections stay bounded however many threads or greenlets a process runs: a gevent
+    # worker's greenlet keeps no connection after its task with CONN_MAX_AGE=0 (README,
+    # "Production deployment"); DATABASE_POOL_MAX_SIZE > 0 uses Django's psycopg pool instead,
+    # at most that many connections per process (a request waits for one, up to 10 s).
+    DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=0)
+    if DATABASE_POOL_MAX_SIZE > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them: Django forbids both
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": 10,
+        }
+    else:
+        DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # --- Cache and Redis ----------------------------------------------------------------------
