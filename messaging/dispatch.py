@@ -7,10 +7,13 @@ across every worker ("lanes", messaging/inflight.py), each draining due rows in 
 send pipeline (messaging/sending.py): claim with SKIP LOCKED, gate the chunk, take rate-limiter
 slots, send concurrently on the pooled session, record in bulk.
 
-Waking is one coalesced signal: one Redis call takes a free lane, and a task is published only
-when one was free. When every lane is busy nothing is published, and nothing is lost: a lane
-that finds nothing due lets go of its lane and then looks once more, so a row committed before
-the wake found the lane busy is seen by that last look. A lane whose worker was killed lapses
+Waking is one coalesced signal: one Redis call takes the first lane, and a task is published
+only when it was free. When it is busy nothing is published, and nothing is lost: a lane that
+finds nothing due lets go of its lane and then looks once more, so a row committed before the
+wake found the lane busy is seen by that last look. More lanes join only when a lane's claims
+grow large (a backlog: a campaign, a burst of batches): at the storefront's steady rates one
+lane sends chunks of tens of messages, where lanes side by side would each send a few, paying
+each chunk's fixed queries for fewer messages. A lane whose worker was killed lapses
 (LANE_TTL_SECONDS); a wake that could not be published (broker down) leaves its rows for the
 beat sweep (`send_due_messages`), which also wakes the dispatcher for rows that came due later
 (quiet hours, retries beyond the timer horizon).
@@ -40,6 +43,7 @@ DISPATCH_SLICE_SECONDS = 60.0  # a lane hands over to a fresh task after this: f
 # lanes a chunk is 40 messages, so a login code queued behind a campaign waits about 2 s for a
 # slot, not the minutes a 500-message chunk per lane would reserve ahead of it.
 SLOT_HORIZON_SECONDS = 2.0
+BACKLOG_SHARE = 4  # a claim of a quarter chunk or more is a backlog: another lane joins
 TIMER_HORIZON = dt.timedelta(minutes=2)  # a requeue due sooner gets a timed wake; later ones the sweep
 TIMER_BUCKET_SECONDS = 0.5  # timed wakes of one process are coalesced to this grain
 
@@ -75,20 +79,21 @@ def _publish(lane: int | None) -> bool:
     return True
 
 
-def outbox_wake() -> None:
+def outbox_wake(*, another: bool = False) -> None:
     """Queued messages were committed: make sure a dispatcher will look at them soon. Call it
     after the commit (`transaction.on_commit(outbox_wake)`), once per request, not per message.
+    `another`: a lane has a backlog and asks for the next free lane to join it.
 
-    With Redis (production) a free lane is taken here and handed to the task, so nothing is
-    published while every lane is busy. Without Redis (the run command, tests) lanes live in the
-    worker process: the task is always published and takes a lane itself, or leaves."""
+    With Redis (production) the lane is taken here and handed to the task, so nothing is
+    published while it is busy. Without Redis (the run command, tests) lanes live in the worker
+    process: the task is always published and takes a free lane itself, or leaves."""
     marks = in_flight()
     if not marks.exact:
         _publish(None)
         return
     if time.monotonic() < _broker_down_until:
         return
-    lane = marks.lane_take_free(dispatchers())
+    lane = marks.lane_take_free(dispatchers()) if another else (0 if marks.lane_take(0) else None)
     if lane is not None and not _publish(lane):
         marks.lane_free(lane)  # nobody will run it: the next wake may try again
 
@@ -139,8 +144,8 @@ def outbox_dispatch(*, lane: int | None) -> int:
                 _wake_for_next_due()
                 return handled
             last = not marks.lane_take(lane)  # another task took the lane meanwhile: it goes on
-        elif len(messages) >= size:
-            outbox_wake()  # a backlog: another lane joins, if one is free
+        elif len(messages) >= max(1, size // BACKLOG_SHARE):
+            outbox_wake(another=True)  # a backlog: another lane joins, if one is free
         messages_send_claimed(messages)
         _after_chunk(messages)
         handled += len(messages)

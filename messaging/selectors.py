@@ -9,9 +9,12 @@ its webhook commits. There is no cached "usable" flag to drift.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Q, QuerySet
 
 from messaging.lint import Vocabulary
@@ -89,18 +92,62 @@ def template_get(*, name: str, language: str) -> MessageTemplate | None:
 
 def templates_get(*, pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str], MessageTemplate]:
     """The templates named by (name, language) pairs, read fresh (their state is what the gate
-    judges) in one query; the revisions' content only when not cached (see below)."""
+    judges) in one query, with their approved revision (its content only while its variable count
+    is not cached: see below)."""
     if not pairs:
         return {}
+    if len(pairs) == 1:
+        ((name, language),) = pairs
+        template = _template_by_name(name, language)
+        return {} if template is None else {(name, language): template}
     condition = Q()
     for name, language in pairs:
         condition |= Q(name=name, language=language)
-    templates = (
-        MessageTemplate.objects.select_related("approved_revision")
-        .defer(*(f"approved_revision__{f}" for f in _REVISION_CONTENT if f != "body"))
-        .filter(condition)
+    return {(t.name, t.language): t for t in _templates_with_revision().filter(condition)}
+
+
+def _templates_with_revision() -> QuerySet[MessageTemplate]:
+    return MessageTemplate.objects.select_related("approved_revision").defer(
+        *(f"approved_revision__{f}" for f in _REVISION_CONTENT if f != "body")
     )
-    return {(t.name, t.language): t for t in templates}
+
+
+_NAME, _LANGUAGE = "\x00name", "\x00language"  # stand-ins while the lookup is compiled
+
+
+@functools.cache
+def _template_lookup_compiled() -> tuple[str, tuple[int, int], list[Any]]:
+    """The single-template lookup compiled by the ORM once per process (compiling it cost the
+    send API more than running it): (SQL, where the name and language go, the compiler)."""
+    compiler = _templates_with_revision().filter(name=_NAME, language=_LANGUAGE).query.get_compiler(DEFAULT_DB_ALIAS)
+    sql, params = compiler.as_sql()
+    return sql, (list(params).index(_NAME), list(params).index(_LANGUAGE)), [compiler]
+
+
+def _template_by_name(name: str, language: str) -> MessageTemplate | None:
+    sql, (at_name, at_language), (compiler,) = _template_lookup_compiled()
+    params: list[Any] = [None, None]
+    params[at_name], params[at_language] = name, language
+    connection = connections[DEFAULT_DB_ALIAS]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    columns = [column for column, _, _ in compiler.select]
+    converters = compiler.get_converters(columns)
+    (row,) = compiler.apply_converters([list(row)], converters) if converters else [row]
+    template_info = compiler.klass_info
+    revision_info = template_info["related_klass_infos"][0]
+
+    def build(model: Any, info: dict[str, Any]) -> Any:
+        indexes = info["select_fields"]
+        return model.from_db(DEFAULT_DB_ALIAS, [columns[i].target.attname for i in indexes], [row[i] for i in indexes])
+
+    template = build(MessageTemplate, template_info)
+    revision_values = [row[i] for i in revision_info["select_fields"]]
+    template.approved_revision = build(TemplateRevision, revision_info) if revision_values[0] is not None else None
+    return template
 
 
 _REVISION_CONTENT = ("header_text", "body", "footer", "buttons", "header_examples", "body_examples", "lint_findings")
