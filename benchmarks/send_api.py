@@ -52,6 +52,7 @@ from benchmarks.common_send import (
     flush_redis,
     free_port,
     phone_for,
+    process_tree,
     setup_django,
     start_fake_meta,
     wait_for,
@@ -116,7 +117,7 @@ def client_child(spec: dict[str, Any]) -> None:
         t.start()
     for t in threads:
         t.join()
-    print(json.dumps(results), flush=True)
+    print(json.dumps({"results": results, "cpu": time.process_time()}), flush=True)
 
 
 def run_clients(requests_: list[Any], clients: int, rate: float | None = None) -> list[Any]:
@@ -128,7 +129,13 @@ def run_clients(requests_: list[Any], clients: int, rate: float | None = None) -
     os.unlink(f.name)
     if child.returncode != 0:
         raise RuntimeError(f"client process failed: {child.stderr[-2000:]}")
-    return list(json.loads(child.stdout.strip().splitlines()[-1]))
+    output = json.loads(child.stdout.strip().splitlines()[-1])
+    CLIENT_CPU.append(float(output["cpu"]))
+    return list(output["results"])
+
+
+CLIENT_CPU: list[float] = []  # CPU seconds of each client process, in order
+METER: list[CpuMeter] = []
 
 
 # --- connections -------------------------------------------------------------------------------
@@ -162,6 +169,39 @@ class ConnectionSampler:
         self._stop.set()
         self._thread.join(2)
         self._conn.close()
+
+
+class CpuMeter:
+    """CPU seconds (user + system) used by each role's processes between two readings: the
+    deployment's process trees, and PostgreSQL's backends of the benchmark database."""
+
+    def __init__(self, roles: dict[str, int], sampler: ConnectionSampler) -> None:
+        self.roles, self.sampler = roles, sampler
+        self.ticks = os.sysconf("SC_CLK_TCK")
+        self.last = self._read()
+
+    def _cpu(self, pid: int) -> float:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / self.ticks
+        except OSError:
+            return 0.0
+
+    def _read(self) -> dict[str, dict[int, float]]:
+        readings = {role: {p: self._cpu(p) for p in process_tree(pid)} for role, pid in self.roles.items()}
+        rows = self.sampler._conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> "
+                                          "pg_backend_pid()", [self.sampler.db]).fetchall()
+        readings["postgres"] = {int(r[0]): self._cpu(int(r[0])) for r in rows}
+        return readings
+
+    def take(self) -> dict[str, float]:
+        """CPU seconds per role since the last call (a process that ended in between is missed)."""
+        now = self._read()
+        used = {role: sum(max(0.0, cpu - self.last.get(role, {}).get(pid, 0.0)) for pid, cpu in pids.items())
+                for role, pids in now.items()}
+        self.last = now
+        return used
 
 
 # --- the deployment ------------------------------------------------------------------------------
@@ -281,6 +321,8 @@ def phase_ceiling(fake_url: str, args: argparse.Namespace) -> dict[str, Any]:
 def phase_ping(web: Web, key: str, args: argparse.Namespace) -> dict[str, Any]:
     headers = {"Authorization": f"Api-Key {key}"}
     run_clients([["GET", f"{web.url}/api/v1/ping", None, headers]] * 200, args.clients)
+    if METER:
+        METER[0].take()  # the warm-up is not counted
     results = run_clients([["GET", f"{web.url}/api/v1/ping", None, headers]] * args.messages, args.clients)
     check_statuses(results, 200)
     span = max(r[1] for r in results) - min(r[0] for r in results)
@@ -375,6 +417,7 @@ def main() -> None:
     worker_env = deployment_env(fake_url, args, "worker")
     results: dict[str, Any] = {}
     peaks: dict[str, int] = {}
+    cpu: dict[str, tuple[dict[str, float], float, int]] = {}
     processes: list[Any] = []
     sampler = None
     try:
@@ -405,17 +448,24 @@ def main() -> None:
         web.wait()
         time.sleep(4)  # workers connect
         sampler.take()
+        roles = {"web": web.process.pid, "fake": fake.pid, **{f"worker{i}": w.pid for i, w in enumerate(workers)}}
+        METER.append(CpuMeter(roles, sampler))
         first = 0
         if "ping" in phases:
             results["ping"] = phase_ping(web, key, args)
             peaks["ping"] = sampler.take()
+            cpu["ping"] = (METER[0].take(), CLIENT_CPU[-1], args.messages)
         if "single" in phases:
+            METER[0].take()
             results["single"] = phase_single(web, key, control, args, first)
             peaks["single"] = sampler.take()
+            cpu["single"] = (METER[0].take(), CLIENT_CPU[-1], args.messages)
         first += args.messages
         if "batch" in phases:
+            METER[0].take()
             results["batch"] = phase_batch(web, key, control, args, first)
             peaks["batch"] = sampler.take()
+            cpu["batch"] = (METER[0].take(), CLIENT_CPU[-1], args.batch_messages)
         first += args.batch_messages
         if "latency" in phases:
             time.sleep(2)
@@ -467,6 +517,12 @@ def main() -> None:
         lines.append(f"latency    : POST -> Meta p50 {r['p50_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms at {args.rate:g}/s "
                      f"offered ({r['at_meta']}/{r['count']} at Meta; POST p50 {r['post_p50_ms']:.0f} ms; peak PG "
                      f"connections {peaks['latency']})")
+    for phase, (used, client_cpu, count) in cpu.items():
+        workers_cpu = sum(v for k, v in used.items() if k.startswith("worker"))
+        parts = {"web": used.get("web", 0.0), "workers": workers_cpu, "postgres": used.get("postgres", 0.0),
+                 "fake Meta": used.get("fake", 0.0), "clients": client_cpu}
+        lines.append(f"cpu {phase:7}: " + ", ".join(f"{k} {1000 * v / count:.2f}" for k, v in parts.items())
+                     + f" ms per message or request (total {1000 * sum(parts.values()) / count:.2f})")
     lines.append(f"Meta saw {counts['messages']:,} sends, duplicates {len(counts['duplicates'])}, "
                  f"schema violations {counts['violations']}")
     targets = []
