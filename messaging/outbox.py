@@ -25,7 +25,7 @@ from messaging.gate import gate, sending_policy
 from messaging.models import Message, MessageEvent, MessageKind, MessageStatus, MessageTemplate, SendingPolicy
 from messaging.selectors import template_send_variable_count, templates_get
 from pandorakart_wa.models import StorefrontApiKey
-from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
+from pandorakart_wa.phones import InvalidPhoneNumber, mask_phone, normalize_phone, phone_digest
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +57,14 @@ class Accepted:
     """A queued message. `message` is built on first use: a batch answers with ids only, and
     building a thousand model instances cost it more than writing them."""
 
-    def __init__(self, message: Message | Callable[[], Message], replayed: bool, *, message_id: Any = None) -> None:
+    def __init__(self, message: Message | Callable[[], Message], replayed: bool, *, message_id: Any = None,
+                 summary: dict[str, Any] | None = None) -> None:
         self._message = message
         self.replayed = replayed  # the same Idempotency-Key and body were accepted before
         self.message_id = message_id if message_id is not None else getattr(message, "pk", None)
+        # what the API answers (id, status, masked number, template, purpose, created_at), known
+        # without building the message
+        self.summary = summary
 
     @functools.cached_property
     def message(self) -> Message:
@@ -157,7 +161,7 @@ def messages_accept(
     for candidate in accepted:
         if candidate.values["id"] in inserted:
             outcomes[candidate.index] = Accepted(functools.partial(_build_message, candidate), False,
-                                                 message_id=candidate.values["id"])
+                                                 message_id=candidate.values["id"], summary=_summary(candidate))
     if any(c.values["id"] in inserted and c.values["not_before"] is None for c in accepted):
         transaction.on_commit(outbox_wake)  # deferred ones: the beat sweep wakes the dispatcher then
     _idempotent_replays(requests, outcomes, api_key)
@@ -264,6 +268,13 @@ def _message_values(candidate: _Candidate, contact_id: int, defer_until: dt.date
         "idempotency_key": request.idempotency_key,
         "request_sha256": request.digest(),
     }
+
+
+def _summary(candidate: _Candidate) -> dict[str, Any]:
+    values = candidate.values
+    return {"id": str(values["id"]), "status": MessageStatus.QUEUED, "to": mask_phone(candidate.phone),
+            "template": candidate.template.name if candidate.template is not None else None,
+            "purpose": values["purpose"], "created_at": values["created_at"]}
 
 
 def _build_message(candidate: _Candidate) -> Message:

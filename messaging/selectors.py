@@ -118,14 +118,17 @@ _NAME, _LANGUAGE = "\x00name", "\x00language"  # stand-ins while the lookup is c
 @functools.cache
 def _template_lookup_compiled() -> tuple[str, tuple[int, int], list[Any]]:
     """The single-template lookup compiled by the ORM once per process (compiling it cost the
-    send API more than running it): (SQL, where the name and language go, the compiler)."""
+    send API more than running it): (SQL, where the name and language go, [the compiler, the
+    columns, their converters])."""
     compiler = _templates_with_revision().filter(name=_NAME, language=_LANGUAGE).query.get_compiler(DEFAULT_DB_ALIAS)
     sql, params = compiler.as_sql()
-    return sql, (list(params).index(_NAME), list(params).index(_LANGUAGE)), [compiler]
+    columns = [column for column, _, _ in compiler.select]
+    return sql, (list(params).index(_NAME), list(params).index(_LANGUAGE)), [
+        compiler, columns, compiler.get_converters(columns)]
 
 
 def _template_by_name(name: str, language: str) -> MessageTemplate | None:
-    sql, (at_name, at_language), (compiler,) = _template_lookup_compiled()
+    sql, (at_name, at_language), (compiler, columns, converters) = _template_lookup_compiled()
     params: list[Any] = [None, None]
     params[at_name], params[at_language] = name, language
     connection = connections[DEFAULT_DB_ALIAS]
@@ -134,8 +137,6 @@ def _template_by_name(name: str, language: str) -> MessageTemplate | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    columns = [column for column, _, _ in compiler.select]
-    converters = compiler.get_converters(columns)
     (row,) = compiler.apply_converters([list(row)], converters) if converters else [row]
     template_info = compiler.klass_info
     revision_info = template_info["related_klass_infos"][0]
