@@ -2,12 +2,13 @@
 bare ceiling measured in the same run with the same client concurrency.
 
     .venv/bin/python benchmarks/send_api.py                      # every phase, the defaults below
-    .venv/bin/python benchmarks/send_api.py --db-conn pool       # Django's psycopg pool instead
+    .venv/bin/python benchmarks/send_api.py --db-conn close      # CONN_MAX_AGE=0 in the workers instead
 
 Deployment (one machine): gunicorn `pandorakart_wa.wsgi --workers 2 --threads 4`, two
 `celery -A pandorakart_wa worker -P gevent -c 8` processes and `celery beat`, with
 WHATSAPP_SEND_CONCURRENCY=128, WHATSAPP_POOL_SIZE=128, MESSAGING_SEND_CHUNK_SIZE=500, the fake
-Meta as its own process answering in 100 ms, WHATSAPP_MAX_MPS=100,000 (the limiter never binds).
+Meta as its own process answering in 100 ms, WHATSAPP_MAX_MPS=100,000 (the limiter never binds),
+DATABASE_POOL_MAX_SIZE=8 (Django's psycopg pool; --db-conn for the alternatives).
 Clients are `requests` sessions in threads of a separate process.
 
 Phases, each to customers of its own (Meta's pair rate allows one message per customer per 6 s):
@@ -394,10 +395,12 @@ def main() -> None:
     parser.add_argument("--web-threads", type=int, default=4)
     parser.add_argument("--worker-processes", type=int, default=2)
     parser.add_argument("--dispatchers", type=int, default=0, help="MESSAGING_DISPATCHERS (0: the default)")
-    parser.add_argument("--db-conn", choices=("close", "pool", "persistent"), default="close",
-                        help="close: CONN_MAX_AGE=0 in the workers (60 in web); pool: Django's psycopg pool "
-                             "everywhere; persistent: CONN_MAX_AGE=600 everywhere")
-    parser.add_argument("--pool-size", type=int, default=4, help="DATABASE_POOL_MAX_SIZE with --db-conn pool")
+    parser.add_argument("--db-conn", choices=("close", "pool", "persistent"), default="pool",
+                        help="pool (the README's production setting): Django's psycopg pool in every process; "
+                             "close: CONN_MAX_AGE=0 in the workers (60 in web); persistent: CONN_MAX_AGE=600 "
+                             "everywhere")
+    parser.add_argument("--pool-size", type=int, default=8, help="DATABASE_POOL_MAX_SIZE with --db-conn pool "
+                        "(at least each process's concurrency: celery -c 8, gunicorn's threads)")
     parser.add_argument("--phases", default="ceiling,ping,single,batch,latency")
     parser.add_argument("--no-validate", action="store_true", help="the fake skips its OpenAPI body checks")
     parser.add_argument("--client-child", help=argparse.SUPPRESS)
