@@ -45,7 +45,7 @@ def main() -> None:
 
     fake, url = start_fake_meta(args.latency_ms, validate=False, token="bench-token")  # noqa: S106 - the fake's
     env = bench_env(BENCH_DB, url, WHATSAPP_MAX_MPS=100_000, WHATSAPP_SEND_CONCURRENCY=128, WHATSAPP_POOL_SIZE=128,
-                    MESSAGING_SEND_CHUNK_SIZE=500, CAMPAIGN_SEND_PARALLELISM=4)
+                    MESSAGING_SEND_CHUNK_SIZE=500, MESSAGING_DISPATCHERS=4)
     workers: list[Worker] = []
     peaks: dict[int, int] = {}
     idle: dict[int, int] = {}

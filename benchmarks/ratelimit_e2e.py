@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2400)
     parser.add_argument("--rate", type=int, default=80)
     parser.add_argument("--processes", type=int, default=4)
-    parser.add_argument("--parallelism", type=int, default=8, help="CAMPAIGN_SEND_PARALLELISM")
+    parser.add_argument("--parallelism", type=int, default=8, help="MESSAGING_DISPATCHERS")
     parser.add_argument("--chunk", type=int, default=100)
     parser.add_argument("--latency-ms", type=float, default=100)
     parser.add_argument("--load", type=int, default=0,
@@ -70,7 +70,7 @@ def main() -> None:
     control = ControlClient(url)
     control.wait_ready()
     env = bench_env(BENCH_DB, url, WHATSAPP_MAX_MPS=args.rate, MESSAGING_SEND_CHUNK_SIZE=args.chunk,
-                    CAMPAIGN_SEND_PARALLELISM=args.parallelism, WHATSAPP_SEND_CONCURRENCY=64)
+                    MESSAGING_DISPATCHERS=args.parallelism, WHATSAPP_SEND_CONCURRENCY=64)
     workers: list[Worker] = []
     hogs: list[subprocess.Popen[bytes]] = []
     try:
@@ -122,7 +122,7 @@ def main() -> None:
     print("\n".join([
         "",
         f"== ratelimit_e2e: {len(times):,} sends, WHATSAPP_MAX_MPS={rate}, {args.processes} worker processes "
-        f"({', '.join(senders)}), CAMPAIGN_SEND_PARALLELISM={args.parallelism}, chunks of {args.chunk} ==",
+        f"({', '.join(senders)}), MESSAGING_DISPATCHERS={args.parallelism}, chunks of {args.chunk} ==",
         f"most in any 1 s window : {worst} (window starting {worst_at - times[0]:.2f} s in)  "
         f"target <= {rate}: {'yes' if ok_max else 'NO'}",
         f"average rate           : {average:.2f}/s over {span:.1f} s  target >= {0.95 * rate:.0f}/s: "

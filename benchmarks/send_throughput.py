@@ -1,13 +1,14 @@
 """Send throughput: a campaign end to end (queued -> sent, recorded in PostgreSQL) through real
 Celery workers against the fake Meta (its own process, 100 ms per answer), beside the bare
 ceiling measured in the same run: the same HTTP client (CloudBackend.send_batch) with the same
-pool type, processes, parallel senders, chunk size and concurrency, no database.
+pool type, processes, parallel senders, chunk size and concurrency, no database. The campaign's
+messages are sent by the dispatcher that sends every message (messaging/dispatch.py).
 
     .venv/bin/python benchmarks/send_throughput.py      # 20,000 messages, 2 gevent workers (the defaults)
     .venv/bin/python benchmarks/send_throughput.py --processes 1 --concurrency 256   # one worker process
 
 The default worker setup is the recommended production one on a 2-core host: one
-`celery -A pandorakart_wa worker -P gevent -c 8` process per core, CAMPAIGN_SEND_PARALLELISM=4,
+`celery -A pandorakart_wa worker -P gevent -c 8` process per core, MESSAGING_DISPATCHERS=4,
 MESSAGING_SEND_CHUNK_SIZE=500, WHATSAPP_SEND_CONCURRENCY=128 (connections per process).
 
 Creates (and at the end drops) the database pk_bench_send, uses Redis databases 6 (broker) and
@@ -48,7 +49,7 @@ def env_for(fake_url: str, args: argparse.Namespace) -> dict[str, str]:
     return bench_env(
         BENCH_DB, fake_url,
         WHATSAPP_MAX_MPS=args.max_mps, WHATSAPP_SEND_CONCURRENCY=args.concurrency, WHATSAPP_POOL_SIZE=args.concurrency,
-        MESSAGING_SEND_CHUNK_SIZE=args.chunk, CAMPAIGN_SEND_PARALLELISM=args.parallelism,
+        MESSAGING_SEND_CHUNK_SIZE=args.chunk, MESSAGING_DISPATCHERS=args.parallelism,
     )
 
 
@@ -171,7 +172,7 @@ def main() -> None:
     parser.add_argument("--pool", choices=("gevent", "threads", "prefork"), default="gevent")
     parser.add_argument("--processes", type=int, default=2, help="worker processes (celery commands)")
     parser.add_argument("--worker-concurrency", type=int, default=8, help="celery -c (tasks at once)")
-    parser.add_argument("--parallelism", type=int, default=4, help="CAMPAIGN_SEND_PARALLELISM")
+    parser.add_argument("--parallelism", type=int, default=4, help="MESSAGING_DISPATCHERS (dispatcher lanes)")
     parser.add_argument("--chunk", type=int, default=500, help="MESSAGING_SEND_CHUNK_SIZE")
     parser.add_argument("--concurrency", type=int, default=128, help="WHATSAPP_SEND_CONCURRENCY per process")
     parser.add_argument("--max-mps", type=int, default=100_000)
@@ -210,7 +211,7 @@ def main() -> None:
     lines = [
         f"== send_throughput: {args.messages:,} messages, fake Meta at {args.latency_ms:g} ms, {os.cpu_count()} cores ==",
         f"worker setup   : {args.processes} x celery -P {args.pool} -c {args.worker_concurrency}, "
-        f"CAMPAIGN_SEND_PARALLELISM={args.parallelism}, MESSAGING_SEND_CHUNK_SIZE={args.chunk}, "
+        f"MESSAGING_DISPATCHERS={args.parallelism}, MESSAGING_SEND_CHUNK_SIZE={args.chunk}, "
         f"WHATSAPP_SEND_CONCURRENCY={args.concurrency}, WHATSAPP_MAX_MPS={args.max_mps}",
         f"bare ceiling   : {bare_rate:8,.0f} msg/s  ({args.messages:,} in {bare_s:.2f} s: send_batch, same pool, "
         f"processes and concurrency, no DB; failures {bare_failures}, duplicates {bare_dup})",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
@@ -108,6 +110,60 @@ def consent_decisions(
     for key, blocked, erased, status in _decision_rows(key_field, keys, purpose):
         decisions[key] = _decide(blocked, erased, status)
     return decisions
+
+
+@dataclass(frozen=True)
+class SendFacts:
+    """What the send gate needs of one contact, read with its consent in one query."""
+
+    contact_id: int
+    decision: Decision
+    undeliverable: bool
+    last_inbound_at: datetime | None
+
+
+_SEND_FACTS_SQL = """
+    SELECT c.{key}, c.id, c.blocked, c.erased, c.undeliverable, c.last_inbound_at, s.status
+    FROM {contact} c
+    LEFT JOIN {state} s ON s.contact_id = c.id AND s.purpose = %s
+    WHERE c.{key} = ANY(%s)
+"""
+
+
+def contact_send_facts(
+    *, contact_ids: Sequence[int] | None = None, digests: Sequence[str] | None = None, purpose: str
+) -> dict[Any, SendFacts]:
+    """consent_decisions plus the contact's undeliverable mark and last inbound message (the
+    24-hour window), keyed by contact id or phone digest: one query however many contacts. A key
+    that matches no contact is absent (no consent)."""
+    if (contact_ids is None) == (digests is None):
+        raise ValueError("Pass exactly one of contact_ids or digests.")
+    if purpose not in Purpose.values:
+        raise ValueError(f"Unknown purpose {purpose!r}.")
+    key_field, keys = ("id", list(contact_ids)) if contact_ids is not None else ("phone_digest", list(digests or []))
+    if not keys:
+        return {}
+    if connection.vendor == "postgresql":
+        sql = _SEND_FACTS_SQL.format(
+            key=key_field,
+            contact=connection.ops.quote_name(Contact._meta.db_table),
+            state=connection.ops.quote_name(ConsentState._meta.db_table),
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [purpose, keys])
+            rows: list[Any] = cursor.fetchall()
+    else:
+        rows = []
+        for start in range(0, len(keys), SQLITE_IN_CHUNK):
+            rows += Contact.objects.annotate(
+                state_for=FilteredRelation("consent_states", condition=Q(consent_states__purpose=purpose))
+            ).filter(**{f"{key_field}__in": keys[start : start + SQLITE_IN_CHUNK]}).values_list(
+                key_field, "id", "blocked", "erased", "undeliverable", "last_inbound_at", "state_for__status"
+            )
+    return {
+        key: SendFacts(contact_id, _decide(blocked, erased, status), undeliverable, last_inbound_at)
+        for key, contact_id, blocked, erased, undeliverable, last_inbound_at, status in rows
+    }
 
 
 def revocation_clock_expression() -> Subquery | None:

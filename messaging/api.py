@@ -1,7 +1,9 @@
-"""Messaging API views: GET /api/v1/templates, POST /api/v1/messages, GET /api/v1/messages/{id}."""
+"""Messaging API views: GET /api/v1/templates, POST /api/v1/messages and /messages/batch, GET
+/api/v1/messages/{id}."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import asdict
 from typing import Any
@@ -13,14 +15,26 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from messaging.models import Message, MessageStatus
-from messaging.outbox import IdempotencyConflict, MessageInvalid, MessageRefused, message_accept
+from messaging.outbox import (
+    Accepted,
+    IdempotencyConflict,
+    ItemOutcome,
+    MessageInvalid,
+    MessageRefused,
+    MessageRequest,
+    messages_accept,
+)
 from messaging.selectors import templates_for_storefront
 from messaging.serializers import (
+    BATCH_MAX_MESSAGES,
     IDEMPOTENCY_KEY_MAX,
     MessageAcceptedSerializer,
+    MessageBatchInputSerializer,
+    MessageBatchResponseSerializer,
     MessageDetailSerializer,
     MessageInputSerializer,
     StorefrontTemplateSerializer,
+    message_values,
 )
 from pandorakart_wa.api.errors import Conflict, PolicyRefused, invalid
 from pandorakart_wa.models import ApiScope, StorefrontApiKey
@@ -67,6 +81,20 @@ def message_document(message: Message, *, events: bool = False) -> dict[str, Any
     return body
 
 
+def _utc_iso(value: dt.datetime) -> str:
+    """As DRF's DateTimeField writes it in the API's UTC: ISO 8601 with Z."""
+    text = value.astimezone(dt.UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _api_key(request: Request) -> StorefrontApiKey | None:
+    return request.auth if isinstance(request.auth, StorefrontApiKey) else None
+
+
+def _created_by(api_key: StorefrontApiKey | None) -> str:
+    return f"api-key:{api_key.name if api_key else ''}"
+
+
 class MessageSendApi(APIView):
     required_scope = ApiScope.MESSAGES
 
@@ -92,30 +120,89 @@ class MessageSendApi(APIView):
         key = request.headers.get("Idempotency-Key", "")
         if len(key) > IDEMPOTENCY_KEY_MAX:
             raise invalid({"Idempotency-Key": f"At most {IDEMPOTENCY_KEY_MAX} characters."})
-        data = MessageInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
-        api_key = request.auth if isinstance(request.auth, StorefrontApiKey) else None
-        try:
-            accepted = message_accept(
-                to=values["to"],
-                template=values.get("template"),
-                language=values.get("language") or "en",
-                variables=values.get("variables") or [],
-                text=values.get("text"),
-                idempotency_key=key,
-                api_key=api_key,
-                created_by=f"api-key:{api_key.name if api_key else ''}",
-                body=dict(request.data) if isinstance(request.data, dict) else None,
-            )
-        except MessageInvalid as exc:
-            raise invalid(dict(exc.fields)) from exc
-        except MessageRefused as exc:
-            raise PolicyRefused(exc.code, exc.detail) from exc
-        except IdempotencyConflict as exc:
-            raise Conflict("idempotency_conflict", str(exc)) from exc
-        message = Message.objects.select_related("contact", "template").get(pk=accepted.message.pk)
-        return Response(MessageAcceptedSerializer(message_document(message)).data, status=202)
+        values, errors = message_values(request.data)
+        if values is None:
+            raise invalid(dict(errors))
+        api_key = _api_key(request)
+        (outcome,) = messages_accept(
+            requests=[_message_request(values, key, request.data)], api_key=api_key, created_by=_created_by(api_key)
+        )
+        if isinstance(outcome, MessageInvalid):
+            raise invalid(dict(outcome.fields))
+        if isinstance(outcome, MessageRefused):
+            raise PolicyRefused(outcome.code, outcome.detail)
+        if isinstance(outcome, IdempotencyConflict):
+            raise Conflict("idempotency_conflict", str(outcome))
+        # the MessageAcceptedSerializer shape, written directly (serialising it cost 0.3 ms a request)
+        document = dict(outcome.summary) if outcome.summary is not None else message_document(outcome.message)
+        document["created_at"] = _utc_iso(document["created_at"])
+        return Response(document, status=202)
+
+
+def _message_request(values: dict[str, Any], idempotency_key: str, body: Any) -> MessageRequest:
+    return MessageRequest(
+        to=values["to"],
+        template=values.get("template"),
+        language=values.get("language") or "en",
+        variables=tuple(values.get("variables") or ()),
+        text=values.get("text"),
+        idempotency_key=idempotency_key,
+        body=dict(body) if isinstance(body, dict) else None,
+    )
+
+
+def _batch_result(index: int, outcome: ItemOutcome) -> dict[str, Any]:
+    if isinstance(outcome, Accepted):
+        return {"index": index, "status": 202, "id": str(outcome.message_id)}
+    if isinstance(outcome, MessageInvalid):
+        return {"index": index, "status": 400, "code": "invalid", "detail": "Some fields are missing or wrong.",
+                "fields": {k: [v] for k, v in outcome.fields.items()}}
+    if isinstance(outcome, MessageRefused):
+        return {"index": index, "status": 422, "code": outcome.code, "detail": outcome.detail}
+    return {"index": index, "status": 409, "code": "idempotency_conflict", "detail": str(outcome)}
+
+
+class MessageBatchApi(APIView):
+    required_scope = ApiScope.MESSAGES
+
+    @extend_schema(
+        operation_id="messages_send_batch",
+        summary=f"Queue up to {BATCH_MAX_MESSAGES} messages in one request, each accepted or refused on its own",
+        description="Each message is judged exactly as `POST /api/v1/messages` would judge it alone (its "
+        "`idempotency_key` stands for that endpoint's Idempotency-Key header); one bad message never refuses "
+        "the others. The accepted ones are written in one transaction. `results` has one entry per message, "
+        "in order.",
+        request=MessageBatchInputSerializer,
+        responses={
+            200: MessageBatchResponseSerializer,
+            400: OpenApiResponse(description="invalid: `messages` is missing, empty, not a list or longer than "
+                                 f"{BATCH_MAX_MESSAGES}"),
+        },
+        tags=["messages"],
+    )
+    def post(self, request: Request) -> Response:
+        items = request.data.get("messages") if isinstance(request.data, dict) else None
+        if not isinstance(items, list) or not items:
+            raise invalid({"messages": f"A list of 1 to {BATCH_MAX_MESSAGES} messages is required."})
+        if len(items) > BATCH_MAX_MESSAGES:
+            raise invalid({"messages": f"At most {BATCH_MAX_MESSAGES} messages per request; {len(items)} were given."})
+        results: list[dict[str, Any] | None] = [None] * len(items)
+        requests: list[MessageRequest] = []
+        positions: list[int] = []
+        for index, item in enumerate(items):
+            values, errors = message_values(item, batch=True)
+            if values is None:
+                results[index] = {"index": index, "status": 400, "code": "invalid",
+                                  "detail": "Some fields are missing or wrong.", "fields": errors}
+                continue
+            body = {k: v for k, v in item.items() if k != "idempotency_key"}
+            requests.append(_message_request(values, values.get("idempotency_key", ""), body))
+            positions.append(index)
+        api_key = _api_key(request)
+        outcomes = messages_accept(requests=requests, api_key=api_key, created_by=_created_by(api_key))
+        for index, outcome in zip(positions, outcomes, strict=True):
+            results[index] = _batch_result(index, outcome)
+        return Response({"results": results}, status=200)  # (the shape of MessageBatchResponseSerializer)
 
 
 class MessageDetailApi(APIView):

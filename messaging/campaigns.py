@@ -2,8 +2,9 @@
 
 Preparing reads the audience in chunks (a streamed CSV, or everyone opted in to the template's
 purpose), gates each chunk with one query per check, and bulk-creates the queued messages.
-Sending runs a few parallel tasks that each claim a chunk at a time until nothing is due.
-Memory stays flat however large the audience: no step holds more than one chunk.
+Sending is the dispatcher's (messaging/dispatch.py), as for every message: a running campaign's
+messages are claimed chunk by chunk, after the storefront's own. Memory stays flat however large
+the audience: no step holds more than one chunk.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import heapq
 import io
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from consent.models import Contact
@@ -59,10 +60,6 @@ def may_send_legal_notice(user: Any) -> bool:
     if user is None or str(user.get_username()).startswith(SYSTEM_USER_PREFIX):
         return True
     return bool(user.is_active and user.has_perm(PERM_LEGAL_NOTICE))
-
-
-def _send_parallelism() -> int:
-    return int(getattr(settings, "CAMPAIGN_SEND_PARALLELISM", 4))
 
 
 @transaction.atomic
@@ -300,11 +297,10 @@ def campaign_prepare(*, campaign_id: int) -> Campaign:
 
 
 def _launch_senders(campaign_id: int) -> None:
-    """Start the campaign's parallel senders once the current transaction commits."""
-    from messaging.tasks import campaign_send
+    """Wake the dispatcher for the campaign's messages once the current transaction commits."""
+    from messaging.dispatch import outbox_wake
 
-    for _ in range(_send_parallelism()):
-        transaction.on_commit(lambda: campaign_send.delay(campaign_id))
+    transaction.on_commit(outbox_wake)
 
 
 def campaign_progress(campaign: Campaign) -> dict[str, int]:
@@ -330,6 +326,16 @@ def campaign_finish_if_done(*, campaign_id: int) -> bool:
         campaign.finished_at = timezone.now()
         campaign.save(update_fields=["status", "finished_at"])
         return True
+
+
+def campaigns_complete_finished(*, campaign_ids: Collection[int] | None = None) -> list[int]:
+    """Complete the running campaigns (among `campaign_ids`, or all) with nothing left queued or
+    being sent: one query when none is done (the dispatcher asks after every chunk)."""
+    busy = Message.objects.filter(campaign=OuterRef("pk"), status__in=(MessageStatus.QUEUED, MessageStatus.SENDING))
+    done = Campaign.objects.filter(status=Campaign.Status.RUNNING).filter(~Exists(busy))
+    if campaign_ids is not None:
+        done = done.filter(id__in=list(campaign_ids))
+    return [cid for cid in done.values_list("id", flat=True) if campaign_finish_if_done(campaign_id=cid)]
 
 
 POLICY_NOTICE_TEMPLATE = "policy_update_notice"

@@ -8,7 +8,8 @@ Bulk-first: one call answers for a whole chunk of contacts with a fixed number o
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +21,8 @@ from django.utils import timezone
 
 from consent.models import Contact
 from consent.purposes import Purpose
-from consent.selectors import consent_decisions
+from consent.selectors import SendFacts, consent_decisions, contact_send_facts
+from consent.types import PolicyCode
 from messaging.models import Message, MessageKind, MessageStatus, MessageTemplate, SendingPolicy
 from messaging.selectors import template_usable
 
@@ -127,6 +129,8 @@ def gate(
     exclude_messages: Collection[object] = (),
     policy: SendingPolicy | None = None,
     kind: str = MessageKind.STANDARD,
+    facts: Mapping[int, SendFacts] | None = None,
+    queued_before: Mapping[int, int] | None = None,
 ) -> dict[int, GateResult]:
     """The decision for each contact in `contact_ids`.
 
@@ -135,9 +139,12 @@ def gate(
     against their own frequency cap). `kind` picks the rules: a CONFIRMATION answers the
     customer's own request (STOP, a complaint) and needs only the open service window and a
     contact not erased; a NOTICE (a policy change) goes to anyone holding any consent.
+    `facts` are the contacts' consent for `purpose` and send facts when the caller read them
+    already (the API reads them by phone digest); else one query reads them. The sending policy
+    is read only when the rules need it (marketing). `queued_before` counts marketing messages
+    accepted for a contact earlier in the same request, not yet written (the batch API).
     """
     now = now or timezone.now()
-    policy = policy or sending_policy()
     results: dict[int, GateResult] = dict.fromkeys(contact_ids, ALLOW)
     if not contact_ids:
         return results
@@ -149,32 +156,28 @@ def gate(
         if not usable:
             return dict.fromkeys(contact_ids, GateResult(False, code))
 
+    if facts is None:
+        facts = contact_send_facts(contact_ids=list(contact_ids), purpose=purpose)
     if kind == MessageKind.NOTICE:
         refused = _any_consent(contact_ids)
     else:
-        refused = {
-            cid: str(d.reason)
-            for cid, d in consent_decisions(contact_ids=list(contact_ids), purpose=purpose).items()
-            if not d.allowed
-        }
-    for contact_id, code in refused.items():
-        results[contact_id] = GateResult(False, code)
+        refused = {cid: str(f.decision.reason) for cid, f in facts.items() if not f.decision.allowed}
+    for contact_id in contact_ids:
+        code = refused.get(contact_id) if contact_id in facts else str(PolicyCode.CONSENT_MISSING)
+        if code:
+            results[contact_id] = GateResult(False, code)
 
-    pending = [cid for cid, result in results.items() if result.allowed]
-    if not pending:
-        return results
-
-    contacts = Contact.objects.filter(id__in=in_array(pending, "bigint")).values_list(
-        "id", "undeliverable", "last_inbound_at"
-    )
     window_start = now - SERVICE_WINDOW
-    for contact_id, undeliverable, last_inbound_at in contacts:
-        if undeliverable and template is not None:
+    for contact_id, fact in facts.items():
+        if contact_id not in results or not results[contact_id].allowed:
+            continue
+        if fact.undeliverable and template is not None:
             results[contact_id] = GateResult(False, CONTACT_UNDELIVERABLE)
-        elif template is None and (last_inbound_at is None or last_inbound_at < window_start):
+        elif template is None and (fact.last_inbound_at is None or fact.last_inbound_at < window_start):
             results[contact_id] = GateResult(False, OUTSIDE_SERVICE_WINDOW)
 
     if purpose == Purpose.MARKETING:
+        policy = policy or sending_policy()
         pending = [cid for cid, result in results.items() if result.allowed]
         since = now - dt.timedelta(days=policy.marketing_cap_days)
         counts = (
@@ -189,9 +192,11 @@ def gate(
             .values("contact_id")
             .annotate(n=Count("id"))
             .values_list("contact_id", "n")
-        )
-        for contact_id, n in counts:
-            if n >= policy.marketing_cap_count:
+        ) if pending else []
+        sent = Counter(dict(counts))
+        sent.update(queued_before or {})
+        for contact_id, n in sent.items():
+            if n >= policy.marketing_cap_count and contact_id in results:
                 results[contact_id] = GateResult(False, FREQUENCY_CAPPED)
         defer = quiet_hours_end(now, policy)
         if defer is not None:

@@ -11,13 +11,14 @@ its request leaves. Taking is atomic, so the sender and the reconciler can never
 Only positive evidence (a mark still there) makes a message re-sendable: a lost or expired mark
 (Redis restarted, flushed) leaves the message "delivery unknown", never sent twice.
 
-Sender heartbeats. A campaign sender touches its campaign's key after every chunk; the beat
-sweeper relaunches the senders of a running campaign with due messages and no live sender
-(e.g. the worker was killed: its unacknowledged tasks come back only after the broker's
-visibility timeout).
+Dispatcher lanes. The dispatcher (messaging/dispatch.py) runs as at most MESSAGING_DISPATCHERS
+tasks at once across every worker, each holding a "lane" key with a TTL that it refreshes after
+every chunk: a commit wakes a lane only when one is free (one Redis call, a task published only
+then), a busy lane sees the new rows when it looks again after letting go, and a lane whose
+worker was killed lapses after LANE_TTL_SECONDS.
 
 Without REDIS_URL (the run command) there are no marks (every stale message stays "delivery
-unknown", the safe answer) and heartbeats live in the process (the run command's one worker).
+unknown", the safe answer) and lanes live in the process (the run command's one worker).
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ from django.conf import settings
 
 # A mark outlives any claim-to-send delay (seconds) and the reconcile window by far.
 UNSENT_MARK_MIN_TTL = 6 * 60 * 60
-SENDER_HEARTBEAT_SECONDS = 60.0  # a sender silent this long is presumed dead
+LANE_TTL_SECONDS = 30.0  # a lane not refreshed this long is free again (its worker died)
 
 # SET each key with a TTL (ARGV[1] seconds); DEL each key and say whether it was there. Every
 # key is a separate mark: the scripts only save round trips and per-command overhead.
 MARK_SCRIPT = "for _, key in ipairs(KEYS) do redis.call('SET', key, 1, 'EX', ARGV[1]) end return #KEYS"
 TAKE_SCRIPT = "local taken = {} for i, key in ipairs(KEYS) do taken[i] = redis.call('DEL', key) end return taken"
+# Take the first free lane of KEYS for ARGV[1] ms: its 1-based index, or 0 when every lane is busy.
+LANE_SCRIPT = "for i, key in ipairs(KEYS) do if redis.call('SET', key, 1, 'NX', 'PX', ARGV[1]) then return i end end return 0"
 
 
 class InFlight:
@@ -46,7 +49,7 @@ class InFlight:
         self.mark_ttl = mark_ttl
         self._redis: Any = None
         self._lock = threading.Lock()
-        self._beats: dict[int, float] = {}
+        self._lanes: dict[int, float] = {}  # without Redis: lane -> monotonic expiry
         self._scripts: dict[str, Any] = {}
         if redis_url:
             import redis
@@ -97,27 +100,56 @@ class InFlight:
         if keys:
             self._redis.delete(*keys)
 
-    # --- campaign sender heartbeats -----------------------------------------------------------
+    # --- dispatcher lanes ------------------------------------------------------------------
 
-    def sender_beat(self, campaign_id: int, ttl: float = SENDER_HEARTBEAT_SECONDS) -> None:
+    def _lane(self, lane: int) -> str:
+        return f"{self.prefix}lane:{lane}"
+
+    def lane_take_free(self, lanes: int, ttl: float = LANE_TTL_SECONDS) -> int | None:
+        """Take the first free lane of `lanes` (one round trip); None when all are busy."""
+        if lanes < 1:
+            return None
         if self._redis is None:
             with self._lock:
-                self._beats[campaign_id] = time.monotonic() + ttl
+                now = time.monotonic()
+                for lane in range(lanes):
+                    if self._lanes.get(lane, 0.0) <= now:
+                        self._lanes[lane] = now + ttl
+                        return lane
+            return None
+        taken = int(self._script("lane", LANE_SCRIPT)(keys=[self._lane(i) for i in range(lanes)], args=[int(ttl * 1000)]))
+        return taken - 1 if taken else None
+
+    def lane_take(self, lane: int, ttl: float = LANE_TTL_SECONDS) -> bool:
+        """Take this lane if it is free."""
+        if self._redis is None:
+            with self._lock:
+                now = time.monotonic()
+                if self._lanes.get(lane, 0.0) > now:
+                    return False
+                self._lanes[lane] = now + ttl
+                return True
+        return bool(self._redis.set(self._lane(lane), 1, nx=True, px=int(ttl * 1000)))
+
+    def lane_keep(self, lane: int, ttl: float = LANE_TTL_SECONDS) -> None:
+        """The holder is alive: the lane stays taken for another `ttl`."""
+        if self._redis is None:
+            with self._lock:
+                self._lanes[lane] = time.monotonic() + ttl
             return
-        self._redis.set(f"{self.prefix}sender:{campaign_id}", 1, px=int(ttl * 1000))
+        self._redis.set(self._lane(lane), 1, px=int(ttl * 1000))
 
-    def sender_alive(self, campaign_id: int) -> bool:
+    def lane_free(self, lane: int) -> None:
         if self._redis is None:
             with self._lock:
-                return self._beats.get(campaign_id, 0.0) > time.monotonic()
-        return bool(self._redis.exists(f"{self.prefix}sender:{campaign_id}"))
-
-    def sender_forget(self, campaign_id: int) -> None:
-        if self._redis is None:
-            with self._lock:
-                self._beats.pop(campaign_id, None)
+                self._lanes.pop(lane, None)
             return
-        self._redis.delete(f"{self.prefix}sender:{campaign_id}")
+        self._redis.delete(self._lane(lane))
+
+    def lanes_forget(self, lanes: int) -> None:
+        """Every lane free at once (what their TTL does after a crash; tests and operators)."""
+        for lane in range(lanes):
+            self.lane_free(lane)
 
 
 @lru_cache(maxsize=8)

@@ -328,9 +328,12 @@ class Message(models.Model):
     failed / suppressed / cancelled). `id` travels to Meta as biz_opaque_callback_data."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    contact = models.ForeignKey("consent.Contact", on_delete=models.PROTECT, related_name="messages")
+    # Foreign keys whose look-ups a composite index below already serves carry no index of their
+    # own: every message is written and moved on (queued, sending, sent...) in all its indexes.
+    contact = models.ForeignKey("consent.Contact", on_delete=models.PROTECT, related_name="messages", db_index=False)
     purpose = models.CharField(max_length=32, choices=Purpose.choices)
-    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="messages")
+    template = models.ForeignKey(MessageTemplate, on_delete=models.PROTECT, null=True, blank=True, related_name="messages",
+                                 db_index=False)
     revision = models.ForeignKey(
         TemplateRevision, on_delete=models.PROTECT, null=True, blank=True, related_name="messages",
         help_text="The template revision the message went out with.",
@@ -340,17 +343,20 @@ class Message(models.Model):
     text = models.TextField(blank=True, help_text="Free-form text (support replies inside the service window).")
     reply_to_wamid = models.CharField(max_length=255, blank=True)
     kind = models.CharField(max_length=16, choices=MessageKind.choices, default=MessageKind.STANDARD)
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, null=True, blank=True, related_name="messages")
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, null=True, blank=True, related_name="messages",
+                                 db_index=False)
     status = models.CharField(max_length=16, choices=MessageStatus.choices, default=MessageStatus.QUEUED)
     reason = models.CharField(max_length=64, blank=True, help_text="Policy code of a suppression or deferral.")
     error_code = models.IntegerField(null=True, blank=True)
     error_title = models.CharField(max_length=500, blank=True)
-    wamid = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # NULL until sent: unique among sent messages (the constraint is in Meta: no LIKE index)
+    wamid = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     attempts = models.PositiveSmallIntegerField(default=0)
     not_before = models.DateTimeField(null=True, blank=True, help_text="Deferred (quiet hours, retry) until then.")
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
-    api_key = models.ForeignKey("core.StorefrontApiKey", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    api_key = models.ForeignKey("core.StorefrontApiKey", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                db_index=False)  # indexed in Meta: without the LIKE index of a varchar key
     idempotency_key = models.CharField(max_length=255, blank=True)
     request_sha256 = models.CharField(max_length=64, blank=True)
     created_by = models.CharField(max_length=200, blank=True, help_text="API key, staff user or system job.")
@@ -360,6 +366,7 @@ class Message(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
+            models.UniqueConstraint(fields=["wamid"], name="messaging_message_wamid_unique"),
             models.UniqueConstraint(
                 fields=["api_key", "idempotency_key"],
                 condition=~Q(idempotency_key=""),
@@ -376,6 +383,7 @@ class Message(models.Model):
             models.Index(fields=["template", "status"], name="messaging_message_template_idx"),
             models.Index(fields=["created_at"], name="messaging_message_created_idx"),  # date ranges
             models.Index(fields=["status", "claimed_at"], name="messaging_message_claimed_idx"),  # reconcile
+            models.Index(fields=["api_key"], name="messaging_message_api_key_idx"),
         ]
 
     def __str__(self) -> str:
@@ -392,7 +400,7 @@ class MessageEvent(models.Model):
         STAFF = "staff", "Staff"
         SYSTEM = "system", "System job"
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="events", db_index=False)  # see Meta
     status = models.CharField(max_length=16, choices=MessageStatus.choices)
     at = models.DateTimeField(db_index=True)
     source = models.CharField(max_length=16, choices=Source.choices)

@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
-import time
-from collections.abc import Sequence
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import DateTimeField, Field, JSONField
 from django.utils import timezone
 
 from consent.models import Contact
 from consent.purposes import Purpose
-from consent.selectors import contact_for_phone
-from messaging.gate import gate
-from messaging.models import Message, MessageEvent, MessageKind, MessageStatus, MessageTemplate
-from messaging.selectors import template_get, template_send_variable_count
+from consent.selectors import SendFacts, contact_send_facts
+from messaging.dispatch import outbox_wake
+from messaging.gate import gate, sending_policy
+from messaging.models import Message, MessageEvent, MessageKind, MessageStatus, MessageTemplate, SendingPolicy
+from messaging.selectors import template_send_variable_count, templates_get
 from messaging.wording import refusal_detail, variable_count_error
 from pandorakart_wa.models import StorefrontApiKey
-from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone
+from pandorakart_wa.phones import InvalidPhoneNumber, mask_phone, normalize_phone, phone_digest
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +54,22 @@ class MessageInvalid(Exception):
         self.fields = fields
 
 
-@dataclass(frozen=True)
 class Accepted:
-    message: Message
-    replayed: bool  # the same Idempotency-Key and body were accepted before
+    """A queued message. `message` is built on first use: a batch answers with ids only, and
+    building a thousand model instances cost it more than writing them."""
+
+    def __init__(self, message: Message | Callable[[], Message], replayed: bool, *, message_id: Any = None,
+                 summary: dict[str, Any] | None = None) -> None:
+        self._message = message
+        self.replayed = replayed  # the same Idempotency-Key and body were accepted before
+        self.message_id = message_id if message_id is not None else getattr(message, "pk", None)
+        # what the API answers (id, status, masked number, template, purpose, created_at), known
+        # without building the message
+        self.summary = summary
+
+    @functools.cached_property
+    def message(self) -> Message:
+        return self._message if isinstance(self._message, Message) else self._message()
 
 
 REFUSAL_DETAILS = {
@@ -73,15 +89,25 @@ def request_digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
-def _replay(api_key: StorefrontApiKey | None, key: str, digest: str) -> Message | None:
-    if not key:
-        return None
-    existing = Message.objects.filter(api_key=api_key, idempotency_key=key).first()
-    if existing is None:
-        return None
-    if existing.request_sha256 != digest:
-        raise IdempotencyConflict("This Idempotency-Key was used with a different request body.")
-    return existing
+@dataclass(frozen=True)
+class MessageRequest:
+    """One message as the storefront asked for it (POST /messages, or an item of /messages/batch)."""
+
+    to: str
+    template: str | None = None
+    language: str = "en"
+    variables: Sequence[str] = ()
+    text: str | None = None
+    idempotency_key: str = ""
+    body: dict[str, Any] | None = None  # the request as sent: the idempotency digest is of this
+
+    def digest(self) -> str:
+        return request_digest(self.body if self.body is not None else {
+            "to": self.to, "template": self.template, "language": self.language, "variables": list(self.variables),
+            "text": self.text})
+
+
+ItemOutcome = Accepted | MessageInvalid | MessageRefused | IdempotencyConflict
 
 
 def message_accept(
@@ -96,28 +122,79 @@ def message_accept(
     created_by: str = "",
     body: dict[str, Any] | None = None,
 ) -> Accepted:
-    """Validate, gate and queue one message; the send is enqueued after commit.
+    """Validate, gate and queue one message; the dispatcher is woken after commit.
 
     Raises MessageInvalid (400), MessageRefused (422) or IdempotencyConflict (409); nothing is
     written in any of those cases.
     """
-    digest = request_digest(body if body is not None else {"to": to, "template": template, "language": language,
-                                                            "variables": list(variables), "text": text})
-    replayed = _replay(api_key, idempotency_key, digest)
-    if replayed is not None:
-        return Accepted(replayed, True)
+    request = MessageRequest(to=to, template=template, language=language, variables=tuple(variables), text=text,
+                             idempotency_key=idempotency_key, body=body)
+    (outcome,) = messages_accept(requests=[request], api_key=api_key, created_by=created_by)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
+
+def messages_accept(
+    *, requests: Sequence[MessageRequest], api_key: StorefrontApiKey | None = None, created_by: str = ""
+) -> list[ItemOutcome]:
+    """Judge each request on its own exactly as a single POST /messages would, and queue the
+    accepted ones: the outcome of each, in order (Accepted, or the exception it would raise).
+
+    Bulk: one template query, one consent query per purpose, and one INSERT of the messages
+    with their `queued` events (one statement, one transaction) however many requests; an
+    Idempotency-Key costs a look-up only when its message exists already. The dispatcher is
+    woken once, after the commit.
+    """
+    now = timezone.now()
+    outcomes: list[ItemOutcome | None] = [None] * len(requests)
+    templates = templates_get(pairs={(r.template, r.language) for r in requests if r.template is not None})
+    candidates: list[_Candidate] = []
+    for index, request in enumerate(requests):
+        candidate = _validate(index, request, templates)
+        if isinstance(candidate, MessageInvalid):
+            outcomes[index] = candidate
+        else:
+            candidates.append(candidate)
+    _gate_candidates(candidates, now, outcomes)
+    accepted = [c for c in candidates if outcomes[c.index] is None]
+    inserted = _insert(accepted, api_key=api_key, created_by=created_by, now=now)
+    for candidate in accepted:
+        if candidate.values["id"] in inserted:
+            outcomes[candidate.index] = Accepted(functools.partial(_build_message, candidate), False,
+                                                 message_id=candidate.values["id"], summary=_summary(candidate))
+    if any(c.values["id"] in inserted and c.values["not_before"] is None for c in accepted):
+        transaction.on_commit(outbox_wake)  # deferred ones: the beat sweep wakes the dispatcher then
+    _idempotent_replays(requests, outcomes, api_key)
+    assert all(o is not None for o in outcomes)
+    return [o for o in outcomes if o is not None]
+
+
+@dataclass
+class _Candidate:
+    index: int
+    request: MessageRequest
+    phone: str
+    digest: str
+    template: MessageTemplate | None
+    purpose: str
+    values: dict[str, Any] = None  # type: ignore[assignment]  # the row's fields, once the gate allows it
+
+
+def _validate(index: int, request: MessageRequest, templates: dict[tuple[str, str], MessageTemplate]
+              ) -> _Candidate | MessageInvalid:
     fields: dict[str, str] = {}
     try:
-        phone = normalize_phone(to)
+        phone = normalize_phone(request.to)
     except InvalidPhoneNumber as exc:
         fields["to"] = str(exc)
         phone = ""
     tmpl: MessageTemplate | None = None
-    if template is not None:
-        tmpl = template_get(name=template, language=language)
+    variables, text = request.variables, request.text
+    if request.template is not None:
+        tmpl = templates.get((request.template, request.language))
         if tmpl is None:
-            fields["template"] = f"No template {template!r} in language {language!r}."
+            fields["template"] = f"No template {request.template!r} in language {request.language!r}."
         elif (expected := template_send_variable_count(tmpl)) != len(variables):
             fields["variables"] = variable_count_error(expected, len(variables))
         elif any(not str(v).strip() for v in variables):
@@ -127,68 +204,194 @@ def message_accept(
     elif len(text) > TEXT_MAX_LENGTH:
         fields["text"] = f"A text is at most {TEXT_MAX_LENGTH} characters."
     if fields:
-        raise MessageInvalid(fields)
-
+        return MessageInvalid(fields)
     purpose = tmpl.purpose if tmpl is not None else Purpose.SUPPORT
-    contact = contact_for_phone(phone)
-    if contact is None:
-        raise MessageRefused("consent_missing", refusal_detail("consent_missing", purpose, ""))
-    now = timezone.now()
-    decision = gate(purpose=purpose, contact_ids=[contact.pk], template=tmpl, now=now)[contact.pk]
-    if not decision.allowed:
-        code = str(decision.code)
-        raise MessageRefused(code, refusal_detail(code, purpose, REFUSAL_DETAILS.get(code, "Policy forbids this message.")))
-
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                contact=contact,
-                purpose=purpose,
-                template=tmpl,
-                revision=tmpl.approved_revision if tmpl is not None else None,
-                language=tmpl.language if tmpl is not None else "",
-                variables=[str(v) for v in variables],
-                text=text or "",
-                not_before=decision.defer_until,
-                reason=decision.code or "",
-                api_key=api_key,
-                idempotency_key=idempotency_key,
-                request_sha256=digest,
-                created_by=created_by[:200],
-            )
-            MessageEvent.objects.create(
-                message=message, status=MessageStatus.QUEUED, at=now, source=MessageEvent.Source.API,
-                detail={"deferred_until": decision.defer_until.isoformat()} if decision.defer_until else {},
-            )
-            _enqueue_on_commit(message.pk, decision.defer_until)
-    except IntegrityError:
-        # a concurrent request with the same Idempotency-Key won the insert
-        replayed = _replay(api_key, idempotency_key, digest)
-        if replayed is None:
-            raise
-        return Accepted(replayed, True)
-    return Accepted(message, False)
+    return _Candidate(index, request, phone, phone_digest(phone), tmpl, purpose)
 
 
-BROKER_DOWN_BACKOFF = 5.0  # seconds without publish attempts after one failed
-_broker_down_until = 0.0
+def _gate_candidates(candidates: list[_Candidate], now: dt.datetime, outcomes: list[ItemOutcome | None]) -> None:
+    """The gate for every candidate: one consent query per purpose, then the gate per template.
+    A customer named twice is judged twice in turn (rounds), so the second message counts the
+    first against the marketing cap, as two single requests would."""
+    facts: dict[str, dict[str, SendFacts]] = {}
+    for purpose in {c.purpose for c in candidates}:
+        facts[purpose] = contact_send_facts(digests=list({c.digest for c in candidates if c.purpose == purpose}),
+                                            purpose=purpose)
+    policy: list[SendingPolicy] = []  # read once, and only if a marketing template needs it
+    queued_before: Counter[int] = Counter()  # marketing messages accepted earlier in this request
+    rounds: dict[int, list[_Candidate]] = defaultdict(list)
+    seen: Counter[str] = Counter()
+    for candidate in candidates:
+        rounds[seen[candidate.digest]].append(candidate)
+        seen[candidate.digest] += 1
+    for round_ in (rounds[r] for r in sorted(rounds)):
+        groups: dict[tuple[int | None, str], list[_Candidate]] = defaultdict(list)
+        for candidate in round_:
+            fact = facts[candidate.purpose].get(candidate.digest)
+            if fact is None:  # a number never seen: no consent
+                outcomes[candidate.index] = MessageRefused(
+                    "consent_missing", refusal_detail("consent_missing", candidate.purpose, "")
+                )
+                continue
+            groups[(candidate.template.pk if candidate.template else None, candidate.purpose)].append(candidate)
+        for (_, purpose), group in groups.items():
+            template = group[0].template
+            if purpose == Purpose.MARKETING and not policy:
+                policy.append(sending_policy())
+            by_contact = {facts[purpose][c.digest].contact_id: facts[purpose][c.digest] for c in group}
+            decisions = gate(purpose=purpose, contact_ids=list(by_contact), template=template, now=now,
+                             facts=by_contact, policy=policy[0] if policy else None,
+                             queued_before=queued_before if purpose == Purpose.MARKETING else None)
+            for candidate in group:
+                contact_id = facts[purpose][candidate.digest].contact_id
+                decision = decisions[contact_id]
+                if not decision.allowed:
+                    code = str(decision.code)
+                    outcomes[candidate.index] = MessageRefused(
+                        code, refusal_detail(code, purpose, REFUSAL_DETAILS.get(code, "Policy forbids this message."))
+                    )
+                    continue
+                if purpose == Purpose.MARKETING:
+                    queued_before[contact_id] += 1
+                candidate.values = _message_values(candidate, contact_id, decision.defer_until, decision.code)
 
 
-def _enqueue_on_commit(message_id: Any, eta: dt.datetime | None) -> None:
-    from messaging.tasks import send_message
+def _message_values(candidate: _Candidate, contact_id: int, defer_until: dt.datetime | None, code: str | None
+                    ) -> dict[str, Any]:
+    request, tmpl = candidate.request, candidate.template
+    return {
+        "id": uuid.uuid4(),
+        "contact_id": contact_id,
+        "purpose": candidate.purpose,
+        "template_id": tmpl.pk if tmpl is not None else None,
+        "revision_id": tmpl.approved_revision_id if tmpl is not None else None,
+        "language": tmpl.language if tmpl is not None else "",
+        "variables": [str(v) for v in request.variables],
+        "text": request.text or "",
+        "not_before": defer_until,
+        "reason": code or "",
+        "idempotency_key": request.idempotency_key,
+        "request_sha256": request.digest(),
+    }
 
-    def enqueue() -> None:
-        global _broker_down_until
-        if time.monotonic() < _broker_down_until:  # known down: don't make this request wait too
-            logger.warning("Broker unavailable; message %s waits for the sweeper", message_id)
-            return
-        try:
-            send_message.apply_async(args=[str(message_id)], eta=eta, retry=False)
-        except Exception:  # the broker is down: the row is the outbox, the sweeper sends it
-            _broker_down_until = time.monotonic() + BROKER_DOWN_BACKOFF
-            logger.warning("Broker unavailable; message %s waits for the sweeper", message_id)
 
-    transaction.on_commit(enqueue)
+def _summary(candidate: _Candidate) -> dict[str, Any]:
+    values = candidate.values
+    return {"id": str(values["id"]), "status": MessageStatus.QUEUED, "to": mask_phone(candidate.phone),
+            "template": candidate.template.name if candidate.template is not None else None,
+            "purpose": values["purpose"], "created_at": values["created_at"]}
+
+
+def _build_message(candidate: _Candidate) -> Message:
+    message = Message(**candidate.values)
+    message._state.adding = False
+    message.template = candidate.template
+    # the response shows the masked number: no need to read the contact back (or decrypt it)
+    message.contact = Contact(id=candidate.values["contact_id"], phone=candidate.phone)
+    return message
+
+
+def _insert(candidates: Sequence[_Candidate], *, api_key: StorefrontApiKey | None, created_by: str,
+            now: dt.datetime) -> set[Any]:
+    """Write the messages and their `queued` events; the ids written (a message whose
+    Idempotency-Key exists already is not). PostgreSQL: one statement."""
+    if not candidates:
+        return set()
+    rows = [c.values for c in candidates]
+    for row in rows:
+        row.update(api_key_id=api_key.pk if api_key is not None else None, created_by=created_by[:200],
+                   created_at=now, updated_at=now)
+    details = [json.dumps({"deferred_until": r["not_before"].isoformat()} if r["not_before"] else {}) for r in rows]
+    if connection.vendor != "postgresql":
+        return _insert_one_by_one([Message(**r) for r in rows], details, now)
+    fields, defaults, insert_sql = _insert_shape()
+    insert_params = [[_db_value(f, row.get(f.attname, default)) for row in rows] for f, default in zip(fields, defaults,
+                                                                                                     strict=True)]
+    events = MessageEvent._meta.db_table
+    sql = (
+        f"WITH m AS ({insert_sql}) "  # noqa: S608 - our tables and the ORM's own INSERT
+        f"INSERT INTO {events} (message_id, status, at, source, detail) "
+        "SELECT m.id, %s, %s, %s, e.detail::jsonb FROM m JOIN unnest(%s::uuid[], %s::text[]) AS e(id, detail) "
+        "ON e.id = m.id RETURNING message_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*insert_params, MessageStatus.QUEUED, now, MessageEvent.Source.API,
+                             [r["id"] for r in rows], details])
+        return {row[0] for row in cursor.fetchall()}
+
+
+@functools.cache
+def _insert_shape() -> tuple[list[Field[Any, Any]], list[Any], str]:
+    """Message's INSERT from one array per column (`unnest`): a 1,000-message batch is 26 array
+    parameters, not 26,000 placeholders to compose and parse; built once per process."""
+    fields = list(Message._meta.concrete_fields)
+    # what the model would default each column to: constants only (the columns with a callable
+    # default, id and variables, are always given)
+    defaults = [None if f.has_default() and callable(f.default) else f.get_default() for f in fields]
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    arrays, values = [], []
+    for n, f in enumerate(fields):
+        db_type = str(f.db_type(connection)).split("(")[0].strip()
+        if db_type == "jsonb":  # as text, cast row by row (psycopg has no jsonb[] of dicts)
+            arrays.append("%s::text[]")
+            values.append(f"v.c{n}::jsonb")
+        else:
+            arrays.append(f"%s::{db_type}[]")
+            values.append(f"v.c{n}")
+    names = ", ".join(f"c{n}" for n in range(len(fields)))
+    sql = (
+        f"INSERT INTO {Message._meta.db_table} ({columns}) SELECT {', '.join(values)} "  # noqa: S608 - ours
+        f"FROM unnest({', '.join(arrays)}) AS v({names}) ON CONFLICT DO NOTHING RETURNING id"
+    )
+    return fields, defaults, sql
+
+
+def _db_value(field: Field[Any, Any], value: Any) -> Any:
+    if isinstance(field, JSONField):
+        return None if value is None else json.dumps(value)
+    if isinstance(field, DateTimeField):
+        return value  # aware datetimes, set above
+    return field.get_db_prep_save(value, connection)
+
+
+def _insert_one_by_one(messages: Sequence[Message], details: Sequence[str], now: dt.datetime) -> set[Any]:
+    """SQLite (the run command): each message and its event, in one transaction."""
+    inserted: set[Any] = set()
+    with transaction.atomic():
+        for message, detail in zip(messages, details, strict=True):
+            try:
+                with transaction.atomic():
+                    message.save(force_insert=True)
+                    MessageEvent.objects.create(message=message, status=MessageStatus.QUEUED, at=now,
+                                                source=MessageEvent.Source.API, detail=json.loads(detail))
+            except IntegrityError:
+                continue  # its Idempotency-Key was used before: see _idempotent_replays
+            inserted.add(message.pk)
+    return inserted
+
+
+def _idempotent_replays(requests: Sequence[MessageRequest], outcomes: list[ItemOutcome | None],
+                        api_key: StorefrontApiKey | None) -> None:
+    """A request with an Idempotency-Key that did not write a message: if the key's message
+    exists, the same body is a replay of it (202, the same message; whatever the gate says now)
+    and another body is a conflict (409). One query, and only for such requests."""
+    keyed = [i for i, r in enumerate(requests) if r.idempotency_key and not isinstance(outcomes[i], Accepted)]
+    if not keyed:
+        return
+    existing = {
+        m.idempotency_key: m
+        for m in Message.objects.select_related("contact", "template").filter(
+            api_key=api_key, idempotency_key__in={requests[i].idempotency_key for i in keyed}
+        )
+    }
+    for i in keyed:
+        message = existing.get(requests[i].idempotency_key)
+        if message is None:
+            continue
+        if message.request_sha256 != requests[i].digest():
+            outcomes[i] = IdempotencyConflict("This Idempotency-Key was used with a different request body.")
+        else:
+            outcomes[i] = Accepted(message, True)
 
 
 def message_reply(*, contact: Contact, text: str, reply_to_wamid: str = "") -> Message | None:
@@ -210,5 +413,5 @@ def message_reply(*, contact: Contact, text: str, reply_to_wamid: str = "") -> M
             created_by="system:confirmation",
         )
         MessageEvent.objects.create(message=message, status=MessageStatus.QUEUED, at=now, source=MessageEvent.Source.SYSTEM)
-        _enqueue_on_commit(message.pk, None)
+        transaction.on_commit(outbox_wake)
     return message

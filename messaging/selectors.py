@@ -9,9 +9,12 @@ its webhook commits. There is no cached "usable" flag to drift.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Q, QuerySet
 
 from messaging.lint import Vocabulary
@@ -90,10 +93,81 @@ def template_get(*, name: str, language: str) -> MessageTemplate | None:
     )
 
 
+def templates_get(*, pairs: Collection[tuple[str, str]]) -> dict[tuple[str, str], MessageTemplate]:
+    """The templates named by (name, language) pairs, read fresh (their state is what the gate
+    judges) in one query, with their approved revision (its content only while its variable count
+    is not cached: see below)."""
+    if not pairs:
+        return {}
+    if len(pairs) == 1:
+        ((name, language),) = pairs
+        template = _template_by_name(name, language)
+        return {} if template is None else {(name, language): template}
+    condition = Q()
+    for name, language in pairs:
+        condition |= Q(name=name, language=language)
+    return {(t.name, t.language): t for t in _templates_with_revision().filter(condition)}
+
+
+def _templates_with_revision() -> QuerySet[MessageTemplate]:
+    return MessageTemplate.objects.select_related("approved_revision").defer(
+        *(f"approved_revision__{f}" for f in _REVISION_CONTENT if f != "body")
+    )
+
+
+_NAME, _LANGUAGE = "\x00name", "\x00language"  # stand-ins while the lookup is compiled
+
+
+@functools.cache
+def _template_lookup_compiled() -> tuple[str, tuple[int, int], list[Any]]:
+    """The single-template lookup compiled by the ORM once per process (compiling it cost the
+    send API more than running it): (SQL, where the name and language go, [the compiler, the
+    columns, their converters])."""
+    compiler = _templates_with_revision().filter(name=_NAME, language=_LANGUAGE).query.get_compiler(DEFAULT_DB_ALIAS)
+    sql, params = compiler.as_sql()
+    columns = [column for column, _, _ in compiler.select]
+    return sql, (list(params).index(_NAME), list(params).index(_LANGUAGE)), [
+        compiler, columns, compiler.get_converters(columns)]
+
+
+def _template_by_name(name: str, language: str) -> MessageTemplate | None:
+    sql, (at_name, at_language), (compiler, columns, converters) = _template_lookup_compiled()
+    params: list[Any] = [None, None]
+    params[at_name], params[at_language] = name, language
+    connection = connections[DEFAULT_DB_ALIAS]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (row,) = compiler.apply_converters([list(row)], converters) if converters else [row]
+    template_info = compiler.klass_info
+    revision_info = template_info["related_klass_infos"][0]
+
+    def build(model: Any, info: dict[str, Any]) -> Any:
+        indexes = info["select_fields"]
+        return model.from_db(DEFAULT_DB_ALIAS, [columns[i].target.attname for i in indexes], [row[i] for i in indexes])
+
+    template = build(MessageTemplate, template_info)
+    revision_values = [row[i] for i in revision_info["select_fields"]]
+    template.approved_revision = build(TemplateRevision, revision_info) if revision_values[0] is not None else None
+    return template
+
+
+_REVISION_CONTENT = ("header_text", "body", "footer", "buttons", "header_examples", "body_examples", "lint_findings")
+_variable_counts: dict[int, int] = {}  # revision id -> {{n}} in its body: a revision's content never changes
+
+
 def template_send_variable_count(template: MessageTemplate) -> int:
     """How many `variables` a send of this template must supply (the body's {{1}}..{{n}})."""
-    revision = template.approved_revision
-    return variable_count(revision.body) if revision is not None else 0
+    revision_id = template.approved_revision_id
+    if revision_id is None:
+        return 0
+    count = _variable_counts.get(revision_id)
+    if count is None:
+        revision = template.approved_revision
+        count = _variable_counts[revision_id] = variable_count(revision.body) if revision is not None else 0
+    return count
 
 
 @dataclass(frozen=True)

@@ -90,18 +90,25 @@ def due_messages(now: dt.datetime) -> Q:
     return Q(status=MessageStatus.QUEUED) & (Q(not_before__isnull=True) | Q(not_before__lte=now))
 
 
+def dispatchable() -> Q:
+    """Messages the dispatcher may take: not part of a campaign, or of a running one (a paused,
+    preparing or cancelled campaign's messages wait)."""
+    return Q(campaign__isnull=True) | Q(campaign__status=Campaign.Status.RUNNING)
+
+
 def messages_claim(
     *,
     ids: Sequence[Any] | None = None,
     campaign_id: int | None = None,
     limit: int = 200,
-    older_than: dt.timedelta | None = None,
-    exclude_running_campaigns: bool = False,
 ) -> list[Message]:
     """Atomically move up to `limit` due queued messages to `sending` and return them.
 
-    Concurrent claimers never get the same row (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite
-    serialises writers). A message claimed once is never claimed again unless it is re-queued.
+    Without `ids` or `campaign_id` this is the dispatcher's claim: every dispatchable message,
+    the storefront's own (login codes, order updates, replies) before campaign messages, then
+    oldest first. Concurrent claimers never get the same row (FOR UPDATE SKIP LOCKED on
+    PostgreSQL; SQLite serialises writers). A message claimed once is never claimed again
+    unless it is re-queued.
     """
     now = timezone.now()
     query = due_messages(now)
@@ -109,19 +116,17 @@ def messages_claim(
         query &= Q(id__in=list(ids))
     if campaign_id is not None:
         query &= Q(campaign_id=campaign_id)
-    if older_than is not None:
-        query &= Q(updated_at__lte=now - older_than)
-    if exclude_running_campaigns:  # their own senders are on them
-        query &= Q(campaign__isnull=True) | ~Q(campaign__status=Campaign.Status.RUNNING)
-    with transaction.atomic():
-        claimed = list(
-            # of=self: the sweeper's campaign filter is an outer join, whose nullable side
-            # PostgreSQL cannot lock (and the campaign row need not be locked anyway)
-            Message.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(query)
-            .order_by("created_at")
-            .values_list("id", flat=True)[:limit]
+    candidates = Message.objects.select_for_update(skip_locked=True, of=("self",))
+    if ids is None and campaign_id is None:
+        # of=self: the campaign filter is an outer join, whose nullable side PostgreSQL cannot
+        # lock (and the campaign row need not be locked anyway)
+        candidates = candidates.filter(dispatchable()).order_by(
+            Case(When(campaign__isnull=True, then=Value(0)), default=Value(1)), "created_at"
         )
+    else:
+        candidates = candidates.order_by("created_at")
+    with transaction.atomic():
+        claimed = list(candidates.filter(query).values_list("id", flat=True)[:limit])
         if not claimed:
             return []
         in_flight().mark_unsent(claimed)  # before the claim commits: no window without a mark
@@ -571,8 +576,9 @@ def messages_fail_stale_sending(*, older_than: dt.timedelta | None = None) -> in
                 [MessageEvent(message_id=mid, status=MessageStatus.QUEUED, at=now, source=Source.SYSTEM,
                               detail={"requeued": NEVER_SENT}) for mid in unsent]
             )
-            requeued = list(Message.objects.filter(id__in=unsent).values_list("id", "campaign_id"))
-            transaction.on_commit(lambda: _send_again(requeued))
+            from messaging.dispatch import outbox_wake
+
+            transaction.on_commit(outbox_wake)  # they go out now (the beat sweep would, later)
         if unknown:
             Message.objects.filter(id__in=unknown).update(
                 status=MessageStatus.FAILED,
@@ -589,25 +595,6 @@ def messages_fail_stale_sending(*, older_than: dt.timedelta | None = None) -> in
     if unknown:
         logger.warning("%s messages had no status from Meta after %s; marked delivery unknown", len(unknown), window)
     return len(unknown)
-
-
-def _send_again(messages: Sequence[tuple[Any, int | None]]) -> None:
-    """Hand requeued messages to senders now (the sweeper would, a little later)."""
-    from messaging.campaigns import _launch_senders
-    from messaging.tasks import send_message
-
-    running = set(
-        Campaign.objects.filter(id__in={c for _, c in messages if c}, status=Campaign.Status.RUNNING)
-        .values_list("id", flat=True)
-    )
-    try:
-        for running_id in running:
-            _launch_senders(running_id)
-        for message_id, campaign_id in messages:
-            if campaign_id is None:
-                send_message.apply_async(args=[str(message_id)], retry=False)
-    except Exception:  # the broker is down: the sweeper sends them
-        logger.warning("Broker unavailable; %s requeued messages wait for the sweeper", len(messages))
 
 
 # --- Template holds ------------------------------------------------------------------------
@@ -635,6 +622,11 @@ def messages_hold_for_template(*, template_id: int) -> int:
 def messages_release_for_template(*, template_id: int) -> int:
     """A released template's held messages are due again (the sweeper and campaign senders
     pick them up, and the send-time gate checks everything afresh)."""
-    return Message.objects.filter(
+    from messaging.dispatch import outbox_wake
+
+    released = Message.objects.filter(
         template_id=template_id, status=MessageStatus.QUEUED, reason=TEMPLATE_HELD
     ).update(not_before=None, reason="", updated_at=timezone.now())
+    if released:
+        transaction.on_commit(outbox_wake)
+    return released

@@ -27,6 +27,7 @@ class StorefrontTemplateSerializer(serializers.Serializer):
 # --- Messages (API.md, Messages) -----------------------------------------------------------
 
 IDEMPOTENCY_KEY_MAX = 255
+BATCH_MAX_MESSAGES = 1000  # API.md: POST /api/v1/messages/batch takes at most 1,000 messages
 
 
 class MessageInputSerializer(serializers.Serializer):
@@ -47,6 +48,93 @@ class MessageInputSerializer(serializers.Serializer):
         if "text" in attrs and attrs.get("variables"):
             raise serializers.ValidationError({"variables": ["A text message takes no variables."]})
         return attrs
+
+
+class MessageBatchItemSerializer(MessageInputSerializer):
+    idempotency_key = serializers.CharField(
+        max_length=IDEMPOTENCY_KEY_MAX, required=False,
+        help_text="As the Idempotency-Key header of POST /api/v1/messages, for this message alone.",
+    )
+
+
+class MessageBatchInputSerializer(serializers.Serializer):
+    messages = MessageBatchItemSerializer(many=True, help_text=f"1 to {BATCH_MAX_MESSAGES} messages, each judged alone.")
+
+
+class MessageBatchResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The message's position in `messages`.")
+    status = serializers.IntegerField(help_text="202 queued, 400 invalid, 409 idempotency_conflict, 422 a policy code: "
+                                      "what POST /api/v1/messages would have answered for it alone.")
+    id = serializers.CharField(required=False, help_text="The message (202).")
+    code = serializers.CharField(required=False, help_text="invalid, idempotency_conflict or a policy code (not 202).")
+    detail = serializers.CharField(required=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        # named `fields` as in every 400 of the API (a declared attribute would shadow Serializer.fields)
+        fields["fields"] = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
+                                                 required=False, help_text="400: the fields at fault and why.")
+        return fields
+
+
+class MessageBatchResponseSerializer(serializers.Serializer):
+    results = MessageBatchResultSerializer(many=True)
+
+
+_ITEM_KEYS = {"to": 64, "template": 512, "language": 16}
+
+
+def message_values(item: Any, *, batch: bool = False) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
+    """A message's validated values, or its field errors, exactly as MessageInputSerializer
+    (MessageBatchItemSerializer for a batch item) judges it. Well-formed items take a plain
+    Python path (a 1,000-message batch spent a third of a second in the serializer); anything
+    else goes through the serializer, so every error reads as DRF words it."""
+    fast = _fast_values(item, batch)
+    if fast is not None:
+        return fast, {}
+    serializer = (MessageBatchItemSerializer if batch else MessageInputSerializer)(data=item)
+    if serializer.is_valid():
+        return dict(serializer.validated_data), {}
+    errors = serializer.errors
+    return None, {str(k): [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in errors.items()}
+
+
+def _fast_values(item: Any, batch: bool) -> dict[str, Any] | None:
+    """The values of an item that is certainly valid, or None (then the serializer decides)."""
+    if type(item) is not dict:
+        return None
+    values: dict[str, Any] = {"language": "en", "variables": []}
+    for name, limit in _ITEM_KEYS.items():
+        if name in item:
+            raw = item[name]
+            if type(raw) is not str or not (value := raw.strip()) or len(value) > limit:
+                return None
+            values[name] = value
+    if "to" not in values:
+        return None
+    if "variables" in item:
+        raw_list = item["variables"]
+        if type(raw_list) is not list or len(raw_list) > 100:
+            return None
+        variables = []
+        for raw in raw_list:
+            if type(raw) is not str or len(value := raw.strip()) > 1024:
+                return None
+            variables.append(value)
+        values["variables"] = variables
+    if "text" in item:
+        text = item["text"]
+        if type(text) is not str or not text or len(text) > 4096 or values["variables"]:
+            return None
+        values["text"] = text
+    if ("template" in values) == ("text" in values):
+        return None
+    if batch and "idempotency_key" in item:
+        key = item["idempotency_key"]
+        if type(key) is not str or not (key := key.strip()) or len(key) > IDEMPOTENCY_KEY_MAX:
+            return None
+        values["idempotency_key"] = key
+    return values
 
 
 class MessageErrorSerializer(serializers.Serializer):

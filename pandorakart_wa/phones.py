@@ -36,15 +36,18 @@ def normalize_phone(raw: str, *, region: str | None = None) -> str:
     raise InvalidPhoneNumber(f"{mask_phone(text) if len(digits) > 6 else 'This'} is not a valid phone number.")
 
 
+COUNTRY_CODES = frozenset(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
 def mask_phone(e164: str) -> str:
     """+919227021270 -> +91******1270: the country code and the last four digits only."""
     if not e164:
         return ""
     digits = e164.lstrip("+")
-    try:
-        country = str(phonenumbers.parse("+" + digits).country_code)
-    except phonenumbers.NumberParseException:
-        country = digits[:2]
+    # Country calling codes are prefix-free and 1-3 digits long: the first known prefix is it
+    # (parsing the whole number to find it cost more than the rest of a send request's reply).
+    country = next((digits[:n] for n in (1, 2, 3) if digits[:n].isdigit() and int(digits[:n]) in COUNTRY_CODES),
+                   digits[:2])
     hidden = max(len(digits) - len(country) - 4, 0)
     return f"+{country}{'*' * hidden}{digits[-4:]}"
 

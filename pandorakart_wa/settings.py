@@ -118,7 +118,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    # Connections stay bounded however many threads or greenlets a process runs: a gevent
+    # worker's greenlet keeps no connection after its task with CONN_MAX_AGE=0 (README,
+    # "Production deployment"); DATABASE_POOL_MAX_SIZE > 0 uses Django's psycopg pool instead,
+    # at most that many connections per process (a request waits for one, up to 10 s).
+    DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=0)
+    if DATABASE_POOL_MAX_SIZE > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them: Django forbids both
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE, "timeout": 10,
+        }
+    else:
+        DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 # --- Cache and Redis ----------------------------------------------------------------------
@@ -340,15 +351,17 @@ CELERY_BEAT_SCHEDULE["profile-compliance-reviews"] = {
 # `notifier(policy_version_id=<int>)`; messaging plugs in its policy_update_notice campaign.
 POLICY_CHANGE_NOTIFIERS: list[str] = ["messaging.campaigns.policy_change_notify"]
 
-# Sending (messaging): chunk size of claims and bulk writes, parallel senders per campaign, and
-# how long a message may sit in `sending` without any status from Meta before staff are asked.
+# Sending (messaging): chunk size of claims and bulk writes, how many dispatcher tasks drain the
+# outbox at once across all workers (CAMPAIGN_SEND_PARALLELISM is its former name), and how long a
+# message may sit in `sending` without any status from Meta before staff are asked.
 MESSAGING_SEND_CHUNK_SIZE = env.int("MESSAGING_SEND_CHUNK_SIZE", default=200)
-CAMPAIGN_SEND_PARALLELISM = env.int("CAMPAIGN_SEND_PARALLELISM", default=4)
+MESSAGING_DISPATCHERS = env.int("MESSAGING_DISPATCHERS", default=env.int("CAMPAIGN_SEND_PARALLELISM", default=4))
 MESSAGING_RECONCILE_AFTER_MINUTES = env.int("MESSAGING_RECONCILE_AFTER_MINUTES", default=30)
+# The dispatcher's safety net: every commit wakes it, this catches a wake lost with the broker.
 CELERY_BEAT_SCHEDULE["messaging-send-due"] = {
     "task": "messaging.tasks.send_due_messages",
-    "schedule": timedelta(seconds=30),
-    "options": {"expires": 25},
+    "schedule": timedelta(seconds=10),
+    "options": {"expires": 9},
 }
 CELERY_BEAT_SCHEDULE["messaging-reconcile-stale"] = {
     "task": "messaging.tasks.reconcile_stale_sending",

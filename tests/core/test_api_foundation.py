@@ -145,3 +145,26 @@ def test_throttled_key_gets_429_with_retry_after(api_client, settings):
     assert response.status_code == 429
     assert response.json()["code"] == "throttled"
     assert int(response["Retry-After"]) >= 1
+
+
+def test_the_rate_limit_slides_across_windows(api_client, monkeypatch):
+    # given a limit of 4 a minute, and 4 requests at the end of one minute
+    from pandorakart_wa.api.throttling import ApiKeyRateThrottle
+
+    monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "4/min"})
+    clock = [6000.0 * 60 + 59]
+    monkeypatch.setattr(ApiKeyRateThrottle, "timer", lambda self: clock[0])
+    assert [api_client.get("/api/v1/ping").status_code for _ in range(4)] == [200] * 4
+    # when the next minute is a quarter through, three quarters of those still count: one more fits
+    clock[0] = 6001.0 * 60 + 15
+    assert api_client.get("/api/v1/ping").status_code == 200
+    assert api_client.get("/api/v1/ping").status_code == 429
+    # and a moment later the old requests weigh a little less: one more fits
+    clock[0] += 1.5
+    assert api_client.get("/api/v1/ping").status_code == 200
+    refused = api_client.get("/api/v1/ping")
+    assert refused.status_code == 429
+    # and Retry-After says when enough of them have slid out (at 30 s into the minute: 13.5 s on)
+    assert int(refused["Retry-After"]) == 14
+    clock[0] += 14
+    assert api_client.get("/api/v1/ping").status_code == 200

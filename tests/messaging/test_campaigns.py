@@ -9,7 +9,7 @@ from django.core.files.base import ContentFile
 
 from messaging import campaigns
 from messaging.models import Campaign, Message, MessageStatus, SendingPolicy
-from messaging.tasks import campaign_send
+from messaging.tasks import dispatch_outbox
 from pandorakart_wa.audit import system_user
 from profile import services as profile_services
 from profile.models import PolicyVersion
@@ -73,7 +73,7 @@ def test_cancel_stops_what_was_not_yet_sent(committing, outbox, monkeypatch):
     monkeypatch.setattr(campaigns, "_launch_senders", lambda campaign_id: None)  # prepared, not yet sending
     run(campaign, committing)
     campaigns.campaign_cancel(campaign=campaign)
-    campaign_send(campaign.pk)
+    dispatch_outbox()
     assert outbox == []
     assert set(Message.objects.values_list("status", flat=True)) == {MessageStatus.CANCELLED}
 
@@ -87,7 +87,7 @@ def test_paused_campaign_sends_nothing_until_resumed(committing, outbox, monkeyp
     run(campaign, committing)
     campaign.refresh_from_db()
     campaigns.campaign_pause(campaign=campaign)
-    campaign_send(campaign.pk)
+    dispatch_outbox()
     assert outbox == []
     monkeypatch.undo()
     committing(campaigns).campaign_resume(campaign=campaign)

@@ -1,6 +1,8 @@
 """Reliability of the send pipeline with real processes: PostgreSQL, Redis, `celery worker`
 subprocesses, the fake Meta as its own process (posting signed status webhooks back to a live
-server of this service), crashes, broker outages, Meta faults and a STOP mid-campaign.
+server of this service), crashes, broker outages, Meta faults and a STOP mid-campaign; (f) and
+(g) repeat the crash and the STOP for the storefront's API messages, which the same dispatcher
+sends.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/pk_send CELERY_BROKER_URL=redis://127.0.0.1:6379/6 \\
       .venv/bin/pytest tests/messaging/test_reliability.py -v
@@ -39,7 +41,7 @@ from benchmarks.common_send import (
     wait_for,
 )
 from consent.seed import seed_keywords
-from messaging import campaigns, outbox
+from messaging import campaigns, dispatch
 from messaging.inflight import _in_flight, in_flight
 from messaging.models import Campaign, Message, MessageEvent, MessageStatus
 from messaging.ratelimit import _pair_limiter, _throughput_limiter
@@ -94,7 +96,8 @@ def stack(fake: tuple[ControlClient, str], live_server: Any, settings: Any) -> I
     control.configure_webhooks(f"{live_server.url}/webhooks/whatsapp", settings.WHATSAPP_APP_SECRET,
                                statuses=["sent", "delivered"], batch_size=100, delay_ms=100, concurrency=4)
     settings.REDIS_URL = REDIS_URL
-    settings.WEBHOOK_DEFER_STATUSES = True  # production's default: the workers apply statuses
+    settings.MESSAGING_DISPATCHERS = 2  # as the workers below
+    settings.WEBHOOK_DEFER = True  # production's default: the workers apply what the webhooks carry
     for cache in (_in_flight, _pair_limiter, _throughput_limiter):
         cache.cache_clear()
     from pandorakart_wa.celery import app
@@ -102,7 +105,7 @@ def stack(fake: tuple[ControlClient, str], live_server: Any, settings: Any) -> I
     app.conf.task_always_eager = False
     no_quiet_hours()
     seed_keywords()  # STOP, START... (a transactional test's flush removed the migration's rows)
-    outbox._broker_down_until = 0.0
+    dispatch._broker_down_until = 0.0
     workers: list[Worker] = []
 
     def worker(name: str = "w1", broker: str = BROKER_URL, **env: str) -> Worker:
@@ -119,7 +122,7 @@ def stack(fake: tuple[ControlClient, str], live_server: Any, settings: Any) -> I
             "WHATSAPP_MAX_MPS": "400",
             "WHATSAPP_SEND_CONCURRENCY": "64",
             "MESSAGING_SEND_CHUNK_SIZE": "100",
-            "CAMPAIGN_SEND_PARALLELISM": "2",
+            "MESSAGING_DISPATCHERS": "2",
             "LOG_LEVEL": "WARNING",
             **env,
         }
@@ -178,8 +181,8 @@ def test_a_worker_killed_mid_campaign_sends_each_message_once_or_reconciles_it(s
     killed_at = time.time()
     at_kill = sum(accepted_by_recipient(control).values())
     stuck = set(Message.objects.filter(campaign=campaign, status=MessageStatus.SENDING).values_list("id", flat=True))
-    # and started again after its senders' heartbeat has lapsed (as after a minute)
-    in_flight().sender_forget(campaign.pk)
+    # and started again after its dispatcher lanes have lapsed (as after LANE_TTL_SECONDS)
+    in_flight().lanes_forget(dispatch.dispatchers())
     stack["worker"]("w2")
     sweep()
     wait_for(lambda: not Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED).exists(), 90,
@@ -444,3 +447,104 @@ def test_e_a_webhook_delivered_three_times_is_applied_once_and_a_wrong_signature
     wait_for(lambda: Message.objects.filter(pk=message.pk, status=MessageStatus.READ).exists(), 60, 0.1,
              what="the stored status applied")
     assert list(message.events.values_list("status", flat=True)) == [MessageStatus.READ]
+
+
+# --- (f)-(g) the storefront's path: API messages through the dispatcher ---------------------------
+
+
+def post_batches(api_client: Any, numbers: range, body: dict[str, Any], size: int = 500) -> list[str]:
+    ids: list[str] = []
+    for start in range(numbers.start, numbers.stop, size):
+        items = [{"to": phone_for(n), **body} for n in range(start, min(start + size, numbers.stop))]
+        response = api_client.post("/api/v1/messages/batch", {"messages": items}, format="json")
+        assert response.status_code == 200, response.content
+        results = response.json()["results"]
+        assert {r["status"] for r in results} == {202}, results[:3]
+        ids += [r["id"] for r in results]
+    return ids
+
+
+def test_f_a_worker_killed_while_sending_api_messages_sends_each_once_or_reconciles_it(
+    stack: dict[str, Any], api_client: Any
+) -> None:
+    control: ControlClient = stack["control"]
+    # given 3,000 customers who consented to order updates, and a worker sending at 400/s
+    total = 3000
+    load_audience(total, start=5000, purposes=("order_updates",))
+    sendable_template("order_shipped", "UTILITY")
+    first = stack["worker"]("w1")
+    # when the storefront posts a message to each (the batch endpoint: no task per message)
+    ids = post_batches(api_client, range(5000, 5000 + total), {"template": "order_shipped", "language": "en",
+                                                                "variables": ["Ravi", "40%"]})
+    # and the worker is SIGKILLed in the middle of sending them
+    wait_for(lambda: sum(accepted_by_recipient(control).values()) >= 800, 90, what="800 sends")
+    first.kill()
+    killed_at = time.time()
+    stuck = set(Message.objects.filter(status=MessageStatus.SENDING).values_list("id", flat=True))
+    # and a worker runs again once the dead one's lanes have lapsed, with the beat's sweep
+    in_flight().lanes_forget(dispatch.dispatchers())
+    stack["worker"]("w2")
+    sweep()
+    wait_for(lambda: not Message.objects.filter(status=MessageStatus.QUEUED).exists(), 90, what="nothing queued")
+    control.wait_webhooks_idle(60)
+    wait_for(lambda: not Message.objects.filter(status=MessageStatus.SENDING,
+                                                claimed_at__gte=dt.datetime.fromtimestamp(killed_at, dt.UTC)).exists(),
+             30, what="the restarted worker's chunks recorded")
+    unknown = messages_fail_stale_sending(older_than=dt.timedelta(seconds=time.time() - killed_at))
+    # (those that never left are queued again, and the dispatcher is woken for them)
+    wait_for(lambda: not Message.objects.filter(status__in=(MessageStatus.QUEUED, MessageStatus.SENDING)).exists(),
+             60, what="the requeued messages sent")
+    control.wait_webhooks_idle(30)
+
+    # then Meta received no number twice, and every message was sent once or is delivery_unknown
+    accepted = accepted_by_recipient(control)
+    assert [r for r, n in accepted.items() if n > 1] == []
+    rows = {str(m.id): (m.status, m.reason, m.contact.phone.lstrip("+"))
+            for m in Message.objects.filter(id__in=ids).select_related("contact")}
+    assert len(rows) == total
+    done = [mid for mid, (status, _, _) in rows.items() if status in DONE]
+    failed = [mid for mid, (status, _, _) in rows.items() if status == MessageStatus.FAILED]
+    assert len(done) + len(failed) == total, Counter((s, r) for s, r, _ in rows.values())
+    assert all(rows[mid][1] == DELIVERY_UNKNOWN and rows[mid][2] not in accepted for mid in failed)
+    assert all(rows[mid][2] in accepted for mid in done)
+    requeued = set(MessageEvent.objects.filter(detail__requeued=NEVER_SENT).values_list("message_id", flat=True))
+    assert requeued <= stuck and unknown == len(failed)
+    print(f"\n(f) {total} API messages; SIGKILL with {len(stuck)} claimed in `sending`: {len(requeued)} had never "
+          f"left and were queued again and sent, {unknown} failed delivery_unknown; final {status_counts()}; "
+          f"Meta accepted {len(accepted)} numbers, none twice")
+
+
+def test_g_after_the_stop_webhooks_200_no_api_message_reaches_meta_for_that_customer(
+    stack: dict[str, Any], api_client: Any
+) -> None:
+    control: ControlClient = stack["control"]
+    # given 300 marketing messages posted one by one (POST /api/v1/messages), leaving at 30/s
+    load_audience(300, start=8000)
+    sendable_template()
+    stack["worker"]("w1", WHATSAPP_MAX_MPS="30")
+    ids = []
+    for n in range(8000, 8300):
+        response = api_client.post("/api/v1/messages", {"to": phone_for(n), "template": "festive_offer",
+                                                        "language": "en", "variables": ["there", "40%"]}, format="json")
+        assert response.status_code == 202, response.content
+        ids.append(response.json()["id"])
+    waiting, queued = phone_for(8000 + 100), phone_for(8000 + 290)
+    wait_for(lambda: sum(accepted_by_recipient(control).values()) >= 40, 60, what="40 sends")
+    # when two customers send STOP (one whose message may be claimed already, one still queued)
+    answered = {}
+    for n, phone in enumerate((waiting, queued)):
+        response = post_signed(stack["live_server"].url, inbound_text(phone.lstrip("+"), "STOP", f"wamid.stop.g{n}"))
+        assert response.status_code == 200, response.text
+        answered[phone] = time.time()
+    wait_for(lambda: not Message.objects.filter(id__in=ids, status__in=(MessageStatus.QUEUED, MessageStatus.SENDING))
+             .exists(), 90, what="every API message settled")
+    control.wait_webhooks_idle(30)
+    # then after each 200 Meta received no template message for that customer
+    for phone, at in answered.items():
+        later = [r for r in control.messages_to(phone) if r["at"] >= at and r["json"].get("type") == "template"]
+        assert later == [], phone
+        message = Message.objects.get(id__in=ids, contact__phone_digest=_digest(phone))
+        assert (message.status, message.reason) == (MessageStatus.SUPPRESSED, "opted_out")
+    assert status_counts(id__in=ids).get(MessageStatus.SUPPRESSED) == 2
+    print(f"\n(g) STOP from two customers while 300 API messages left at 30/s: both suppressed, nothing sent after "
+          f"the 200; {status_counts(id__in=ids)}")
