@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from consent.purposes import Purpose, TemplateCategory
+from pandorakart_wa.fields import EncryptedJSONField, EncryptedTextField
 from pandorakart_wa.timefmt import staff_time
 
 
@@ -339,8 +340,9 @@ class Message(models.Model):
         help_text="The template revision the message went out with.",
     )
     language = models.CharField(max_length=16, blank=True)
-    variables = models.JSONField(default=list, blank=True)
-    text = models.TextField(blank=True, help_text="Free-form text (support replies inside the service window).")
+    # The customer's data (names, order numbers, what staff wrote them): encrypted like numbers.
+    variables = EncryptedJSONField(default=list, blank=True, help_text="Template variables, encrypted.")
+    text = EncryptedTextField(blank=True, help_text="Free-form text (support replies inside the service window), encrypted.")
     reply_to_wamid = models.CharField(max_length=255, blank=True)
     kind = models.CharField(max_length=16, choices=MessageKind.choices, default=MessageKind.STANDARD)
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, null=True, blank=True, related_name="messages",

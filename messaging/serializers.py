@@ -6,6 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from pandorakart_wa.api.fields import StrictCharField, UtcDateTimeField
+
 
 class StorefrontTemplateSerializer(serializers.Serializer):
     """One entry of GET /api/v1/templates (API.md, Templates)."""
@@ -31,12 +33,14 @@ BATCH_MAX_MESSAGES = 1000  # API.md: POST /api/v1/messages/batch takes at most 1
 
 
 class MessageInputSerializer(serializers.Serializer):
-    to = serializers.CharField(max_length=64)
-    template = serializers.CharField(max_length=512, required=False)
-    language = serializers.CharField(max_length=16, required=False, default="en")
-    variables = serializers.ListField(child=serializers.CharField(max_length=1024, allow_blank=True), required=False,
+    # Strict types (pandorakart_wa.api.fields): `"to": 9198...` or `"variables": [1]` is a 400 naming
+    # the field, not a number quietly read as text. The number itself is parsed once, by the intake.
+    to = StrictCharField(max_length=64, help_text="A string: E.164, national Indian format or wa_id digits.")
+    template = StrictCharField(max_length=512, required=False)
+    language = StrictCharField(max_length=16, required=False, default="en")
+    variables = serializers.ListField(child=StrictCharField(max_length=1024, allow_blank=True), required=False,
                                       default=list, max_length=100)
-    text = serializers.CharField(max_length=4096, required=False, trim_whitespace=False)
+    text = StrictCharField(max_length=4096, required=False, trim_whitespace=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "template" in attrs and "text" in attrs:
@@ -51,7 +55,7 @@ class MessageInputSerializer(serializers.Serializer):
 
 
 class MessageBatchItemSerializer(MessageInputSerializer):
-    idempotency_key = serializers.CharField(
+    idempotency_key = StrictCharField(
         max_length=IDEMPOTENCY_KEY_MAX, required=False,
         help_text="As the Idempotency-Key header of POST /api/v1/messages, for this message alone.",
     )
@@ -144,7 +148,7 @@ class MessageErrorSerializer(serializers.Serializer):
 
 class MessageEventSerializer(serializers.Serializer):
     status = serializers.CharField()
-    at = serializers.DateTimeField()
+    at = UtcDateTimeField()
 
 
 class MessageAcceptedSerializer(serializers.Serializer):
@@ -153,7 +157,7 @@ class MessageAcceptedSerializer(serializers.Serializer):
     to = serializers.CharField(help_text="Masked phone number.")
     template = serializers.CharField(allow_null=True)
     purpose = serializers.CharField()
-    created_at = serializers.DateTimeField()
+    created_at = UtcDateTimeField()
 
 
 class MessageDetailSerializer(MessageAcceptedSerializer):

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
 from django.db.models.functions import Cast
+from django.db.models.lookups import Exact
 
 ROTATE_BATCH_SIZE = 1000  # rows per UPDATE transaction: short locks, bounded memory
 
@@ -62,10 +63,23 @@ def is_current(token: str) -> bool:
     return True
 
 
+class _EmptyExact(Exact):
+    """`field=""` on an encrypted field: the empty value is stored as itself (never encrypted), so
+    comparing with it is meaningful (a check constraint "a template or a text"); any other value
+    would silently never match its ciphertext, and is refused."""
+
+    def __init__(self, lhs: Any, rhs: Any) -> None:
+        if rhs != "":
+            raise TypeError("An encrypted field can only be compared with '' (its empty value) or tested for null: "
+                            "ciphertext is not deterministic, filter on the digest column instead.")
+        super().__init__(lhs, rhs)
+
+
 class EncryptedTextField(models.TextField):
     """A text value stored as a Fernet token; Python code only ever sees the plain text.
 
-    Only `isnull` look-ups make sense on ciphertext; filter on a digest column instead.
+    Only `isnull` look-ups (and `=""`, the empty value stored as itself) make sense on
+    ciphertext; filter on a digest column instead.
     """
 
     description = "Text encrypted at rest (Fernet, key rotation)"
@@ -82,6 +96,8 @@ class EncryptedTextField(models.TextField):
         return decrypt_str(value)
 
     def get_lookup(self, lookup_name: str) -> Any:
+        if lookup_name == "exact":
+            return _EmptyExact
         if lookup_name != "isnull":
             raise TypeError(
                 f"EncryptedTextField does not support the '{lookup_name}' look-up: ciphertext is not "

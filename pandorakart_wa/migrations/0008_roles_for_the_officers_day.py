@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("core", "0007_webhook_items"),
         ("consent", "0006_keywords_nfkc"),
-        ("messaging", "0009_legal_notice_permission"),
+        ("messaging", "0010_legal_notice_permission"),
         ("complaints", "0004_ready_for_officer_and_receipt_labels"),
         ("axes", "0009_add_session_hash"),
     ]

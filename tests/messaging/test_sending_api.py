@@ -200,3 +200,40 @@ def test_messages_need_the_messages_scope(db):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
     assert send(client, "+919876500001").status_code == 403
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"to": 919876500001, "template": "order_shipped", "variables": ["a", "b", "c"]}, "to"),
+    ({"to": "+919876500001", "template": "order_shipped", "variables": ["a", 2, "c"]}, "variables"),
+    ({"to": "+919876500001", "text": 12}, "text"),
+    ({"to": "+919876500001", "template": ["order_shipped"]}, "template"),
+])
+def test_wrong_json_types_are_refused_naming_the_field(api_client, body, field):
+    response = api_client.post("/api/v1/messages", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid" and field in response.json()["fields"]
+    assert not Message.objects.exists()
+
+
+def test_variables_and_texts_are_encrypted_at_rest(api_client):
+    # given a template message with the customer's name and order, and a free-form text
+    from django.db import connection
+
+    from tests.messaging.sending_helpers import customer, inbound_text, post_webhook, utility_template
+
+    utility_template()
+    customer(1, purposes=("order_updates", "support"))
+    api_client.post("/api/v1/messages", {"to": "+919876500001", "template": "order_shipped",
+                                         "variables": ["Ravi Kumar", "PK-10023", "27 Nov"]}, format="json")
+    post_webhook(api_client, inbound_text("919876500001", "hello"))
+    api_client.post("/api/v1/messages", {"to": "+919876500001", "text": "Your refund for PK-10023 is on its way"},
+                    format="json")
+    # then the columns hold Fernet tokens only, and the application reads them back
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT variables, text FROM messaging_message")
+        rows = cursor.fetchall()
+    dump = repr(rows)
+    assert len(rows) == 2 and "Ravi" not in dump and "PK-10023" not in dump and "refund" not in dump
+    assert all(v.startswith("gAAAA") for v, _ in rows)
+    assert sorted(m.text or ",".join(m.variables) for m in Message.objects.all()) == [
+        "Ravi Kumar,PK-10023,27 Nov", "Your refund for PK-10023 is on its way"]

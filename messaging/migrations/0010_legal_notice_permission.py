@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0008_leaner_message_indexes'),
+        ('messaging', '0009_encrypt_message_content'),
     ]
 
     operations = [
