@@ -26,6 +26,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
 from complaints import selectors
@@ -49,29 +50,55 @@ from complaints.services import (
     PERM_ASSIGN,
     PERM_ESCALATE,
     PERM_INVESTIGATE,
+    PERM_RESOLVE,
     allowed_steps,
     complaint_acknowledgement_record,
     complaint_add_note,
     complaint_assign,
     complaint_create,
     complaint_escalate,
+    complaint_hand_off,
     complaint_refresh_evidence,
     complaint_resolve,
     complaint_set_category,
     complaint_transition,
     intake_trigger_save,
+    proposed_outcome,
 )
-from pandorakart_wa.admin_mixins import AuditTrailMixin, ReadOnlyAdminMixin
+from pandorakart_wa.admin_mixins import (
+    REVEAL_PERMISSION,
+    AuditTrailMixin,
+    PhoneDigestFilter,
+    ReadOnlyAdminMixin,
+    refuse_number_in_url,
+)
 from pandorakart_wa.audit import log_access
-from pandorakart_wa.phones import InvalidPhoneNumber, mask_phone, normalize_phone, phone_digest
+from pandorakart_wa.phones import InvalidPhoneNumber, mask_phone, normalize_phone
+from pandorakart_wa.timefmt import staff_time
 
 PERM_EXPORT = "complaints.export_complaint_evidence"
+PERM_REVEAL = REVEAL_PERMISSION  # one rule for every reveal of a customer's data (number or contact details)
+PERM_VIEW_CONTACT = "consent.view_contact"
+PERM_EVIDENCE_PACK = "core.view_evidence_pack"
 STEP_LABELS: dict[str, str] = {
-    Status.ACKNOWLEDGED: "Acknowledge",
+    Status.ACKNOWLEDGED: "Acknowledge (first response)",
     Status.INVESTIGATING: "Investigate",
-    Status.AWAITING_CUSTOMER: "Await customer (pauses the clock)",
+    Status.AWAITING_CUSTOMER: "Await customer (pauses the resolution clock)",
     Status.CLOSED: "Close",
     Status.REOPENED: "Reopen",
+}
+# Which action stops which clock, said on the complaint page next to the clocks.
+FIRST_RESPONSE_STOPS = ("the first staff step out of Received: Acknowledge, Investigate, “Receipt given” or Resolve. "
+                        "The automatic WhatsApp receipt does not stop it.")
+RESOLUTION_STOPS = "Resolve (an officer). Awaiting the customer pauses it: the due time moves later by the pause."
+STATUTORY_STOPS = "Resolve. It never pauses: DPDP's outer limit runs whatever the status."
+RECEIPT_SHORT = {
+    Acknowledgement.PENDING: "being sent",
+    Acknowledgement.SENT: "sent on WhatsApp",
+    Acknowledgement.OWED: "OWED by staff",
+    Acknowledgement.RECORDED: "given by staff",
+    Acknowledgement.NOT_NEEDED: "not needed",
+    Acknowledgement.ANONYMOUS: "not possible (anonymous)",
 }
 
 
@@ -99,16 +126,19 @@ class QueueFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [
             ("mine", "Mine"),
+            ("ready", "Ready for an officer"),
             ("unassigned", "Unassigned"),
             ("overdue", "Overdue"),
             ("escalated", "Escalated to the DPO"),
-            ("ack_owed", "Acknowledgement owed"),
+            ("ack_owed", "Receipt owed by staff"),
         ]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
         if value == "mine":
             return selectors.queue_mine(queryset, request.user)
+        if value == "ready":
+            return selectors.queue_ready_for_officer(queryset)
         if value == "unassigned":
             return selectors.queue_unassigned(queryset)
         if value == "overdue":
@@ -126,11 +156,15 @@ class ComplaintActionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ComplaintAction
     verbose_name = "timeline entry"
     verbose_name_plural = "timeline"
-    fields = ("at", "kind", "from_status", "to_status", "actor_label", "note", "visibility")
+    fields = ("at", "kind", "from_status", "to_status", "by", "note", "visibility")
     readonly_fields = fields
     ordering = ("at", "id")
     extra = 0
     can_delete = False
+
+    @admin.display(description="by")
+    def by(self, action: ComplaintAction) -> str:
+        return action.actor_label or "the service"
 
     @admin.display(description="visible to")
     def visibility(self, action: ComplaintAction) -> str:
@@ -153,8 +187,19 @@ class IntakeForm(forms.Form):
 
 
 class ResolveForm(forms.Form):
-    outcome = forms.ChoiceField(choices=Outcome.choices)
-    resolution = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    # No outcome is chosen for the officer: a default invites a wrong resolution.
+    outcome = forms.ChoiceField(choices=[("", "— choose the outcome —"), *Outcome.choices],
+                                error_messages={"required": "Choose the outcome."})
+    resolution = forms.CharField(
+        label="What the customer is told", widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        error_messages={"required": "Write the resolution the customer is told."},
+    )
+
+
+class HandOffForm(forms.Form):
+    findings = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+                               error_messages={"required": "Write the findings the officer decides on."})
+    proposed_outcome = forms.ChoiceField(choices=[("", "— no proposal —"), *Outcome.choices], required=False)
 
 
 def _assignable() -> QuerySet[Any]:
@@ -176,40 +221,39 @@ def _assignable() -> QuerySet[Any]:
 class ComplaintAdmin(AuditTrailMixin, admin.ModelAdmin):
     list_display = (
         "reference",
-        "status",
-        "category",
-        "channel",
+        "status_column",
+        "about",
         "customer",
         "assignee",
         "first_response",
         "resolution_time",
-        "escalated_to_dpo",
-        "acknowledgement",
-        "created_at",
+        "receipt",
+        "received",
     )
-    list_filter = (QueueFilter, "status", "channel", "category", "escalated_to_dpo", "acknowledgement", "outcome")
+    list_filter = (QueueFilter, PhoneDigestFilter, "status", "channel", "category", "escalated_to_dpo",
+                   "acknowledgement", "outcome")
     list_select_related = ("contact", "assignee")
     search_fields = ("reference",)
-    search_help_text = "A reference (CMP-2026-000123) or the customer's number in any format."
+    search_help_text = "A reference (CMP-2026-000123). To find a customer's complaints by number, use “Find by number”."
     date_hierarchy = "created_at"
+    # The record, below the clocks and the actions: facts in words (no column of red crosses for
+    # "not escalated"), times in India time.
     fieldsets = (
         (None, {"fields": ("reference", "status", "category", "channel", "created_at", "created_by")}),
         ("Customer", {"fields": ("customer", "customer_name", "reply_to", "message", "template", "description")}),
-        ("Clocks", {"fields": ("first_response", "resolution_time", "clock_detail")}),
-        ("Handling", {"fields": ("assignee", "escalated_to_dpo", "escalated_at", "escalated_by", "escalation_reason",
-                                 "acknowledgement", "acknowledgement_channel", "acknowledgement_detail")}),
+        ("Handling", {"fields": ("assignee", "escalation", "receipt_detail")}),
         ("Outcome", {"fields": ("outcome", "resolution", "resolved_at", "resolved_by", "closed_at")}),
         ("Evidence", {"fields": ("evidence_summary",)}),
     )
     readonly_fields = (
         "reference", "status", "category", "channel", "created_at", "created_by", "customer", "customer_name",
         "reply_to", "message", "template", "description", "first_response", "resolution_time", "clock_detail",
-        "assignee", "escalated_to_dpo", "escalated_at", "escalated_by", "escalation_reason", "acknowledgement",
-        "acknowledgement_channel", "acknowledgement_detail", "outcome", "resolution", "resolved_at", "resolved_by",
+        "assignee", "escalation", "receipt_detail", "outcome", "resolution", "resolved_at", "resolved_by",
         "closed_at", "evidence_summary",
     )
     inlines = (ComplaintActionInline,)
     change_form_template = "complaints/admin/complaint_change_form.html"
+    change_list_template = "complaints/admin/complaint_change_list.html"
     list_per_page = 50
 
     # Nobody edits a complaint as a form: every change is a service call (the action panel).
@@ -236,12 +280,30 @@ class ComplaintAdmin(AuditTrailMixin, admin.ModelAdmin):
             return queryset, False
         if term.upper().startswith("CMP-"):
             return queryset.filter(reference=term.upper()), False
-        try:
-            return queryset.filter(phone_digest=phone_digest(normalize_phone(term))), False
-        except InvalidPhoneNumber:
-            return queryset.filter(reference__icontains=term), False
+        refused = refuse_number_in_url(request, queryset, term)
+        if refused is not None:
+            return refused
+        return queryset.filter(reference__icontains=term), False
 
     # --- columns and fields ---
+
+    @admin.display(description="status", ordering="status")
+    def status_column(self, complaint: Complaint) -> str:
+        dpo = format_html(' <span class="badge bad">{}</span>', "DPO") if complaint.escalated_to_dpo else ""
+        return format_html('<span class="badge {}">{}</span>{}', complaint.status, complaint.get_status_display(), dpo)
+
+    @admin.display(description="about", ordering="category")
+    def about(self, complaint: Complaint) -> str:
+        return format_html("{}<div class='quiet'>by {}</div>", complaint.get_category_display(),
+                           complaint.get_channel_display().split(" (")[0].lower())
+
+    @admin.display(description="received", ordering="created_at")
+    def received(self, complaint: Complaint) -> str:
+        return f"{timezone.localtime(complaint.created_at):%d %b %H:%M}"
+
+    @admin.display(description="receipt", ordering="acknowledgement")
+    def receipt(self, complaint: Complaint) -> str:
+        return RECEIPT_SHORT.get(Acknowledgement(complaint.acknowledgement), complaint.acknowledgement)
 
     @admin.display(description="customer")
     def customer(self, complaint: Complaint) -> str:
@@ -258,10 +320,10 @@ class ComplaintAdmin(AuditTrailMixin, admin.ModelAdmin):
         clock = first_response_clock(complaint, timezone.now())
         if clock.stopped:
             if complaint.first_responded_at is None:
-                return "-"
+                return "—"
             late = " (late)" if clock.remaining.total_seconds() < 0 else ""
             return f"given {timezone.localtime(complaint.first_responded_at):%d %b %H:%M}{late}"
-        return describe(clock.remaining)
+        return f"due: {describe(clock.remaining)}"
 
     @admin.display(description="resolution")
     def resolution_time(self, complaint: Complaint) -> str:
@@ -280,22 +342,86 @@ class ComplaintAdmin(AuditTrailMixin, admin.ModelAdmin):
                                           ("statutory limit", complaint.outer_limit_breached_at)) if at]
         return format_html(
             "First response due {}; resolution due {}; statutory limit {}. Worked {} (paused {} h). {}",
-            f"{timezone.localtime(complaint.first_response_due_at):%d %b %Y %H:%M}",
-            f"{timezone.localtime(resolution.due_at):%d %b %Y %H:%M}",
-            f"{timezone.localtime(complaint.outer_limit_at):%d %b %Y}",
+            staff_time(complaint.first_response_due_at, seconds=False),
+            staff_time(resolution.due_at, seconds=False),
+            staff_time(complaint.outer_limit_at, seconds=False),
             describe(working_time(complaint, now)).replace(" left", ""),
             complaint.paused_seconds // 3600,
             f"Breached: {', '.join(breaches)}." if breaches else "",
         )
+
+    @staticmethod
+    def clocks(complaint: Complaint) -> list[dict[str, Any]]:
+        """The three clocks as the complaint page shows them: due, state, and what stops each."""
+        now = timezone.now()
+        first = first_response_clock(complaint, now)
+        resolution = resolution_clock(complaint, now)
+        if first.stopped and complaint.first_responded_at is not None:
+            late = first.remaining.total_seconds() < 0
+            first_state = (f"stopped: given {staff_time(complaint.first_responded_at, seconds=False)}"
+                           + (" (late)" if late else " (in time)"))
+            first_level = "bad" if late else "ok"
+        elif first.stopped:
+            first_state, first_level = "stopped: the complaint was closed without one", "info"
+        else:
+            first_state = f"running: {describe(first.remaining)}"
+            first_level = "bad" if first.overdue else "warn"
+        if resolution.stopped:
+            resolution_state = f"stopped: resolved {staff_time(complaint.resolved_at, seconds=False)}" \
+                if complaint.resolved_at else "stopped"
+            resolution_level = "bad" if resolution.remaining.total_seconds() < 0 else "ok"
+        elif resolution.paused:
+            resolution_state, resolution_level = f"paused (awaiting the customer): {describe(resolution.remaining)}", "info"
+        else:
+            resolution_state = f"running: {describe(resolution.remaining)}"
+            resolution_level = "bad" if resolution.overdue else "warn"
+        outer_remaining = complaint.outer_limit_at - (complaint.resolved_at if not complaint.is_open and
+                                                       complaint.resolved_at else now)
+        outer_state = "stopped: resolved" if not complaint.is_open else f"running: {describe(outer_remaining)}"
+        return [
+            {"name": "First response", "due": complaint.first_response_due_at, "state": first_state,
+             "level": first_level, "stops": FIRST_RESPONSE_STOPS, "breached": complaint.first_response_breached_at},
+            {"name": "Resolution", "due": resolution.due_at, "state": resolution_state, "level": resolution_level,
+             "stops": RESOLUTION_STOPS, "breached": complaint.resolution_breached_at},
+            {"name": "Statutory limit (90 days)", "due": complaint.outer_limit_at, "state": outer_state,
+             "level": "bad" if complaint.outer_limit_breached_at else ("ok" if not complaint.is_open else "info"),
+             "stops": STATUTORY_STOPS, "breached": complaint.outer_limit_breached_at},
+        ]
+
+    @staticmethod
+    def receipt_text(complaint: Complaint) -> str:
+        """The receipt in words, with the WhatsApp message's own status when one was sent."""
+        text = str(complaint.get_acknowledgement_display())
+        message = complaint.acknowledgement_message
+        if message is not None:
+            text += f": message {message.get_status_display().lower()}"
+            if message.status == "failed":
+                text += " (the customer did not get it: give the receipt on the complaint's channel)"
+        if complaint.acknowledgement_detail:
+            text += f". {complaint.acknowledgement_detail}"
+        return text
+
+    @admin.display(description="escalation to the DPO")
+    def escalation(self, complaint: Complaint) -> str:
+        if not complaint.escalated_to_dpo:
+            return "not escalated"
+        by = complaint.escalated_by.get_username() if complaint.escalated_by else "the clocks (a breach)"
+        return f"escalated {staff_time(complaint.escalated_at)} by {by}: {complaint.escalation_reason or '—'}"
+
+    @admin.display(description="receipt to the customer")
+    def receipt_detail(self, complaint: Complaint) -> str:
+        channel = f" (on {complaint.get_acknowledgement_channel_display()})" if complaint.acknowledgement_channel else ""
+        return self.receipt_text(complaint) + channel
 
     @admin.display(description="evidence")
     def evidence_summary(self, complaint: Complaint) -> str:
         evidence = complaint.evidence
         if not evidence:
             return "No customer or template named: nothing assembled."
+        generated = parse_datetime(str(evidence.get("generated_at") or ""))
         return format_html(
             "As of {}: {} consent ledger events, {} messages (90 days), {} earlier complaints, {} signals{}.",
-            evidence.get("generated_at", "?"),
+            staff_time(generated) if generated else "?",
             len(evidence.get("consent_ledger") or []),
             len(evidence.get("messages") or []),
             len(evidence.get("earlier_complaints") or []),
@@ -316,27 +442,50 @@ class ComplaintAdmin(AuditTrailMixin, admin.ModelAdmin):
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        complaint = Complaint.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        complaint = (
+            Complaint.objects.select_related("contact", "assignee", "acknowledgement_message", "message")
+            .filter(pk=object_id).first() if object_id.isdigit() else None
+        )
         extra: dict[str, Any] = dict(extra_context or {})
         if complaint is not None:
-            user = request.user
-            steps = [s for s in allowed_steps(complaint, user) if s != Status.RESOLVED]  # type: ignore[arg-type]
+            user: Any = request.user
+            allowed = allowed_steps(complaint, user)
+            # Resolving and the hand-off have forms of their own; the other steps are buttons.
+            steps = [s for s in allowed if s not in (Status.RESOLVED, Status.READY_FOR_OFFICER)]
+            contact = complaint.contact
+            proposal = proposed_outcome(complaint)
+            hand_off = complaint.actions.filter(
+                kind=ComplaintAction.Kind.STATUS, to_status=Status.READY_FOR_OFFICER
+            ).order_by("-at", "-id").first() if complaint.status == Status.READY_FOR_OFFICER else None
             extra.update(
                 act_url=reverse("admin:complaints_complaint_act", args=[complaint.pk]),
                 steps=[(s, STEP_LABELS.get(s, s)) for s in steps],
-                may_resolve=Status.RESOLVED in allowed_steps(complaint, user),  # type: ignore[arg-type]
+                may_resolve=Status.RESOLVED in allowed,
                 resolve_form=ResolveForm(),
-                may_investigate=_perm(request, PERM_INVESTIGATE),
+                may_hand_off=Status.READY_FOR_OFFICER in allowed and not _perm(request, PERM_RESOLVE),
+                hand_off_form=HandOffForm(),
+                hand_off=hand_off,
+                proposed_outcome=Outcome(proposal).label if proposal else "",
+                may_investigate=_perm(request, PERM_INVESTIGATE) and complaint.is_open,
                 may_escalate=_perm(request, PERM_ESCALATE) and not complaint.escalated_to_dpo,
                 may_assign=_perm(request, PERM_ASSIGN) and complaint.is_open,
                 may_take=_perm(request, PERM_INVESTIGATE) and complaint.is_open and complaint.assignee_id != user.pk,
                 assignable=_assignable() if _perm(request, PERM_ASSIGN) else [],
                 ack_open=complaint.acknowledgement in (Acknowledgement.OWED, Acknowledgement.PENDING),
                 categories=Category.choices,
+                clocks=self.clocks(complaint),
+                receipt=self.receipt_text(complaint),
                 evidence_url=reverse("admin:complaints_complaint_evidence", args=[complaint.pk])
                 if _perm(request, PERM_EXPORT) else "",
                 reveal_url=reverse("admin:complaints_complaint_reveal", args=[complaint.pk])
-                if complaint.contact_details and _perm(request, PERM_INVESTIGATE) else "",
+                if complaint.contact_details and _perm(request, PERM_REVEAL) else "",
+                customer_url=reverse("admin:consent_contact_change", args=[contact.pk])
+                if contact is not None and _perm(request, PERM_VIEW_CONTACT) else "",
+                evidence_pack_url=reverse("dashboard:evidence_pack", kwargs={"contact_id": contact.public_id})
+                if contact is not None and _perm(request, PERM_EVIDENCE_PACK) else "",
+                message_url=reverse("admin:messaging_message_change", args=[complaint.message_id])
+                if complaint.message_id and _perm(request, "messaging.view_message") else "",
+                complaint_obj=complaint,
             )
         return super().change_view(request, object_id, form_url, extra)
 
@@ -397,10 +546,17 @@ class ComplaintAdmin(AuditTrailMixin, admin.ModelAdmin):
         if action == "resolve":
             form = ResolveForm(post)
             if not form.is_valid():
-                raise ValidationError([f"{k}: {' '.join(str(m) for m in v)}" for k, v in form.errors.items()])
+                raise ValidationError([" ".join(str(m) for m in v) for v in form.errors.values()])
             complaint_resolve(complaint=complaint, outcome=form.cleaned_data["outcome"],
                               resolution=form.cleaned_data["resolution"], actor=user)
-            return f"{complaint.reference} resolved."
+            return f"{complaint.reference} resolved: {Outcome(form.cleaned_data['outcome']).label}."
+        if action == "hand_off":
+            hand_off = HandOffForm(post)
+            if not hand_off.is_valid():
+                raise ValidationError([" ".join(str(m) for m in v) for v in hand_off.errors.values()])
+            complaint_hand_off(complaint=complaint, findings=hand_off.cleaned_data["findings"],
+                               proposed_outcome=hand_off.cleaned_data["proposed_outcome"], actor=user)
+            return f"{complaint.reference} is in the officers' queue (ready for an officer)."
         if action == "note":
             complaint_add_note(complaint=complaint, note=note, actor=user)
             return "Note added."
@@ -477,7 +633,7 @@ class ComplaintAdmin(AuditTrailMixin, admin.ModelAdmin):
         """The reply address in full, once, recorded in the audit trail (POST only)."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not _perm(request, PERM_INVESTIGATE):
+        if not _perm(request, PERM_REVEAL):  # the same rule as a contact's number
             raise PermissionDenied
         complaint = get_object_or_404(Complaint, pk=complaint_id)
         log_access(user=request.user, obj_or_label=complaint,  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 
 from pandorakart_wa.fields import EncryptedJSONField, EncryptedTextField
+from pandorakart_wa.timefmt import staff_time
 
 DESCRIPTION_MAX_LENGTH = 5000  # API.md: description <= 5,000 characters (checked by the service: it is ciphertext here)
 
@@ -51,9 +52,11 @@ API_CATEGORIES = (
 
 class Status(models.TextChoices):
     RECEIVED = "received", "Received"
-    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged by staff"
     INVESTIGATING = "investigating", "Investigating"
     AWAITING_CUSTOMER = "awaiting_customer", "Awaiting customer (clock paused)"
+    # An agent's investigation is done and an officer must decide (agents do not resolve).
+    READY_FOR_OFFICER = "ready_for_officer", "Ready for an officer"
     RESOLVED = "resolved", "Resolved"
     CLOSED = "closed", "Closed"
     REOPENED = "reopened", "Reopened"
@@ -64,8 +67,11 @@ OPEN_STATUSES = (
     Status.ACKNOWLEDGED,
     Status.INVESTIGATING,
     Status.AWAITING_CUSTOMER,
+    Status.READY_FOR_OFFICER,
     Status.REOPENED,
 )
+# Staff-only steps and what the customer is told instead (the API's statuses stay API.md's).
+PUBLIC_STATUS: dict[str, str] = {Status.READY_FOR_OFFICER: Status.INVESTIGATING}
 
 
 class Outcome(models.TextChoices):
@@ -83,13 +89,18 @@ class Outcome(models.TextChoices):
 
 
 class Acknowledgement(models.TextChoices):
-    """Whether the customer was told we received the complaint."""
+    """The receipt: whether the customer was told we received the complaint (and its reference).
 
-    PENDING = "pending", "Pending (being attempted)"
-    SENT = "sent", "Sent on WhatsApp"
-    OWED = "owed", "Owed: staff must acknowledge on the complaint's channel"
-    RECORDED = "recorded", "Given by staff on the complaint's channel"
+    A receipt is not the first response: that clock stops at the first staff step out of
+    `received` (complaints.clocks), whatever happened to the receipt.
+    """
+
+    PENDING = "pending", "Receipt being sent"
+    SENT = "sent", "Receipt sent on WhatsApp (automatic)"
+    OWED = "owed", "Receipt owed: staff must send it on the complaint's channel"
+    RECORDED = "recorded", "Receipt given by staff on the complaint's channel"
     NOT_NEEDED = "not_needed", "Not needed (internal investigation)"
+    ANONYMOUS = "anonymous", "Not possible: anonymous, no contact details"
 
 
 class ComplaintCounter(models.Model):
@@ -239,7 +250,7 @@ class ComplaintAction(models.Model):
         indexes = [models.Index(fields=["complaint", "at"], name="complaints_action_idx")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} at {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()} at {staff_time(self.at)}"
 
 
 class SignalKind(models.TextChoices):
@@ -275,7 +286,7 @@ class ComplaintSignal(models.Model):
         indexes = [models.Index(fields=["template", "occurred_at"], name="complaints_signal_tpl_idx")]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} at {self.occurred_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()} at {staff_time(self.occurred_at)}"
 
 
 class IntakeTrigger(models.Model):

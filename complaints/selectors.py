@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from complaints.clocks import resolution_due
-from complaints.models import OPEN_STATUSES, Complaint, Status
+from complaints.models import OPEN_STATUSES, PUBLIC_STATUS, Complaint, Status
 from consent.models import Contact
 
 
@@ -29,7 +29,7 @@ def public_document(complaint: Complaint, *, now: dt.datetime | None = None) -> 
         }
     return {
         "reference": complaint.reference,
-        "status": complaint.status,
+        "status": PUBLIC_STATUS.get(complaint.status, complaint.status),  # staff-only steps read as investigating
         "category": complaint.category,
         "channel": complaint.channel,
         "created_at": complaint.created_at,
@@ -58,6 +58,11 @@ def queue_overdue(queryset: QuerySet[Complaint], *, now: dt.datetime | None = No
     resolution = ~Q(status=Status.AWAITING_CUSTOMER) & Q(resolution_due_at__lte=now)
     statutory = Q(outer_limit_at__lte=now)
     return queryset.filter(Q(status__in=OPEN_STATUSES) & (first | resolution | statutory))
+
+
+def queue_ready_for_officer(queryset: QuerySet[Complaint]) -> QuerySet[Complaint]:
+    """Complaints an agent has handed to the officers, oldest hand-off first."""
+    return queryset.filter(status=Status.READY_FOR_OFFICER).order_by("updated_at", "id")
 
 
 def queue_escalated(queryset: QuerySet[Complaint]) -> QuerySet[Complaint]:

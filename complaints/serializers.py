@@ -6,11 +6,20 @@ import uuid
 
 from rest_framework import serializers
 
-from complaints.models import API_CATEGORIES, API_CHANNELS, DESCRIPTION_MAX_LENGTH, Category, Channel, Outcome, Status
+from complaints.models import (
+    API_CATEGORIES,
+    API_CHANNELS,
+    DESCRIPTION_MAX_LENGTH,
+    PUBLIC_STATUS,
+    Category,
+    Channel,
+    Outcome,
+    Status,
+)
 from messaging.models import Message
 from pandorakart_wa.api.fields import PhoneField, StrictCharField, StrictChoiceField, StrictUUIDField, UtcDateTimeField
 
-STATUS_HELP = ", ".join(Status.values)
+STATUS_HELP = ", ".join(s for s in Status.values if s not in PUBLIC_STATUS)  # staff-only steps are not shown
 
 
 class ComplaintInputSerializer(serializers.Serializer):

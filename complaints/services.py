@@ -90,12 +90,24 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (Status.ACKNOWLEDGED, Status.AWAITING_CUSTOMER): PERM_INVESTIGATE,
     (Status.INVESTIGATING, Status.AWAITING_CUSTOMER): PERM_INVESTIGATE,
     (Status.REOPENED, Status.AWAITING_CUSTOMER): PERM_INVESTIGATE,
+    # The hand-off: an agent's investigation is done and an officer decides (complaint_hand_off);
+    # the officer (or the agent) can send it back to investigation, or ask the customer.
+    (Status.ACKNOWLEDGED, Status.READY_FOR_OFFICER): PERM_INVESTIGATE,
+    (Status.INVESTIGATING, Status.READY_FOR_OFFICER): PERM_INVESTIGATE,
+    (Status.REOPENED, Status.READY_FOR_OFFICER): PERM_INVESTIGATE,
+    (Status.READY_FOR_OFFICER, Status.INVESTIGATING): PERM_INVESTIGATE,
+    (Status.READY_FOR_OFFICER, Status.AWAITING_CUSTOMER): PERM_INVESTIGATE,
     (Status.RESOLVED, Status.CLOSED): PERM_RESOLVE,
     (Status.RESOLVED, Status.REOPENED): PERM_RESOLVE,
     (Status.CLOSED, Status.REOPENED): PERM_RESOLVE,
 }
 # Steps that must say why (what was asked of the customer; why the complaint is open again).
-NOTE_REQUIRED = frozenset({Status.AWAITING_CUSTOMER, Status.REOPENED})
+NOTE_REQUIRED = frozenset({Status.AWAITING_CUSTOMER, Status.REOPENED, Status.READY_FOR_OFFICER})
+NOTE_REQUIRED_MESSAGES: dict[str, str] = {
+    Status.AWAITING_CUSTOMER: "Say what was asked of the customer.",
+    Status.REOPENED: "Say why it is reopened.",
+    Status.READY_FOR_OFFICER: "Write the findings the officer decides on.",
+}
 TEMPLATE_OUTCOMES = frozenset({Outcome.TEMPLATE_MISCLASSIFIED_PAUSED, Outcome.CONTENT_WITHDRAWN})
 CONTACT_OUTCOMES = frozenset({Outcome.CONSENT_MISSING_CONTACT_SUPPRESSED, Outcome.OPT_OUT_NOT_HONOURED_FIXED})
 
@@ -347,8 +359,8 @@ def complaint_acknowledgement_send(*, complaint_id: int, now: dt.datetime | None
     if contact is None:
         if complaint.contact_details:
             return _owe(complaint, f"No WhatsApp contact: acknowledge by {complaint.get_channel_display()}.", now)
-        complaint.acknowledgement = Acknowledgement.NOT_NEEDED
-        complaint.acknowledgement_detail = "Anonymous: the reference given at intake is the acknowledgement."
+        complaint.acknowledgement = Acknowledgement.ANONYMOUS
+        complaint.acknowledgement_detail = "Anonymous: the reference given at intake is the only receipt possible."
         complaint.save(update_fields=["acknowledgement", "acknowledgement_detail", "updated_at"])
         _record(complaint, ComplaintAction.Kind.ACKNOWLEDGEMENT, actor=None, at=now,
                 note=complaint.acknowledgement_detail)
@@ -417,7 +429,7 @@ def complaint_acknowledgement_record(
 
 
 def _move(complaint: Complaint, to_status: str, *, actor: Actor | None, now: dt.datetime, note: str,
-          detail: Mapping[str, Any] | None = None) -> None:
+          detail: Mapping[str, Any] | None = None, internal: bool = True) -> None:
     """Change the status and run the clocks' bookkeeping (caller holds the row lock)."""
     old = complaint.status
     if old == Status.RECEIVED and complaint.first_responded_at is None:
@@ -439,7 +451,7 @@ def _move(complaint: Complaint, to_status: str, *, actor: Actor | None, now: dt.
     complaint.status = to_status
     complaint.save()
     _record(complaint, ComplaintAction.Kind.STATUS, actor=actor, at=now, from_status=old, to_status=to_status,
-            note=note, detail=detail)
+            note=note, detail=detail, internal=internal)
 
 
 def _resume_clock(complaint: Complaint, paused: dt.timedelta) -> None:
@@ -480,9 +492,49 @@ def complaint_transition(
         )
     _authorise(actor, permission, f"move complaints to {to_status}")
     if to_status in NOTE_REQUIRED and not note.strip():
-        raise ValidationError({"note": "Say what was asked of the customer, or why it is reopened."})
+        raise ValidationError({"note": NOTE_REQUIRED_MESSAGES.get(to_status, "Say why.")})
     _move(complaint, to_status, actor=actor, now=now, note=note.strip())
     return complaint
+
+
+@transaction.atomic
+def complaint_hand_off(
+    *, complaint: Complaint, findings: str, actor: Actor, proposed_outcome: str = "", now: dt.datetime | None = None
+) -> Complaint:
+    """An agent's investigation is done: the complaint waits in the officers' queue ("Ready for
+    an officer") with the findings and, optionally, the outcome the agent proposes. The officer
+    resolves it (or sends it back); the resolution clock keeps running meanwhile."""
+    now = now or timezone.now()
+    complaint = _locked(complaint)
+    permission = TRANSITIONS.get((complaint.status, Status.READY_FOR_OFFICER))
+    if permission is None:
+        raise ValidationError(
+            {"status": f"A {complaint.get_status_display().lower()} complaint cannot be handed to an officer."}
+        )
+    _authorise(actor, permission, "hand complaints to an officer")
+    errors: dict[str, str] = {}
+    if not findings.strip():
+        errors["note"] = NOTE_REQUIRED_MESSAGES[Status.READY_FOR_OFFICER]
+    if proposed_outcome and proposed_outcome not in Outcome.values:
+        errors["proposed_outcome"] = f"Use one of: {', '.join(Outcome.values)}."
+    if errors:
+        raise ValidationError(errors)
+    detail = {"proposed_outcome": proposed_outcome} if proposed_outcome else None
+    label = f" Proposed outcome: {Outcome(proposed_outcome).label}." if proposed_outcome else ""
+    _move(complaint, Status.READY_FOR_OFFICER, actor=actor, now=now, note=f"{findings.strip()}{label}", detail=detail)
+    return complaint
+
+
+def proposed_outcome(complaint: Complaint) -> str:
+    """The outcome proposed at the complaint's latest hand-off, while it waits for an officer."""
+    if complaint.status != Status.READY_FOR_OFFICER:
+        return ""
+    action = (
+        complaint.actions.filter(kind=ComplaintAction.Kind.STATUS, to_status=Status.READY_FOR_OFFICER)
+        .order_by("-at", "-id")
+        .first()
+    )
+    return str((action.detail or {}).get("proposed_outcome") or "") if action is not None else ""
 
 
 @transaction.atomic
@@ -509,7 +561,11 @@ def complaint_resolve(
     complaint.resolution = resolution.strip()
     complaint.resolved_at = now
     complaint.resolved_by = actor if not is_system(actor) else None  # type: ignore[assignment]
-    _move(complaint, Status.RESOLVED, actor=actor, now=now, note="", detail={"outcome": outcome})
+    # The timeline says what was decided and what the customer was told (the API shows the
+    # same resolution text), not only that the status changed.
+    _move(complaint, Status.RESOLVED, actor=actor, now=now,
+          note=f"Outcome: {Outcome(outcome).label}. Told the customer: {complaint.resolution}",
+          detail={"outcome": outcome, "resolution": complaint.resolution}, internal=False)
     if detail is not None:
         _record(complaint, ComplaintAction.Kind.OUTCOME_ACTION, actor=actor, at=now, note=detail.pop("note"),
                 detail=detail)

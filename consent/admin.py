@@ -21,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from consent.keywords import normalize_keyword
@@ -50,8 +50,10 @@ from pandorakart_wa.admin_mixins import ReadOnlyAdminMixin
 from pandorakart_wa.audit import log_access
 from pandorakart_wa.correlation import get_correlation_id
 from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
+from pandorakart_wa.timefmt import staff_time
 
-STATUS_ICONS = {Status.OPTED_IN: "✔", Status.OPTED_OUT: "✘", Status.NONE: "-"}
+STATUS_ICONS = {Status.OPTED_IN: "✓", Status.OPTED_OUT: "out", Status.NONE: "\u2014"}
+STATUS_WORDS = {Status.OPTED_IN: "opted in", Status.OPTED_OUT: "opted out", Status.NONE: "not asked"}
 
 
 # --- Contacts -----------------------------------------------------------------------------
@@ -138,9 +140,7 @@ class ContactAdmin(admin.ModelAdmin):
     list_display = (
         "masked",
         "consent_summary",
-        "blocked",
-        "erased",
-        "undeliverable",
+        "flags",
         "last_inbound_at",
         "created_at",
     )
@@ -217,13 +217,28 @@ class ContactAdmin(admin.ModelAdmin):
 
     @admin.display(description="consent per purpose")
     def consent_summary(self, contact: Contact) -> str:
+        """One chip per purpose on one line: opted in, opted out, or not asked. A purpose never
+        asked is grey, not red: most customers never give every consent, and that is no error."""
         states = {s.purpose: s.status for s in contact.consent_states.all()}
-        return format_html_join(
-            " ", "<span title='{}'>{} {}</span>", (
-                (states.get(p, Status.NONE), label.split(" ")[0], STATUS_ICONS[Status(states.get(p, Status.NONE))])
-                for p, label in Purpose.choices
-            )
+        return format_html(
+            '<span class="pk-chips" style="flex-wrap:nowrap">{}</span>',
+            format_html_join(
+                "", '<span class="pk-chip {}" title="{}: {}">{} {}</span>', (
+                    (status, label, STATUS_WORDS[status], label.split(" ")[0], STATUS_ICONS[status])
+                    for p, label in Purpose.choices
+                    for status in [Status(states.get(p, Status.NONE))]
+                ),
+            ),
         )
+
+    @admin.display(description="flags")
+    def flags(self, contact: Contact) -> str:
+        """Only what is true (blocked, erased, not on WhatsApp): three red crosses per row read as errors."""
+        shown = [label for flag, label in ((contact.blocked, "blocked"), (contact.erased, "erased"),
+                                          (contact.undeliverable, "not on WhatsApp")) if flag]
+        if not shown:
+            return "—"
+        return format_html_join(" ", '<span class="pk-chip flag">{}</span>', ((label,) for label in shown))
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
@@ -367,7 +382,7 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if evidence is None:
             return "-"
         if evidence.data is None:
-            return f"erased {evidence.erased_at:%Y-%m-%d %H:%M}" if evidence.erased_at else "erased"
+            return f"erased {staff_time(evidence.erased_at)}" if evidence.erased_at else "erased"
         return format_html_join("", "<div><b>{}</b>: {}</div>", ((k, v) for k, v in evidence.data.items()))
 
 

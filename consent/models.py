@@ -16,6 +16,7 @@ from django.db import models
 from consent.purposes import Purpose
 from pandorakart_wa.fields import EncryptedJSONField, EncryptedTextField
 from pandorakart_wa.phones import mask_phone
+from pandorakart_wa.timefmt import staff_time
 
 
 class Source(models.TextChoices):
@@ -270,7 +271,7 @@ class LedgerVerification(models.Model):
         get_latest_by = "started_at"
 
     def __str__(self) -> str:
-        return f"{'intact' if self.ok else 'BROKEN'} at {self.finished_at:%Y-%m-%d %H:%M}"
+        return f"{'intact' if self.ok else 'BROKEN'} at {staff_time(self.finished_at)}"
 
 
 class RevocationClock(models.Model):

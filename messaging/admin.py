@@ -4,7 +4,6 @@ Every write goes through messaging.services."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,19 +12,24 @@ from django.contrib import admin, messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template import engines
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from messaging.admin_widgets import BUTTON_TYPES as BUTTON_TYPE_LABELS
+from messaging.admin_widgets import ButtonsField
+from messaging.lint import lint_template
 from messaging.models import (
     LintTerm,
     MessageTemplate,
+    RevisionStatus,
     TemplateRevision,
     TemplateStatusEvent,
 )
-from messaging.selectors import template_usable
+from messaging.selectors import lint_vocabulary, template_usable
 from messaging.services import (
     TemplateFields,
     lint_term_save,
@@ -39,8 +43,10 @@ from messaging.services import (
     template_sync_from_meta,
 )
 from messaging.tasks import template_submit_later
-from messaging.template_format import variable_count
+from messaging.template_format import TemplateContent, render, variable_count
 from pandorakart_wa.admin_mixins import ReadOnlyAdminMixin
+from pandorakart_wa.admin_site import reader_may
+from pandorakart_wa.timefmt import staff_time
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError, WhatsAppError
 
 # An intermediate page asking for a reason (reject, release); kept here so the app ships no
@@ -86,6 +92,17 @@ def lint_table(findings: Sequence[dict[str, str]]) -> SafeString | str:
     return format_html("<table><tr><th>Severity</th><th>Component</th><th>Rule</th><th>Finding</th></tr>{}</table>", rows)
 
 
+def preview(revision: TemplateRevision) -> dict[str, Any]:
+    """The revision as the customer would read it, with the examples in place of {{n}}."""
+    return {
+        "header": render(revision.header_text, list(revision.header_examples or [])),
+        "body": render(revision.body, list(revision.body_examples or [])),
+        "footer": revision.footer,
+        "buttons": [str(b.get("text") or dict(BUTTON_TYPE_LABELS).get(str(b.get("type", "")).upper(), ""))
+                    for b in revision.buttons or [] if isinstance(b, dict)],
+    }
+
+
 class TemplateEditForm(forms.ModelForm):
     """The template's identity plus the content of its current revision. Saving changed content
     writes a new revision (the service), which must be reviewed again."""
@@ -96,10 +113,10 @@ class TemplateEditForm(forms.ModelForm):
                            help_text="At most 1024 characters; variables {{1}}, {{2}}... in order, not at the start or end.")
     footer = forms.CharField(required=False, widget=forms.TextInput(attrs={"size": 70}),
                              help_text='At most 60 characters. Marketing: e.g. "Reply STOP to opt out".')
-    buttons = forms.JSONField(
-        required=False, initial=list, widget=forms.Textarea(attrs={"rows": 4, "cols": 90}),
-        help_text='A list, e.g. [{"type": "QUICK_REPLY", "text": "Stop promotions"}, {"type": "URL", "text": '
-        '"Track order", "url": "https://www.pandorakart.com/orders/{{1}}", "example": "PK-10023"}].',
+    buttons = ButtonsField(
+        required=False, initial=list,
+        help_text='One row per button. Marketing: a "Stop promotions" quick reply is the opt-out customers tap. '
+        "Empty rows are ignored; save to get more rows.",
     )
     header_examples = forms.CharField(required=False, help_text="An example for the header's {{1}}.")
     body_examples = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
@@ -119,11 +136,6 @@ class TemplateEditForm(forms.ModelForm):
                 body_examples="\n".join(revision.body_examples),
             )
 
-    def clean_buttons(self) -> list[dict[str, Any]]:
-        buttons = self.cleaned_data.get("buttons") or []
-        if not isinstance(buttons, list) or not all(isinstance(b, dict) for b in buttons):
-            raise ValidationError("Buttons are a JSON list of objects.")
-        return buttons
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -189,18 +201,92 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     readonly_fields = ("attention", "usable_now", "purpose", "status", "meta_status", "meta_reason", "quality",
                        "meta_template_id", "meta_synced_at", "lint_findings", "in_use")
 
+    change_form_template = "admin/messaging/messagetemplate_change_form.html"
+
     def get_fieldsets(self, request: HttpRequest, obj: MessageTemplate | None = None) -> Any:
         content = ("header_text", "body", "footer", "buttons", "header_examples", "body_examples")
         if obj is None:
             return [(None, {"fields": ("name", "language", "category")}), ("Content", {"fields": content})]
+        attention = [("Needs attention", {"fields": ("attention",)})] if obj.attention_reason else []
         return [
-            ("Needs attention", {"fields": ("attention", "usable_now")}),
-            (None, {"fields": ("name", "language", "category", "purpose", "status")}),
+            *attention,
+            (None, {"fields": ("name", "language", "category", "purpose", "status", "usable_now")}),
             ("Content of the current revision (saving a change writes a new revision for review)",
              {"fields": (*content, "lint_findings")}),
             ("In use", {"fields": ("in_use",)}),
             ("Meta", {"fields": ("meta_template_id", "meta_status", "meta_reason", "quality", "meta_synced_at")}),
         ]
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        urls: list[URLPattern] = [
+            path("lint/", wrap(self.lint_view), name="messaging_messagetemplate_lint"),
+            path("<int:template_id>/submit-review/", wrap(self.submit_review_view),
+                 name="messaging_messagetemplate_submit_review"),
+        ]
+        return urls + super().get_urls()
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        template = MessageTemplate.objects.filter(pk=object_id).select_related("current_revision").first() \
+            if object_id.isdigit() else None
+        extra: dict[str, Any] = dict(extra_context or {})
+        revision = template.current_revision if template is not None else None
+        if revision is not None:
+            extra.update(
+                current_revision=revision,
+                revision_url=reverse("admin:messaging_templaterevision_change", args=[revision.pk]),
+                may_submit_review=revision.status == RevisionStatus.DRAFT and self.has_change_permission(request, template),
+                submit_review_url=reverse("admin:messaging_messagetemplate_submit_review", args=[template.pk]),  # type: ignore[union-attr]
+            )
+        return super().change_view(request, object_id, form_url, extra)
+
+    def lint_view(self, request: HttpRequest) -> HttpResponse:
+        """The lint of what is being typed (the editor posts its fields as they change): nothing
+        is saved; the findings are the ones a saved revision would get."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        template = None
+        template_id = request.POST.get("template_id", "")
+        if template_id.isdigit():
+            template = MessageTemplate.objects.filter(pk=template_id).first()
+        form = TemplateEditForm(request.POST, instance=template)
+        form.is_valid()  # partial content is linted too: what is missing is a finding
+        data = form.cleaned_data
+        buttons = data.get("buttons")
+        if buttons is None:  # a row without a type: say so where the lint is shown
+            return HttpResponse(format_html('<div class="errornote">{}</div>',
+                                            " ".join(str(m) for m in form.errors.get("buttons", []))))
+        content = TemplateContent(
+            name=template.name if template is not None else str(request.POST.get("name") or ""),
+            language=template.language if template is not None else str(request.POST.get("language") or ""),
+            category=str(data.get("category") or (template.category if template is not None else "")
+                         or request.POST.get("category") or ""),
+            header_text=str(request.POST.get("header_text") or ""), body=str(request.POST.get("body") or ""),
+            footer=str(request.POST.get("footer") or ""), buttons=tuple(buttons),
+            header_examples=tuple(_lines(str(request.POST.get("header_examples") or ""))),
+            body_examples=tuple(_lines(str(request.POST.get("body_examples") or ""))),
+        )
+        findings = [f.as_dict() for f in lint_template(content, lint_vocabulary())]
+        return HttpResponse(format_html("<p class='cd-sub'>Lint of the text as typed (not saved yet):</p>{}",
+                                        lint_table(findings)))
+
+    def submit_review_view(self, request: HttpRequest, template_id: int) -> HttpResponse:
+        """Send the current draft to the compliance officers, from the template's own page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        template = get_object_or_404(MessageTemplate, pk=template_id)
+        try:
+            template_submit_for_review(template=template, actor=_staff(request))
+        except (ValidationError, PermissionDenied) as exc:
+            self.message_user(request, f"Not submitted: {'; '.join(getattr(exc, 'messages', [str(exc)]))}",
+                              messages.ERROR)
+        else:
+            self.message_user(request, f"Template {template} submitted for review: a compliance officer reviews it "
+                                       "on the revision page.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:messaging_messagetemplate_change", args=[template.pk]))
 
     def get_readonly_fields(self, request: HttpRequest, obj: MessageTemplate | None = None) -> Any:
         if obj is None:
@@ -234,7 +320,7 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             return "-"
         held = ""
         if obj.hold_reason:
-            held = f"HELD ({obj.get_hold_reason_display()}) since {obj.attention_since:%Y-%m-%d %H:%M} UTC. "
+            held = f"HELD ({obj.get_hold_reason_display()}) since {staff_time(obj.attention_since)}. "
         return format_html('<div style="color:#c62828;white-space:pre-wrap"><b>{}</b>{}</div>', held, obj.attention_reason)
 
     @admin.display(description="Lint findings")
@@ -351,20 +437,115 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         return HttpResponse(engines["django"].from_string(REASON_PAGE).render(context, request))
 
 
+class ReviewForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
+    note = forms.CharField(required=False, max_length=2000)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("decision") == "reject" and not str(data.get("note") or "").strip():
+            self.add_error("note", "Say why it is rejected: the author reads it.")
+        return data
+
+
 @admin.register(TemplateRevision)
 class TemplateRevisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """A revision's content, its lint and, for a compliance officer who did not write it, the
+    review itself: Approve / Reject with a note beside the content they judge."""
+
     list_display = ("template", "number", "status", "category", "author", "reviewed_by", "lint_error_count", "created_at")
     list_filter = ("status", "category")
     search_fields = ("template__name", "body")
     list_select_related = ("template", "author", "reviewed_by")
     fields = ("template", "number", "status", "category", "header_text", "body", "footer", "buttons_display",
-              "header_examples", "body_examples", "lint_report", "author", "reviewed_by", "reviewed_at", "review_note",
-              "submitted_at", "created_at", "messages_sent")
+              "examples", "author", "reviewed_by", "reviewed_at", "review_note", "submitted_at", "created_at",
+              "messages_sent")
     readonly_fields = fields
+    change_form_template = "admin/messaging/templaterevision_change_form.html"
 
     @admin.display(description="Buttons")
-    def buttons_display(self, obj: TemplateRevision) -> str:
-        return json.dumps(obj.buttons, ensure_ascii=False, indent=1)
+    def buttons_display(self, obj: TemplateRevision) -> SafeString | str:
+        if not obj.buttons:
+            return "—"
+        return format_html_join("", "<div>{}: <strong>{}</strong> {}</div>", (
+            (dict(BUTTON_TYPE_LABELS).get(str(b.get("type", "")).upper(), b.get("type")), b.get("text") or "",
+             b.get("url") or b.get("phone_number") or b.get("example") or b.get("otp_type") or "")
+            for b in obj.buttons if isinstance(b, dict)
+        ))
+
+    @admin.display(description="Examples")
+    def examples(self, obj: TemplateRevision) -> SafeString | str:
+        parts = [(f"header {{{{{i}}}}}", e) for i, e in enumerate(obj.header_examples or [], start=1)]
+        parts += [(f"body {{{{{i}}}}}", e) for i, e in enumerate(obj.body_examples or [], start=1)]
+        return format_html_join(" · ", "{}: <strong>{}</strong>", parts) if parts else "—"
+
+    def get_urls(self) -> list[URLPattern]:
+        urls: list[URLPattern] = [
+            path("<int:revision_id>/review/", self.admin_site.admin_view(self.review_view),
+                 name="messaging_templaterevision_review"),
+        ]
+        return urls + super().get_urls()
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        revision = (TemplateRevision.objects.select_related("template", "author", "reviewed_by")
+                    .filter(pk=object_id).first() if object_id.isdigit() else None)
+        extra: dict[str, Any] = dict(extra_context or {})
+        if revision is not None:
+            user: Any = request.user
+            is_current = revision.template.current_revision_id == revision.pk
+            reviewable = is_current and revision.status == RevisionStatus.IN_REVIEW
+            may_review = user.has_perm("messaging.approve_template")
+            why_not = ""
+            if not may_review:
+                why_not = "Compliance officers review revisions."
+            elif not reviewable:
+                why_not = (f"This revision is {revision.get_status_display().lower()}: only the template's current "
+                           "revision in review is approved or rejected.")
+            elif revision.author_id == user.pk:
+                why_not = "You wrote this revision: another compliance officer must review it (four eyes)."
+            extra.update(
+                revision_obj=revision,
+                preview=preview(revision),
+                lint_html=lint_table(revision.lint_findings),
+                lint_errors=revision.lint_error_count,
+                may_decide=may_review and reviewable and revision.author_id != user.pk,
+                why_not=why_not,
+                review_url=reverse("admin:messaging_templaterevision_review", args=[revision.pk]),
+                template_url=reverse("admin:messaging_messagetemplate_change", args=[revision.template_id]),
+                history=revision.events.select_related("actor")
+                .order_by("created_at", "id")[:50],
+            )
+        return super().change_view(request, object_id, form_url, extra)
+
+    def review_view(self, request: HttpRequest, revision_id: int) -> HttpResponse:
+        """Approve or reject from the revision page. The service checks the role and the four
+        eyes again: a crafted POST by anyone else changes nothing."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        revision = get_object_or_404(TemplateRevision.objects.select_related("template"), pk=revision_id)
+        back = HttpResponseRedirect(reverse("admin:messaging_templaterevision_change", args=[revision.pk]))
+        form = ReviewForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, " ".join(str(m) for errors in form.errors.values() for m in errors),
+                              messages.ERROR)
+            return back
+        if revision.template.current_revision_id != revision.pk:
+            self.message_user(request, "A newer revision exists: review that one.", messages.ERROR)
+            return back
+        decision, note = form.cleaned_data["decision"], str(form.cleaned_data["note"] or "").strip()
+        try:
+            if decision == "approve":
+                template_approve(template=revision.template, actor=_staff(request), note=note)
+            else:
+                template_reject(template=revision.template, actor=_staff(request), reason=note)
+        except (ValidationError, PermissionDenied) as exc:
+            self.message_user(request, f"Not {decision}d: {'; '.join(getattr(exc, 'messages', [str(exc)]))}",
+                              messages.ERROR)
+            return back
+        verb = "approved: submit it to Meta next" if decision == "approve" else "rejected: the author sees your note"
+        self.message_user(request, f"{revision}: {verb}.", messages.SUCCESS)
+        return back
 
     @admin.display(description="Lint findings")
     def lint_report(self, obj: TemplateRevision) -> SafeString | str:
@@ -375,6 +556,8 @@ class TemplateRevisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         count = obj.messages.count()
         if not count:
             return "none"
+        if not reader_may("messaging.view_message"):
+            return f"{count} messages"
         url = reverse("admin:messaging_message_changelist") + f"?revision__id__exact={obj.pk}"
         return format_html('<a href="{}">{} messages</a>', url, count)
 

@@ -11,13 +11,15 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from messaging import campaigns
 from messaging.control import sending_policy_update, sending_restart, sending_stop_all
 from messaging.models import Campaign, Message, MessageEvent, SendingPolicy
-from messaging.selectors import usable_templates
-from pandorakart_wa.admin_mixins import AuditTrailMixin, ReadOnlyAdminMixin
+from messaging.selectors import REASON_WORDS, template_send_variable_count, usable_templates
+from messaging.wording import variable_count_error
+from pandorakart_wa.admin_mixins import AuditTrailMixin, MessageDigestFilter, ReadOnlyAdminMixin, refuse_number_in_url
 from pandorakart_wa.phones import mask_phone
 
 
@@ -35,22 +37,50 @@ class MessageEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: messages change only through the pipeline and Meta's webhooks."""
 
-    list_display = ("created_at", "recipient", "template", "purpose", "kind", "status", "reason", "error_code",
+    list_display = ("created_at", "recipient", "template", "purpose", "kind_column", "status_column", "error_code",
                     "campaign")
-    list_filter = ("status", "purpose", "kind", "reason", "error_code", "created_at", "template")
+    list_filter = (MessageDigestFilter, "status", "purpose", "kind", "reason", "error_code", "created_at", "template",
+                   "campaign")
     list_select_related = ("contact", "template", "campaign")
-    search_fields = ("wamid", "=id", "contact__phone_digest", "error_title")
+    search_fields = ("wamid", "=id", "error_title")
+    search_help_text = "A message id, Meta's wamid or an error. A customer's messages by number: “Find by number”."
     date_hierarchy = "created_at"
     inlines = (MessageEventInline,)
-    fields = ("id", "recipient", "template", "revision", "language", "variables", "text", "purpose", "kind",
+    fields = ("id", "customer", "template", "revision", "language", "variables", "text", "purpose", "kind",
               "campaign", "status", "reason", "error_code", "error_title", "wamid", "attempts", "not_before",
               "claimed_at", "sent_at", "created_by", "idempotency_key", "created_at", "updated_at")
     readonly_fields = fields
     show_full_result_count = False  # the table is large: no COUNT(*) on every page
+    change_list_template = "admin/messaging/message_change_list.html"
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Message], search_term: str) -> Any:
+        refused = refuse_number_in_url(request, queryset, search_term.strip())
+        if refused is not None:
+            return refused
+        return super().get_search_results(request, queryset, search_term)
 
     @admin.display(description="To")
     def recipient(self, obj: Message) -> str:
         return mask_phone(obj.contact.phone) if obj.contact.phone else "(erased)"
+
+    @admin.display(description="Customer")
+    def customer(self, obj: Message) -> str:
+        """The customer page (consent, messages both ways, complaints), reached from the message."""
+        url = reverse("admin:consent_contact_change", args=[obj.contact_id])
+        return format_html('<a href="{}" id="message-customer">{}</a> (customer page)', url, self.recipient(obj))
+
+    @admin.display(description="Kind", ordering="kind")
+    def kind_column(self, obj: Message) -> str:
+        return obj.get_kind_display().split(":")[0].split(" (")[0]
+
+    @admin.display(description="Status", ordering="status")
+    def status_column(self, obj: Message) -> str:
+        """The status, with the policy code of a refusal or a wait (e.g. suppressed: opted_out)
+        in one column; the code explained on hover."""
+        if obj.reason:
+            return format_html('{} <code title="{}">{}</code>', obj.get_status_display().split(" (")[0],
+                               REASON_WORDS.get(obj.reason, obj.reason), obj.reason)
+        return obj.get_status_display()
 
 
 class CampaignForm(forms.ModelForm):
@@ -63,10 +93,33 @@ class CampaignForm(forms.ModelForm):
         model = Campaign
         fields = ("name", "template", "audience", "audience_file", "scheduled_for", "reason")
 
+    user: Any = None  # the staff member creating it (CampaignAdmin.get_form sets it)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["template"].queryset = usable_templates()  # type: ignore[attr-defined]
         self.fields["audience_file"].help_text = "CSV of phone numbers: first column, or a column named phone."
+        if "audience" in self.fields and not campaigns.may_send_legal_notice(self.user):
+            # Everyone holding any consent is for legal notices, a compliance officer's decision.
+            self.fields["audience"].choices = [  # type: ignore[attr-defined]
+                (value, label) for value, label in Campaign.Audience.choices if value != Campaign.Audience.ANY_CONSENT
+            ]
+
+    def clean(self) -> dict[str, Any]:
+        """The service's refusals as field errors, before anything is saved (a refusal raised
+        while saving would be a server error)."""
+        data = super().clean() or {}
+        template, audience = data.get("template"), data.get("audience")
+        if audience == Campaign.Audience.ANY_CONSENT and not campaigns.may_send_legal_notice(self.user):
+            self.add_error("audience", "Only a compliance officer sends a legal notice to everyone holding any consent.")
+        if audience == Campaign.Audience.CSV and not data.get("audience_file"):
+            self.add_error("audience_file", "A CSV audience needs a file of phone numbers.")
+        if template is not None:
+            variables = [v.strip() for v in (data.get("variables_text") or "").splitlines() if v.strip()]
+            expected = template_send_variable_count(template)
+            if expected != len(variables):
+                self.add_error("variables_text", variable_count_error(expected, len(variables)))
+        return data
 
 
 @admin.register(Campaign)
@@ -80,6 +133,10 @@ class CampaignAdmin(AuditTrailMixin, admin.ModelAdmin):
     actions = ("start", "pause", "resume", "cancel")
     readonly_fields = ("status", "progress", "skipped_summary", "audience_size", "queued_count", "started_at",
                        "finished_at", "created_by", "error")
+
+    def get_form(self, request: HttpRequest, obj: Campaign | None = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"user": request.user})
 
     def get_fieldsets(self, request: HttpRequest, obj: Campaign | None = None) -> Any:
         editable = ("name", "template", "audience", "audience_file", "variables_text", "scheduled_for", "reason")

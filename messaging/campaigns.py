@@ -30,6 +30,7 @@ from messaging.gate import gate, sending_policy
 from messaging.models import Campaign, Message, MessageEvent, MessageKind, MessageStatus, MessageTemplate
 from messaging.selectors import template_get, template_send_variable_count, template_usable
 from messaging.wording import variable_count_error
+from pandorakart_wa.audit import SYSTEM_USER_PREFIX
 from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,17 @@ def _counts(skipped: Counter[str], gated: Counter[str], size: int) -> tuple[int,
 
 class CampaignError(Exception):
     pass
+
+
+PERM_LEGAL_NOTICE = "messaging.send_legal_notice"
+
+
+def may_send_legal_notice(user: Any) -> bool:
+    """Staff need `send_legal_notice` for the everyone-with-any-consent audience; the service's
+    own notifier (a policy change, created_by None or a system user) may."""
+    if user is None or str(user.get_username()).startswith(SYSTEM_USER_PREFIX):
+        return True
+    return bool(user.is_active and user.has_perm(PERM_LEGAL_NOTICE))
 
 
 @transaction.atomic
@@ -71,6 +83,8 @@ def campaign_create(
         raise CampaignError(variable_count_error(expected, len(variables)))
     if audience == Campaign.Audience.CSV and not audience_file:
         raise CampaignError("A CSV audience needs a file of phone numbers.")
+    if audience == Campaign.Audience.ANY_CONSENT and not may_send_legal_notice(created_by):
+        raise CampaignError("Only a compliance officer sends a legal notice to everyone holding any consent.")
     campaign = Campaign.objects.create(
         name=name,
         template=template,

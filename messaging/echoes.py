@@ -21,6 +21,7 @@ from consent.selectors import consent_decision_for_contact
 from messaging.lint import PROMOTIONAL_PATTERNS, find_terms
 from messaging.models import LintTerm, Message, MessageEvent, MessageKind, MessageStatus
 from messaging.selectors import template_get
+from pandorakart_wa.timefmt import staff_time
 from profile.services import alert_raise
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def message_record_echo(
         alert_raise(
             kind="message_bypassed_consent",
             title=f"A {purpose.replace('_', ' ')} message was sent from {who} without consent ({breach})",
-            detail=(f"Message {message.pk} to {contact} at {at:%Y-%m-%d %H:%M} UTC left our number outside this "
+            detail=(f"Message {message.pk} to {contact} at {staff_time(at)} left our number outside this "
                     f"service; the gate would have refused it ({breach}). "
                     + (f"Promotional wording: {', '.join(promotional[:5])}." if promotional else "")),
             dedupe_key=f"echo-breach:{contact.pk}:{purpose}",

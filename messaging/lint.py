@@ -50,6 +50,19 @@ BUTTON_TYPES = frozenset({"QUICK_REPLY", "URL", "PHONE_NUMBER", "COPY_CODE", "OT
 # Shouting: judged only on components with enough Latin letters to mean something.
 SHOUTING_MIN_LETTERS = 12
 SHOUTING_UPPER_RATIO = 0.6
+# ...and, in copy that is mostly lower case, a run of this many words in capitals ("HUGE FLASH
+# SALE TODAY ONLY") or a single word shouted for emphasis ("FREE", "HURRY"). Indian retail copy
+# is full of capitalised words that are not shouting: acronyms, payment rails, the brand, the
+# opt-out keywords we tell customers to send, and offer codes (letters with digits: DIWALI40).
+SHOUTED_RUN_WORDS = 3
+SHOUTED_WORD_MIN_LETTERS = 3
+NOT_SHOUTING = frozenset({
+    "OTP", "PIN", "UPI", "COD", "EMI", "GST", "KYC", "PAN", "MRP", "SKU", "INR", "RS", "USD", "ATM", "NEFT", "IMPS",
+    "RTGS", "IFSC", "SMS", "FAQ", "URL", "APP", "ID", "PK", "DPDP", "TRAI", "GSTIN", "UPS", "DHL", "LED", "TV", "AC",
+    "USB", "XL", "XXL", "XS", "PANDORAKART", "STOP", "START", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "HELP", "NCR",
+    "IST", "AM", "PM", "OK", "FSSAI", "ISI", "BIS", "GPS", "SIM", "NEW",
+})
+_WORDS = re.compile(r"[A-Za-z][A-Za-z0-9'\u2019-]*")
 # "Too many parameters for the length of the text" (Meta's template-review page): we warn below
 # two words of plain text per variable.
 WORDS_PER_VARIABLE = 2
@@ -322,9 +335,7 @@ class _Linter:
                     'A marketing template needs an opt-out: a "Stop promotions" quick reply or a STOP footer.',
                 )
         for component, text in texts:
-            letters = [ch for ch in re.sub(r"\{\{.*?\}\}", "", text) if ch.isascii() and ch.isalpha()]
-            if len(letters) >= SHOUTING_MIN_LETTERS and sum(ch.isupper() for ch in letters) > SHOUTING_UPPER_RATIO * len(letters):
-                self.warning(component, "content.shouting", "Mostly capitals: customers read it as shouting.")
+            self.shouting(component, re.sub(r"\{\{.*?\}\}", " ", text))
             if EXCLAMATION_RUN.search(text):
                 self.warning(component, "content.exclamations", 'Runs of "!!!" read as spam.')
         for component, text in self.all_texts_with_examples():
@@ -336,6 +347,34 @@ class _Linter:
             abusive = find_terms(text, self.vocabulary.abusive)
             if abusive:
                 self.error(component, "content.abusive_term", f"Disrespectful wording: {', '.join(abusive)}.")
+
+    def shouting(self, component: str, text: str) -> None:
+        """Capitals read as shouting: mostly capitals; a run of words in capitals inside normal
+        copy; a word in capitals for emphasis. One finding per component, the strongest."""
+        letters = [ch for ch in text if ch.isascii() and ch.isalpha()]
+        if len(letters) >= SHOUTING_MIN_LETTERS and sum(ch.isupper() for ch in letters) > SHOUTING_UPPER_RATIO * len(letters):
+            self.warning(component, "content.shouting", "Mostly capitals: customers read it as shouting.")
+            return
+        words = _WORDS.findall(text)
+        shouted = [
+            w.isupper() and not any(ch.isdigit() for ch in w) and sum(ch.isalpha() for ch in w) >= SHOUTED_WORD_MIN_LETTERS
+            and w.strip("'\u2019-").upper() not in NOT_SHOUTING
+            for w in words
+        ]
+        run: list[str] = []
+        longest: list[str] = []
+        for word, loud in zip(words, shouted, strict=True):
+            run = [*run, word] if loud or (run and word.isupper() and not any(c.isdigit() for c in word)) else []
+            if len(run) > len(longest):
+                longest = run
+        if len(longest) >= SHOUTED_RUN_WORDS:
+            self.warning(component, "content.shouting",
+                         f"A run of capitals ({' '.join(longest)}): customers read it as shouting.")
+            return
+        loud_words = list(dict.fromkeys(w for w, loud in zip(words, shouted, strict=True) if loud))
+        if loud_words:
+            self.warning(component, "content.shouting",
+                         f"Capitals for emphasis ({', '.join(loud_words[:5])}) read as shouting: write them in lower case.")
 
     def run(self) -> list[Finding]:
         self.name_and_language()

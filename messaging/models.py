@@ -23,6 +23,7 @@ from django.db.models.functions import Lower
 
 from consent.purposes import Purpose, TemplateCategory
 from pandorakart_wa.fields import EncryptedJSONField, EncryptedTextField
+from pandorakart_wa.timefmt import staff_time
 
 
 class MetaTemplateStatus(models.TextChoices):
@@ -182,7 +183,8 @@ class TemplateRevision(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.template_id} r{self.number}"
+        # "delivery_rescheduled (en), revision 2": staff read the name, not the template's id
+        return f"{self.template}, revision {self.number}"
 
 
 class TemplateStatusEvent(models.Model):
@@ -310,7 +312,12 @@ class Campaign(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        permissions = [("run_campaign", "Can start, pause, resume and cancel campaigns")]
+        permissions = [
+            ("run_campaign", "Can start, pause, resume and cancel campaigns"),
+            # Everyone holding any consent is reached only for what the law makes us say
+            # (a policy change): Compliance decides that, not Marketing.
+            ("send_legal_notice", "Can send a legal notice to everyone holding any consent"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -406,7 +413,7 @@ class MessageEvent(models.Model):
         indexes = [models.Index(fields=["message", "at"], name="messaging_event_message_idx")]
 
     def __str__(self) -> str:
-        return f"{self.status} at {self.at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.status} at {staff_time(self.at)}"
 
 
 class SendingPolicy(models.Model):

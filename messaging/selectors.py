@@ -21,13 +21,16 @@ from messaging.lint import Vocabulary
 from messaging.models import (
     HoldReason,
     LintTerm,
+    Message,
+    MessageKind,
+    MessageStatus,
     MessageTemplate,
     MetaTemplateStatus,
     RevisionStatus,
     TemplateQuality,
     TemplateRevision,
 )
-from messaging.template_format import TemplateContent, variable_count
+from messaging.template_format import TemplateContent, render, variable_count
 
 # API.md policy codes (422) a send refused by the template gate carries.
 TEMPLATE_NOT_APPROVED = "template_not_approved"
@@ -244,3 +247,69 @@ def templates_to_submit() -> QuerySet[MessageTemplate]:
     return MessageTemplate.objects.filter(current_revision__status=RevisionStatus.APPROVED).select_related(
         "current_revision"
     )
+
+
+# --- Messages to one customer (the back office's customer page) ---------------------------
+
+OUTBOUND_SHOWN = 200  # the newest; the evidence pack carries every message
+# The policy codes a message can carry, as staff read them (API.md's codes, and the sender's waits).
+REASON_WORDS: dict[str, str] = {
+    "consent_missing": "refused: no consent for the purpose", "opted_out": "refused: the customer opted out",
+    "contact_blocked": "refused: the contact is blocked", "contact_erased": "refused: the contact was erased",
+    "template_not_approved": "refused: the template is not approved", "template_paused": "refused: the template is paused",
+    "frequency_capped": "refused: the marketing frequency cap", "outside_service_window": "refused: outside the 24-hour window",
+    "quiet_hours": "waiting: quiet hours", "pair_rate": "waiting: Meta allows one message per customer every 6 s",
+    "template_held": "waiting: the template is held for review",
+}
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A message to the customer as staff read it: what it said, and every status it went through."""
+
+    id: str
+    created_at: Any
+    sent_at: Any
+    kind: str
+    kind_label: str
+    purpose: str
+    template: str  # "order_shipped (en), revision 2", or "" for free text
+    text: str  # the body with the customer's values filled in, or the free text
+    campaign: str
+    status: str
+    status_label: str
+    reason: str
+    error: str
+    events: list[tuple[str, Any, str]]  # (status, at, source), oldest first
+
+
+def messages_for_contact(contact: Any, *, limit: int = OUTBOUND_SHOWN) -> list[OutboundMessage]:
+    """The newest `limit` messages to `contact`, newest first, each with its status timeline
+    (two queries whatever the count)."""
+    rows = list(
+        Message.objects.filter(contact=contact)
+        .select_related("template", "template__current_revision", "revision", "campaign")
+        .prefetch_related("events")
+        .order_by("-created_at")[:limit]
+    )
+    statuses = dict(MessageStatus.choices)
+    kinds = dict(MessageKind.choices)
+    result = []
+    for m in rows:
+        if m.template is not None:
+            body = m.revision.body if m.revision is not None else ""
+            if not body and m.template.current_revision_id:
+                body = m.template.current_revision.body if m.template.current_revision else ""
+            text = render(body, [str(v) for v in (m.variables or [])])
+            name = f"{m.template}" + (f", revision {m.revision.number}" if m.revision is not None else "")
+        else:
+            text, name = m.text, ""
+        error = f"{m.error_code}: {m.error_title}" if m.error_code else m.error_title
+        result.append(OutboundMessage(
+            id=str(m.pk), created_at=m.created_at, sent_at=m.sent_at, kind=m.kind,
+            kind_label=str(kinds.get(m.kind, m.kind)).split(":")[0], purpose=m.purpose, template=name, text=text,
+            campaign=m.campaign.name if m.campaign is not None else "", status=m.status,
+            status_label=str(statuses.get(m.status, m.status)), reason=m.reason, error=error,
+            events=[(e.status, e.at, e.source) for e in sorted(m.events.all(), key=lambda e: (e.at, e.pk))],
+        ))
+    return result

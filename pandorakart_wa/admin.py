@@ -11,15 +11,21 @@ from typing import Any
 
 from auditlog.models import LogEntry
 from auditlog.registry import auditlog
-from django.contrib import admin
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
+from django.contrib import admin, messages
 from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework_api_key.models import APIKey
 
+from pandorakart_wa import admin_customer  # noqa: F401 (the contact's page as the one customer page)
+from pandorakart_wa.admin_accounts import PERM_UNLOCK, staff_signin_unlock
 from pandorakart_wa.admin_audit import AuditLogAdmin
 from pandorakart_wa.admin_mixins import AuditTrailMixin
 from pandorakart_wa.models import StorefrontApiKey, WebhookItem
@@ -99,3 +105,31 @@ class StorefrontApiKeyAdmin(AuditTrailMixin, admin.ModelAdmin):  # type: ignore[
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # revoke instead: the key's actor stays in the audit trail
 
+
+
+# --- Sign-in lockouts: officers lift them here (the lockout page tells staff to ask them) -------
+
+_unregister(AccessAttempt)
+
+
+@admin.register(AccessAttempt)
+class SignInAttemptAdmin(AccessAttemptAdmin):  # type: ignore[misc]
+    """django-axes's attempts, with an audited "Unlock" for officers; never deleted by hand."""
+
+    actions = ["unlock"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # "Unlock" is the only way, and it is audited
+
+    def has_unlock_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm(PERM_UNLOCK))  # type: ignore[union-attr]
+
+    @admin.action(description="Unlock: let them sign in again (recorded in the audit trail)", permissions=["unlock"])
+    def unlock(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
+        try:
+            names = staff_signin_unlock(attempt_ids=queryset.values_list("pk", flat=True), actor=request.user)
+        except PermissionDenied as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, f"Unlocked: {', '.join(n or '(no username)' for n in names) or 'nothing'}.",
+                          messages.SUCCESS)

@@ -1,8 +1,10 @@
-"""Writes for staff accounts: create a staff user in a role, give them a TOTP authenticator."""
+"""Writes for staff accounts: create a staff user in a role, give them a TOTP authenticator, lift
+a sign-in lockout."""
 
 from __future__ import annotations
 
 import binascii
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -12,6 +14,8 @@ from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice, default_key
 
 from pandorakart_wa.roles import COMPLIANCE_OFFICER, ROLES
+
+PERM_UNLOCK = "axes.delete_accessattempt"  # lifting a lockout deletes django-axes's attempts
 
 DEVICE_NAME = "Authenticator app"
 
@@ -62,3 +66,28 @@ def totp_device_ensure(*, user: Any, key: str | None = None, name: str = DEVICE_
     if changed:
         device.save(update_fields=changed)
     return device
+
+
+@transaction.atomic
+def staff_signin_unlock(*, attempt_ids: Iterable[int], actor: Any) -> list[str]:
+    """Lift the lockout of the selected sign-in attempts (username + address), as
+    `axes_reset_username` does from the shell; each one is an entry in the audit trail naming
+    the officer. Returns the usernames unlocked."""
+    from auditlog.models import LogEntry
+    from axes.models import AccessAttempt
+    from axes.utils import reset
+    from django.core.exceptions import PermissionDenied
+
+    from pandorakart_wa.audit import log_event
+
+    if not (actor.is_active and actor.has_perm(PERM_UNLOCK)):
+        raise PermissionDenied(f"{actor.get_username()} may not lift sign-in lockouts.")
+    unlocked: list[str] = []
+    for attempt in AccessAttempt.objects.filter(pk__in=list(attempt_ids)).order_by("pk"):
+        username, address, failures = attempt.username or "", attempt.ip_address or "", attempt.failures_since_start
+        reset(username=username or None, ip=address or None)
+        log_event(user=actor, obj_or_label=attempt, action=LogEntry.Action.DELETE,
+                  what=f"lifted the sign-in lockout of {username or '(no username)'}",
+                  details={"address": address, "failures": failures})
+        unlocked.append(username)
+    return unlocked

@@ -9,21 +9,29 @@ entry, superusers included.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from auditlog.diff import mask_str
 from auditlog.mixins import LogEntryAdminMixin
 from auditlog.models import LogEntry
+from auditlog.registry import auditlog
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q, QuerySet
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
-from django.utils import timezone
+from django.urls import NoReverseMatch, reverse
+from django.utils import formats, timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 
+from pandorakart_wa.admin_labels import model_label, model_name
 from pandorakart_wa.audit import (
     API_KEY_USER_PREFIX,
     META_WEBHOOK,
@@ -100,7 +108,7 @@ class ModelFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         ids = LogEntry.objects.values_list("content_type_id", flat=True).distinct().order_by()
         types = ContentType.objects.filter(pk__in=list(ids))
-        return sorted(((str(ct.pk), f"{ct.app_label} | {ct.name}") for ct in types), key=lambda item: item[1])
+        return sorted(((str(ct.pk), model_label(ct)) for ct in types), key=lambda item: item[1])
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
@@ -201,6 +209,122 @@ def _short(value: Any) -> str:
     return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 1] + "…"
 
 
+EMPTY = "—"
+MASKED = "(personal data: not shown)"
+_EMPTY_VALUES = frozenset({"", "None", mask_str("None"), "[]", "{}"})
+
+
+def actor_name(actor: Any) -> str:
+    """A user as the trail names them: staff by username, the service's own actors by role."""
+    if actor is None:
+        return EMPTY
+    username = actor.get_username()
+    if username.startswith(API_KEY_USER_PREFIX):
+        return f"API key {actor.first_name or username}"
+    if username == f"{SYSTEM_USER_PREFIX}{META_WEBHOOK}":
+        return "Meta webhook"
+    if username.startswith(SYSTEM_USER_PREFIX):
+        return f"System: {username.removeprefix(SYSTEM_USER_PREFIX)}"
+    return str(username)
+
+
+class _Related:
+    """Related objects named once per page, however many entries mention them."""
+
+    def __init__(self) -> None:
+        self.cache: dict[tuple[type[Model], str], str] = {}
+
+    def name(self, model: type[Model], pk: str) -> str:
+        key = (model, pk)
+        if key not in self.cache:
+            try:
+                obj = model._default_manager.filter(pk=model._meta.pk.to_python(pk)).first()  # type: ignore[union-attr]
+            except Exception:  # a value of another type than the key (a legacy repr): show it
+                obj = None
+                self.cache[key] = pk
+                return pk
+            if obj is None:
+                text = f"#{pk} (deleted)"
+            elif hasattr(obj, "get_username"):
+                text = actor_name(obj)
+            else:
+                text = str(obj)
+            self.cache[key] = text
+        return self.cache[key]
+
+
+def _readable_value(field: Any, value: Any, related: _Related) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(_readable_value(field, v, related) for v in value) or EMPTY
+    text = str(value)
+    if text in _EMPTY_VALUES:
+        return EMPTY
+    if field is None:
+        return _short(text)
+    if getattr(field, "flatchoices", None):
+        return _short(dict(field.flatchoices).get(text, text))
+    if field.is_relation and field.related_model is not None:
+        return _short(related.name(field.related_model, text))
+    kind = field.get_internal_type()
+    if kind == "BooleanField":
+        return {"True": "yes", "False": "no"}.get(text, text)
+    if kind == "DateTimeField":
+        try:
+            moment = parse_datetime(text)
+        except ValueError:
+            moment = None
+        if moment is None:
+            return _short(text)
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, dt.UTC)
+        return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+    return _short(text)
+
+
+def readable_changes(entry: LogEntry, related: _Related | None = None) -> list[tuple[str, str, str]]:
+    """(field, before, after) as staff read them: related objects by name rather than id,
+    choices by their label, times in India time, empty values as a dash, and personal data the
+    trail masks as "not shown" (never half of it)."""
+    related = related or _Related()
+    model = entry.content_type.model_class()
+    masked: set[str] = set()
+    if model is not None and auditlog.contains(model):
+        masked = set(auditlog.get_model_fields(model).get("mask_fields") or ())
+    rows: list[tuple[str, str, str]] = []
+    for name, change in (entry.changes_dict or {}).items():
+        field = None
+        label = str(capfirst(name.replace("_", " ")))
+        if model is not None:
+            try:
+                field = model._meta.get_field(name)
+                label = str(capfirst(getattr(field, "verbose_name", name)))
+            except FieldDoesNotExist:
+                field = None
+        if field is not None and not field.concrete and not isinstance(change, dict):
+            continue  # a reverse relation django-auditlog wrote at creation ("complaints.ComplaintAction.None")
+        if isinstance(change, dict):  # m2m: {"type": "m2m", "operation": ..., "objects": [...]}
+            objects = ", ".join(str(o) for o in change.get("objects", []))
+            rows.append((label, str(change.get("operation", "changed")), _short(objects)))
+            continue
+        if not isinstance(change, list | tuple) or len(change) != 2:
+            rows.append((label, "", _short(change)))
+            continue
+        before, after = (
+            (EMPTY if str(v) in _EMPTY_VALUES else MASKED) if name in masked else _readable_value(field, v, related)
+            for v in change
+        )
+        rows.append((label, before, after))
+    return rows
+
+
+def access_summary(entry: LogEntry) -> tuple[str, list[tuple[str, str]]]:
+    """What an ACCESS entry (a reveal, an export) or a staff action recorded: the sentence and its facts."""
+    data = entry.additional_data if isinstance(entry.additional_data, dict) else {}
+    what = str(data.get("what") or ("access" if entry.action == LogEntry.Action.ACCESS else ""))
+    facts = [(str(capfirst(str(k).replace("_", " "))), _short(v)) for k, v in data.items() if k != "what"]
+    return what, facts
+
+
 class AuditLogAdmin(LogEntryAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     """The global audit screen. Read-only for everyone."""
 
@@ -220,6 +344,7 @@ class AuditLogAdmin(LogEntryAdminMixin, admin.ModelAdmin):  # type: ignore[type-
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         self.request = request  # LogEntryAdminMixin.cid_url builds links from the request
+        self._related = _Related()  # related objects named once per page
         return super().get_queryset(request)
 
     # Read-only for everyone, superusers included.
@@ -237,43 +362,60 @@ class AuditLogAdmin(LogEntryAdminMixin, admin.ModelAdmin):  # type: ignore[type-
 
     @admin.display(description="Actor", ordering="actor__username")
     def actor_display(self, obj: LogEntry) -> str:
-        actor = obj.actor
-        if actor is None:
-            return "—"
-        username = actor.get_username()
-        if username.startswith(API_KEY_USER_PREFIX):
-            return f"API key {actor.first_name or username}"
-        if username == f"{SYSTEM_USER_PREFIX}{META_WEBHOOK}":
-            return "Meta webhook"
-        if username.startswith(SYSTEM_USER_PREFIX):
-            return f"System: {username.removeprefix(SYSTEM_USER_PREFIX)}"
-        return username
+        return actor_name(obj.actor)
+
+    @admin.display(description="Object")
+    def resource_url(self, obj: LogEntry) -> str:
+        """The object by its model's name and its own ("Complaint CMP-2026-000001"), linked to its page."""
+        label = format_html("{} <span class='quiet'>{}</span>", obj.object_repr or EMPTY, model_name(obj.content_type))
+        try:
+            args = [obj.object_pk] if obj.object_id is None else [obj.object_id]
+            if not args[0]:
+                return label
+            link = reverse(f"admin:{obj.content_type.app_label}_{obj.content_type.model}_change", args=args)
+        except NoReverseMatch:
+            return label
+        return format_html('<a href="{}">{}</a>', link, label)
+
+    @admin.display(description="Correlation id")
+    def cid_url(self, obj: LogEntry) -> str:
+        """The first 8 characters (enough to tell entries apart), linked to the entries sharing it."""
+        if not obj.cid:
+            return EMPTY
+        return format_html('<a href="{}" title="{}" class="audit-cid">{}…</a>',
+                           self._add_query_parameter("cid", obj.cid), obj.cid, obj.cid[:8])
 
     @admin.display(description="Changes")
     def changes_summary(self, obj: LogEntry) -> str:
         """`field: old → new` for the first few fields; what was accessed for an ACCESS entry."""
+        what, _facts = access_summary(obj)
         if obj.action == LogEntry.Action.ACCESS:
-            data = obj.additional_data if isinstance(obj.additional_data, dict) else {}
-            return format_html("<strong>{}</strong>", _short(data.get("what", "access")))
+            return format_html("<strong>{}</strong>", _short(what))
         if obj.action == LogEntry.Action.DELETE:
-            return "deleted"
-        changes = obj.changes_dict or {}
-        rows = []
-        for field, change in list(changes.items())[:_MAX_SHOWN_CHANGES]:
-            if isinstance(change, dict):  # m2m: {"type": "m2m", "operation": ..., "objects": [...]}
-                objects = ", ".join(str(o) for o in change.get("objects", []))
-                rows.append((field, f"{change.get('operation', 'changed')} {_short(objects)}"))
-            elif isinstance(change, list | tuple) and len(change) == 2:
-                rows.append((field, f"{_short(change[0])} → {_short(change[1])}"))
-            else:
-                rows.append((field, _short(change)))
-        more = len(changes) - len(rows)
-        summary = format_html_join("; ", "{}: {}", rows)
+            return format_html("deleted{}", f": {what}" if what else "")
+        rows = readable_changes(obj, self._related)
+        shown = [(label, f"{before} → {after}" if before else after) for label, before, after in rows[:_MAX_SHOWN_CHANGES]]
+        more = len(rows) - len(shown)
+        summary = format_html_join("; ", "{}: {}", shown)
+        if what:
+            summary = format_html("<strong>{}</strong>{}{}", what, "; " if shown else "", summary)
         return format_html("{} (+{} more)", summary, more) if more > 0 else summary
+
+    @admin.display(description="Changes")
+    def msg(self, obj: LogEntry) -> str:
+        rows = readable_changes(obj)
+        if not rows:
+            what, _ = access_summary(obj)
+            return what or EMPTY
+        return format_html(
+            "<table><tr><th>Field</th><th>Before</th><th>After</th></tr>{}</table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
 
     @admin.display(description="Details")
     def details(self, obj: LogEntry) -> str:
-        data = obj.additional_data if isinstance(obj.additional_data, dict) else {}
-        if not data:
-            return "—"
-        return format_html_join("", "<div><strong>{}</strong>: {}</div>", ((k, _short(v)) for k, v in data.items()))
+        what, facts = access_summary(obj)
+        if not what and not facts:
+            return EMPTY
+        return format_html("{}{}", format_html("<div><strong>{}</strong></div>", what) if what else "",
+                           format_html_join("", "<div>{}: {}</div>", facts))

@@ -127,6 +127,24 @@ def log_access(
     The actor is `user`, or the current audit actor (request user, acting_as) when None.
     """
     from auditlog.models import LogEntry
+
+    return log_event(user=user, obj_or_label=obj_or_label, what=what, action=LogEntry.Action.ACCESS,
+                     correlation_id=correlation_id, details=details)
+
+
+def log_event(
+    *,
+    user: AbstractBaseUser | None,
+    obj_or_label: Model | type[Model] | str,
+    what: str,
+    action: int,
+    correlation_id: str | None = None,
+    details: Mapping[str, object] | None = None,
+) -> LogEntry:
+    """An audit entry that is no field change of a registered model: an ACCESS (log_access),
+    or a staff action on rows the trail does not follow (lifting a sign-in lockout deletes
+    django-axes's attempts: a DELETE entry saying so). Same arguments as log_access."""
+    from auditlog.models import LogEntry
     from django.contrib.contenttypes.models import ContentType
 
     from pandorakart_wa.correlation import get_correlation_id
@@ -137,7 +155,7 @@ def log_access(
     actor = user if getattr(user, "pk", None) is not None else None
     data: dict[str, object] = {"what": what, **(details or {})}
     fields: dict[str, object] = {
-        "action": LogEntry.Action.ACCESS,
+        "action": action,
         "actor": actor,
         "actor_email": getattr(actor, "email", None) or None,
         "cid": correlation_id or get_correlation_id(),

@@ -10,6 +10,7 @@ from django.db import models
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
 from pandorakart_wa.fields import EncryptedTextField
+from pandorakart_wa.timefmt import staff_time
 
 
 class ApiScope(models.TextChoices):
@@ -87,7 +88,7 @@ class WebhookEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{', '.join(self.fields) or 'event'} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+        return f"{', '.join(self.fields) or 'event'} at {staff_time(self.received_at)}"
 
 
 class WebhookItem(models.Model):
@@ -137,6 +138,8 @@ class WebhookItem(models.Model):
             ),
             models.Index(fields=["event", "position"], name="core_webhookitem_event"),
             models.Index(fields=["state", "received_at"], name="core_webhookitem_state"),
+            # the customer page finds a customer's items by BSUID as well as by digest
+            models.Index(fields=["user_id"], name="core_webhookitem_user_id"),
         ]
         permissions = [("replay_webhookitem", "Can replay dead-lettered webhook items")]
 

@@ -30,3 +30,16 @@ def grant(apps: Any, role: str, codenames: Iterable[tuple[str, str]]) -> None:
     group, _ = Group.objects.get_or_create(name=role)
     for app_label, codename in codenames:
         group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+
+
+def revoke(apps: Any, role: str, codenames: Iterable[tuple[str, str]]) -> None:
+    """In a data migration: take the permissions (app_label, codename) away from `role`."""
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    group = Group.objects.filter(name=role).first()
+    if group is None:
+        return
+    for app_label, codename in codenames:
+        permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+        if permission is not None:
+            group.permissions.remove(permission)

@@ -211,6 +211,8 @@ PRIVACY_ERASERS: list[str] = ["messaging.privacy.messages_erase"]
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = "Asia/Kolkata"  # shown to staff; everything is stored and served in UTC
+# Staff screens write times as "1 Dec 2026, 16:06:46 IST" (pandorakart_wa/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["pandorakart_wa.formats"]
 USE_I18N = True
 USE_TZ = True
 

@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from pandorakart_wa.admin_mixins import ReadOnlyAdminMixin
+from pandorakart_wa.timefmt import staff_time
 from pandorakart_wa.whatsapp.errors import WhatsAppError
 from profile.models import (
     BusinessProfile,
@@ -453,7 +454,7 @@ class ComplianceAlertAdmin(ReadOnlyAdmin):
     def acknowledged(self, obj: ComplianceAlert) -> SafeString | str:
         if obj.acknowledged_at is None:
             return format_html('<strong style="color:#b00020">{}</strong>', "no")
-        return f"{obj.acknowledged_at:%Y-%m-%d %H:%M} by {obj.acknowledged_by}"
+        return f"{staff_time(obj.acknowledged_at)} by {obj.acknowledged_by}"
 
     @admin.action(description="Acknowledge the selected alerts", permissions=["acknowledge"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[ComplianceAlert]) -> None:

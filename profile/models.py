@@ -9,6 +9,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
 
+from pandorakart_wa.timefmt import staff_time
+
 
 class Vertical(models.TextChoices):
     """Meta's `vertical` values (reference/whatsapp-cloud-api.md §3), regulated ones included."""
@@ -115,7 +117,7 @@ class ProfileSyncRun(models.Model):
         verbose_name = "profile sync run"
 
     def __str__(self) -> str:
-        return f"sync {self.started_at:%Y-%m-%d %H:%M:%S}: {self.get_result_display()}"
+        return f"sync {staff_time(self.started_at)}: {self.get_result_display()}"
 
 
 class ProfileDrift(models.Model):

@@ -19,6 +19,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from pandorakart_wa.timefmt import staff_time
 from pandorakart_wa.whatsapp import get_backend
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError, WhatsAppError
 from profile.locks import lease
@@ -565,7 +566,7 @@ def compliance_reviews_check(*, today: date | None = None) -> list[ComplianceAle
         alerts.append(alert_raise(
             kind="policy_notice_not_sent",
             title=f"Customers were not told of {version}",
-            detail=f"The notice has been pending since {version.published_at:%d %b %Y %H:%M} UTC "
+            detail=f"The notice has been pending since {staff_time(version.published_at)} "
             "(was the worker down?). Use 'Notify customers again' on the version.",
             dedupe_key=f"policy-notice:{version.number}",
             subject=version,

@@ -15,6 +15,7 @@ EXPORT_SUPPRESSION = "core.export_suppression_list"
 EXPORT_COMPLAINTS = "core.export_complaints_register"
 VIEW_EVIDENCE_PACK = "core.view_evidence_pack"
 REVEAL_PHONE = "consent.reveal_phone"
+VERIFY_LEDGER = "consent.add_ledgerverification"  # "Verify now" on the dashboard (Compliance officers)
 
 
 class ComplianceReport(models.Model):

@@ -15,6 +15,7 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("", admin.site.admin_view(views.dashboard), name="index"),
+    path("verify-ledger/", admin.site.admin_view(views.verify_ledger_now), name="verify_ledger"),
     path("reports/", admin.site.admin_view(views.reports_index), name="reports"),
     path("reports/consent-ledger.csv", admin.site.admin_view(views.export_ledger), name="export_ledger"),
     path("reports/suppression-list.csv", admin.site.admin_view(views.export_suppression), name="export_suppression"),

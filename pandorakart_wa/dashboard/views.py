@@ -13,7 +13,8 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, JsonResponse, StreamingHttpResponse
@@ -21,9 +22,9 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from consent.models import ConsentEvent, ConsentState, Contact
+from consent.models import ConsentEvent, ConsentState, Contact, LedgerVerification
 from consent.purposes import Purpose
 from consent.selectors import contact_for_phone
 from pandorakart_wa.audit import log_access
@@ -145,9 +146,32 @@ def dashboard(request: HttpRequest) -> HttpResponseBase:
         sending=sending_state(),
         alerts=open_alerts(),
         may_export_ledger=request.user.has_perm(perms.EXPORT_LEDGER),
+        profile_interval=settings.PROFILE_SYNC_INTERVAL_MINUTES,
         query=request.GET.urlencode(),
     )
     return TemplateResponse(request, "dashboard/index.html", context)
+
+
+@require_POST
+@permission_required(perms.VERIFY_LEDGER)
+def verify_ledger_now(request: HttpRequest) -> HttpResponseBase:
+    """Run the ledger verification now (the nightly beat job, on demand): a fresh install need
+    not wait for the night to show an intact ledger. Asked for by whom is in the audit trail."""
+    from auditlog.models import LogEntry
+
+    from consent.tasks import consent_ledger_verify_task
+    from pandorakart_wa.audit import log_event
+
+    log_event(user=request.user, obj_or_label=LedgerVerification, action=LogEntry.Action.CREATE,  # type: ignore[arg-type]
+              what="asked for a consent ledger verification now")
+    try:
+        consent_ledger_verify_task.delay()
+    except Exception as exc:  # the broker is down: say so, the nightly run still comes
+        messages.error(request, f"The verification could not be started ({type(exc).__name__}); the nightly run still will.")
+    else:
+        messages.success(request, "Ledger verification started: the tile shows its result once it has run "
+                                  "(seconds for a small ledger; reload the page).")
+    return redirect("dashboard:index")
 
 
 # --- Reports ------------------------------------------------------------------------------
@@ -249,17 +273,23 @@ def _contact(contact_id: str) -> Contact:
 @require_GET
 @permission_required(perms.VIEW_EVIDENCE_PACK)
 def evidence_pack_page(request: HttpRequest, contact_id: str) -> HttpResponseBase:
+    """The printable pack. The number is masked on the page for everyone (the page title lands in
+    browser history and tab lists); whoever holds consent.reveal_phone reveals it with the same
+    audited POST as on the customer page."""
     contact = _contact(contact_id)
-    full = request.user.has_perm(perms.REVEAL_PHONE)
+    may_reveal = request.user.has_perm(perms.REVEAL_PHONE)
     log_access(user=request.user, obj_or_label=contact, what="viewed customer evidence pack",  # type: ignore[arg-type]
-               details={"full_number_shown": bool(full and contact.phone)})
-    pack = evidence_pack(contact, full_phone=full)
+               details={"full_number_shown": False})
+    pack = evidence_pack(contact, full_phone=False)
     context = _context(
         request,
-        f"Evidence pack: {pack['contact']['phone'] or contact.public_id}",
+        f"Evidence pack: {contact.public_id}",
         pack=pack,
         contact=contact,
         json_url=reverse("dashboard:evidence_pack_json", kwargs={"contact_id": contact.public_id}),
+        reveal_url=reverse("admin:consent_contact_reveal", args=[contact.pk]) if may_reveal and contact.phone else "",
+        customer_url=reverse("admin:consent_contact_change", args=[contact.pk])
+        if request.user.has_perm("consent.view_contact") else "",
     )
     return TemplateResponse(request, "dashboard/evidence_pack.html", context)
 

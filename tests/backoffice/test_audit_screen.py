@@ -140,7 +140,7 @@ def test_bad_filter_values_do_not_break_the_screen(client_as, trail):
 def test_changes_are_shown_readably(client_as, trail):
     response = client_as("auditor").get(f"{SCREEN}?cid=cid-meta")
     html = response.content.decode()
-    assert "name: by-staff → by-meta" in html
+    assert "Name: by-staff → by-meta" in html  # the field by its verbose name
     assert "Meta webhook" in html
     detail = client_as("auditor").get(f"{SCREEN}{trail[2]['meta'].pk}/change/").content.decode()
     assert "by-staff" in detail and "by-meta" in detail
@@ -190,10 +190,10 @@ def test_object_history_needs_view_permission_on_the_object(client_as, trail):
 @pytest.mark.parametrize(
     ("role", "sees", "hidden"),
     [
-        ("auditor", ["Log entries", "Users", "Storefront API keys"], ["Add user"]),
-        ("officer", ["Log entries", "Storefront API keys"], ["Add user"]),
-        ("support", [], ["Log entries", "Users", "Storefront API keys"]),
-        ("marketing", [], ["Log entries", "Users", "Storefront API keys"]),
+        ("auditor", ["Audit trail", "Staff users", "Storefront API keys"], ["Add user"]),
+        ("officer", ["Audit trail", "Storefront API keys"], ["Add user"]),
+        ("support", [], ["Audit trail", "Staff users", "Storefront API keys"]),
+        ("marketing", [], ["Audit trail", "Staff users", "Storefront API keys"]),
     ],
 )
 def test_admin_index_shows_what_the_role_permits(client_as, role, sees, hidden):

@@ -14,6 +14,7 @@ from auditlog.models import LogEntry
 from django.db import connection
 from django.http import StreamingHttpResponse
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from consent.models import ConsentEvent, ConsentEvidence
@@ -220,19 +221,24 @@ def test_lookup_refuses_bad_or_unknown_numbers(client_as, phone, status, message
     assert message in response.content.decode()
 
 
-def test_pack_shows_masked_number_to_auditor_and_full_number_to_officer_and_logs_each_view(client_as, staff):
+def test_pack_page_masks_the_number_for_everyone_and_offers_the_audited_reveal_and_logs_each_view(client_as, staff):
     # given a customer, an auditor (no consent.reveal_phone) and an officer (has it)
     history = seed_compliance_history()
     auditor, officer = staff("auditor"), staff("officer")
     # when each opens the pack
     as_auditor = otp_force_login(Client(), auditor).get(_pack_url(history.alice)).content.decode()
     as_officer = otp_force_login(Client(), officer).get(_pack_url(history.alice)).content.decode()
-    # then the auditor sees the masked number only, the officer the full one
-    assert mask_phone(history.alice_phone) in as_auditor and history.alice_phone not in as_auditor
-    assert history.alice_phone in as_officer
-    # and both views are in the audit trail, on the contact, saying whether the number was shown
+    # then both see the masked number only (the page title lands in browser history and tab
+    # lists), and the officer is offered the reveal, the same audited POST as the customer page
+    for page in (as_auditor, as_officer):
+        assert mask_phone(history.alice_phone) in page and history.alice_phone not in page
+    title = as_officer.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert history.alice.public_id in title and mask_phone(history.alice_phone) not in title
+    reveal = reverse("admin:consent_contact_reveal", args=[history.alice.pk])
+    assert reveal in as_officer and reveal not in as_auditor
+    # and both views are in the audit trail, on the contact, saying the number was not shown
     entries = _access_entries("viewed customer evidence pack")
-    assert [(e.actor, e.additional_data["full_number_shown"]) for e in entries] == [(auditor, False), (officer, True)]
+    assert [(e.actor, e.additional_data["full_number_shown"]) for e in entries] == [(auditor, False), (officer, False)]
     assert all(e.object_pk == str(history.alice.pk) for e in entries)
 
 

@@ -66,6 +66,7 @@ PATHS: dict[str, list[str]] = {
     Status.ACKNOWLEDGED: [Status.ACKNOWLEDGED],
     Status.INVESTIGATING: [Status.INVESTIGATING],
     Status.AWAITING_CUSTOMER: [Status.ACKNOWLEDGED, Status.AWAITING_CUSTOMER],
+    Status.READY_FOR_OFFICER: [Status.INVESTIGATING, Status.READY_FOR_OFFICER],
     Status.RESOLVED: [Status.RESOLVED],
     Status.CLOSED: [Status.RESOLVED, Status.CLOSED],
     Status.REOPENED: [Status.RESOLVED, Status.REOPENED],

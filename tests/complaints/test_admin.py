@@ -69,13 +69,22 @@ def test_queues_mine_unassigned_overdue_escalated(staff):
     assert "overdue" in listing and "left" in listing
 
 
-def test_search_by_reference_or_number(staff):
+def test_search_by_reference_and_find_by_number_without_the_number_in_a_url(staff):
     contact = customer(1)
     complaint = new_complaint(phone=contact.phone)
     new_complaint()
     _, client = staff(AUDITOR)
     assert client.get(reverse(LIST), {"q": complaint.reference}).context["cl"].result_count == 1
-    assert client.get(reverse(LIST), {"q": "09876500001"}).context["cl"].result_count == 1
+    # a number typed in the GET search box is refused, with the way to search by number
+    refused = client.get(reverse(LIST), {"q": "09876500001"})
+    assert refused.context["cl"].result_count == 0 and "Find by number" in refused.content.decode()
+    # "Find by number" POSTs it and lands on the list filtered by the number's digest
+    found = client.post(reverse("admin:consent_contact_find"), {"phone": "09876500001", "target": "complaints"})
+    assert found.status_code == 302 and "9876500001" not in found.url and f"digest={contact.phone_digest}" in found.url
+    listing = client.get(found.url)
+    assert [c.reference for c in listing.context["cl"].result_list] == [complaint.reference]
+    # a malformed digest is a clear refusal, not a 500
+    assert client.get(reverse(LIST), {"digest": "not-hex"}).status_code in (200, 302)
 
 
 def test_the_page_shows_timeline_clocks_and_only_the_role_s_actions(staff):
@@ -86,10 +95,12 @@ def test_the_page_shows_timeline_clocks_and_only_the_role_s_actions(staff):
     agent_page, officer_page, auditor_page = (page(c, complaint) for c in (agent_client, officer_client,
                                                                                auditor_client))
     for html in (agent_page, officer_page, auditor_page):
-        assert "timeline" in html.lower() and "resolution due" in html.lower()
+        assert "timeline" in html.lower() and "Stopped by" in html and "Statutory limit" in html
     assert "Await customer" in agent_page and 'value="resolve"' not in agent_page
+    assert 'value="hand_off"' in agent_page and 'value="hand_off"' not in officer_page
     assert 'value="resolve"' in officer_page and "Escalate" in officer_page
     assert "Download evidence" in officer_page and "Download evidence" not in agent_page
+    assert "Download evidence" in auditor_page  # a read, audited like every export
     assert "Read only" in auditor_page and "Add note" not in auditor_page
 
 
@@ -163,6 +174,8 @@ def test_the_evidence_pack_downloads_for_officers_and_the_export_is_audited(staf
     assert entry.actor == user and complaint.reference in entry.additional_data["what"]
     _, agent_client = staff(SUPPORT_AGENT)
     assert agent_client.get(reverse("admin:complaints_complaint_evidence", args=[complaint.pk])).status_code == 403
+    _, auditor_client = staff(AUDITOR)
+    assert auditor_client.get(reverse("admin:complaints_complaint_evidence", args=[complaint.pk])).status_code == 200
 
 
 def test_signals_are_read_only_and_intake_words_editable_by_officers(staff):

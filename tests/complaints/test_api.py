@@ -54,7 +54,7 @@ def test_an_anonymous_complaint_is_accepted(post):
     assert response.status_code == 201
     complaint = Complaint.objects.get(reference=response.json()["reference"])
     assert complaint.contact is None and complaint.phone_digest == ""
-    assert complaint.acknowledgement == Acknowledgement.NOT_NEEDED  # the reference shown is the receipt
+    assert complaint.acknowledgement == Acknowledgement.ANONYMOUS  # the reference shown is the only receipt
 
 
 @pytest.mark.parametrize(

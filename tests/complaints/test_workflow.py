@@ -99,8 +99,9 @@ def test_awaiting_the_customer_and_reopening_need_a_note():
 
 def test_allowed_steps_follow_the_role():
     complaint = drive(new_complaint(), Status.INVESTIGATING)
-    assert set(allowed_steps(complaint, agent())) == {Status.AWAITING_CUSTOMER}
-    assert set(allowed_steps(complaint, officer())) == {Status.AWAITING_CUSTOMER, Status.RESOLVED}
+    assert set(allowed_steps(complaint, agent())) == {Status.AWAITING_CUSTOMER, Status.READY_FOR_OFFICER}
+    assert set(allowed_steps(complaint, officer())) == {Status.AWAITING_CUSTOMER, Status.READY_FOR_OFFICER,
+                                                        Status.RESOLVED}
     assert allowed_steps(complaint, auditor()) == []
 
 

@@ -35,8 +35,8 @@ def test_officer_finds_own_change_in_the_audit_screen_by_actor_and_correlation_i
     rows = page.locator("#result_list tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(officer.username)
-    expect(rows.first).to_contain_text("name: storefront-old-name → storefront-renamed")
-    expect(rows.first).to_contain_text(cid)
+    expect(rows.first).to_contain_text("Name: storefront-old-name → storefront-renamed")
+    expect(rows.first.locator("a.audit-cid")).to_have_attribute("title", cid)  # shown as its first 8 characters
     assert f"cid={cid}" in page.url and "actor=" in page.url
     screenshot(page, "audit-screen")
     # and the key's page links to its audit trail
@@ -56,4 +56,4 @@ def test_support_agent_cannot_open_the_audit_screen(page, staff_user, screenshot
     assert response is not None and response.status == 403
     screenshot(page, "support-agent-refused")
     page.goto("/admin/")
-    expect(page.locator("#content-main")).not_to_contain_text("Log entries")
+    expect(page.locator("#content-main")).not_to_contain_text("Audit trail")

@@ -41,8 +41,12 @@ def test_officer_reads_the_dashboard_and_a_customers_evidence_pack(page, staff_u
     page.fill("#id_phone", history.alice_phone)
     page.locator("#evidence-lookup button[type=submit]").click()
     # then the pack lists the notice, every consent event verified in the chain, and the messages
-    # with the consent in force, the one sent after STOP flagged; the officer sees the full number
-    expect(page.locator("#pack-title")).to_contain_text(history.alice_phone)
+    # with the consent in force, the one sent after STOP flagged; the number stays masked on the
+    # page (its title lands in browser history), with the audited reveal offered to the officer
+    expect(page.locator("#pack-title")).to_contain_text(history.alice.public_id)
+    expect(page.locator("#content")).not_to_contain_text(history.alice_phone)
+    expect(page.locator(".ep-actions button", has_text="Reveal number")).to_be_visible()
+    assert history.alice_phone not in page.title()
     expect(page.locator("#events-table tr.ep-event")).to_have_count(4)
     expect(page.locator("#events-table .badge.ok", has_text="verified")).to_have_count(4)
     expect(page.locator("#pack-notices")).to_contain_text("digest matches")
@@ -72,6 +76,6 @@ def test_support_agent_gets_a_masked_pack_and_no_dashboard(page, staff_user, scr
     page.fill("#id_phone", history.alice_phone)
     page.locator("#evidence-lookup button[type=submit]").click()
     # then the number is masked
-    expect(page.locator("#pack-title")).to_contain_text(mask_phone(history.alice_phone))
+    expect(page.locator(".ep-meta")).to_contain_text(mask_phone(history.alice_phone))
     expect(page.locator("#content")).not_to_contain_text(history.alice_phone)
     screenshot(page, "evidence-pack-masked")

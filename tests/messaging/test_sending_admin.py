@@ -24,8 +24,15 @@ def message(outbox):
     return message_accept(to="+919876500001", **SHIPPED).message
 
 
-@pytest.mark.parametrize("role", [COMPLIANCE_OFFICER, SUPPORT_AGENT, AUDITOR, MARKETING])
-def test_every_role_sees_messages_with_masked_numbers(otp_client, message, role):
+def test_marketing_sees_no_single_message(otp_client, message):
+    # Marketing works on campaigns and their counts, not on one customer's messages
+    client = otp_client(make_staff("u-marketing", MARKETING))
+    assert client.get("/admin/messaging/message/").status_code == 403
+    assert client.get(f"/admin/messaging/message/{message.pk}/change/").status_code == 403
+
+
+@pytest.mark.parametrize("role", [COMPLIANCE_OFFICER, SUPPORT_AGENT, AUDITOR])
+def test_every_role_that_handles_customers_sees_messages_with_masked_numbers(otp_client, message, role):
     client = otp_client(make_staff(f"u-{role[:5]}", role))
     listing = client.get("/admin/messaging/message/")
     page = client.get(f"/admin/messaging/message/{message.pk}/change/")
