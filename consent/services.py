@@ -1,13 +1,15 @@
 """Every consent write, one way in for every channel (API, WhatsApp, Meta, admin, commands).
 
-Each service is one transaction. Ledger appends are serialised (a transaction-level advisory
-lock on PostgreSQL; SQLite's IMMEDIATE transactions already serialise writers), taken at the
-start of the transaction, before any contact row is touched, so two appends can never wait on
-each other. The current-state row of each purpose is written in the same transaction as its
-event. A withdrawal (opt-out, erasure) always takes effect at once, whatever its occurred_at
-(Meta's timestamps have one-second resolution); a consent (opt-in, resubscribe) only when it did
-not occur before the decision the state shows, so a back-dated import never overrides a newer
-opt-out.
+Each service is one transaction. There is no global lock: appends to one contact's ledger are
+serialised by a lock on that contact's row (SELECT ... FOR NO KEY UPDATE on PostgreSQL, held
+to the end of the transaction; SQLite's IMMEDIATE transactions already serialise writers), so
+appends for different customers run in parallel and one customer's decisions are projected in
+the order they were made. Events are written without a position: the ledger's sequencer
+(consent.log) gives them one and adds them to the signed Merkle tree a moment later. The
+current-state row of each purpose is written in the same transaction as its event. A withdrawal
+(opt-out, erasure) always takes effect at once, whatever its occurred_at (Meta's timestamps have
+one-second resolution); a consent (opt-in, resubscribe) only when it did not occur before the
+decision the state shows, so a back-dated import never overrides a newer opt-out.
 """
 
 from __future__ import annotations
@@ -25,15 +27,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from consent.keywords import normalize_keyword
-from consent.ledger import (
-    GENESIS_HASH,
-    VerificationResult,
-    canonical_json,
-    event_hash,
-    evidence_digest,
-    sha256_hex,
-    verify_chain,
-)
+from consent.ledger import canonical_json, evidence_digest, sha256_hex
 from consent.models import (
     Action,
     ConsentEvent,
@@ -52,8 +46,6 @@ from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_dig
 
 logger = logging.getLogger(__name__)
 
-# Any 64-bit constant that no other code uses as an advisory-lock key ("consent" in ASCII).
-LEDGER_LOCK_KEY = 0x636F6E73656E74
 EVIDENCE_MAX_BYTES = 8 * 1024  # API.md: evidence <= 8 KiB
 # A client clock slightly ahead of ours is tolerated, and the time clamped to ours, so that a
 # consent given "in the future" can never outrank a withdrawal recorded after it.
@@ -98,11 +90,12 @@ class ContactErased(ConsentError):
 # --- Helpers ------------------------------------------------------------------------------
 
 
-def _lock_ledger() -> None:
-    """Serialise ledger appends until the end of the current transaction."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LEDGER_LOCK_KEY])
+def _lock_contact(contact: Contact) -> Contact:
+    """Serialise appends to this contact's ledger until the end of the current transaction,
+    and return the contact as it is now (a holder of the lock may have changed it, erased it,
+    while this transaction waited). NO KEY: rows that only reference the contact (messages,
+    consent states) are inserted by others meanwhile without waiting."""
+    return Contact.objects.select_for_update(no_key=True).get(pk=contact.pk)
 
 
 def _normalize(phone: str, field: str = "phone") -> str:
@@ -117,9 +110,9 @@ def _resolve_contact(
 ) -> tuple[Contact | None, bool]:
     """(contact, created) for a number, or for a BSUID when Meta hides the number.
 
-    Reads or inserts only, never updates: it runs *before* the ledger lock, and a transaction
-    waiting for that lock must hold no row lock that the lock's holder could need (a holder
-    never inserts a contact, and cannot see, hence never waits on, a row inserted by a waiter).
+    Reads or inserts only, never updates: it runs before the contact's lock is taken. A contact
+    it creates is invisible to others until commit (a concurrent creator of the same number
+    waits on the unique index, then finds this one), so it needs no lock.
     """
     if e164:
         digest = phone_digest(e164)
@@ -150,7 +143,7 @@ def _resolve_contact(
 
 
 def _enrich_contact(contact: Contact, *, user_id: str | None, wa_id: str | None) -> None:
-    """Remember Meta's ids of a known contact (after the ledger lock, or without it)."""
+    """Remember Meta's ids of a known contact (under the contact's lock, or without it)."""
     if contact.erased:
         return
     changed = []
@@ -167,12 +160,11 @@ def _enrich_contact(contact: Contact, *, user_id: str | None, wa_id: str | None)
 def _contact_locked(
     *, e164: str | None, user_id: str | None = None, wa_id: str | None = None
 ) -> tuple[Contact | None, bool]:
-    """Resolve the contact, take the ledger lock, then re-read the contact: a lock holder may
-    have changed it (erased it) while this transaction waited."""
+    """Resolve the contact and lock it for this transaction's appends (re-read under the lock:
+    a lock holder may have changed it, erased it, while this transaction waited)."""
     contact, created = _resolve_contact(e164=e164, user_id=user_id, wa_id=wa_id)
-    _lock_ledger()
     if contact is not None and not created:
-        contact.refresh_from_db()
+        contact = _lock_contact(contact)
         _enrich_contact(contact, user_id=user_id, wa_id=wa_id)
     return contact, created
 
@@ -237,7 +229,8 @@ def _append(
     occurred_at: datetime | None = None,
     new_contact: bool = False,
 ) -> list[ConsentEvent]:
-    """Append one event per (purpose, notice) and move the current state. Caller holds the lock.
+    """Append one event per (purpose, notice) and move the current state. The caller holds the
+    contact's lock (_contact_locked). The events have no position until the sequencer's next run.
 
     `new_contact`: the contact was created in this transaction, so it has no state rows yet.
     """
@@ -247,15 +240,11 @@ def _append(
     occurred = min(occurred_at, recorded_at) if occurred_at is not None else recorded_at
     evidence_data = dict(evidence or {})
     evidence_sha = evidence_digest(evidence_data)
-    last = ConsentEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
-    sequence, prev_hash = last if last is not None else (0, GENESIS_HASH)
     batch = uuid.uuid4()
     events: list[ConsentEvent] = []
     for purpose, notice in items:
-        sequence += 1
         event = ConsentEvent(
             uid=uuid.uuid4(),
-            sequence=sequence,
             batch=batch,
             contact=contact,
             purpose=purpose,
@@ -270,10 +259,7 @@ def _append(
             actor_label=actor.label[:200],
             occurred_at=occurred,
             recorded_at=recorded_at,
-            prev_hash=prev_hash,
         )
-        event.hash = event_hash({**event.__dict__, "contact_id": contact.pk})
-        prev_hash = event.hash
         events.append(event)
     if connection.vendor == "postgresql":
         _write_pg(contact, events, evidence_data)
@@ -286,16 +272,17 @@ def _append(
 
 
 # The events, their evidence and the state projection in one round trip: every statement run
-# while the ledger lock is held delays every other append (see the opt-in load benchmark).
-# Same rules as _project_state: a withdrawal always moves the state; a consent only when it did
-# not occur before the decision the state shows.
+# while the contact's lock is held delays that customer's next append, and every round trip
+# costs the request path (see the opt-in load benchmark). Same rules as _project_state: a
+# withdrawal always moves the state; a consent only when it did not occur before the decision
+# the state shows.
 _APPEND_SQL = """
 WITH ev AS (
     INSERT INTO {event} (uid, sequence, batch, contact_id, purpose, action, source, notice_id, notice_version,
                          notice_sha256, evidence_sha256, actor_type, actor_id, actor_label, occurred_at,
                          recorded_at, prev_hash, hash)
     VALUES {rows}
-    RETURNING id, sequence, purpose, action, source, notice_version, occurred_at
+    RETURNING id, uid, purpose, action, source, notice_version, occurred_at
 ), evidence AS (
     INSERT INTO {evidence} (event_id, data, erased_at)
     SELECT id, %s::jsonb, NULL FROM ev WHERE %s
@@ -311,33 +298,33 @@ WITH ev AS (
             updated_at = EXCLUDED.updated_at
         WHERE NOT (EXCLUDED.status = 'opted_in' AND s.since > EXCLUDED.since)
 )
-SELECT id, sequence FROM ev
+SELECT id, uid FROM ev
 """
-_EVENT_COLUMNS = 18
+# uid, then NULL (no position yet), the 14 columns from batch to recorded_at, no chain hashes
+_EVENT_PLACEHOLDERS = "(%s, NULL, " + ", ".join(["%s"] * 14) + ", '', '')"
 
 
 def _write_pg(contact: Contact, events: list[ConsentEvent], evidence_data: dict[str, Any]) -> None:
     import json
 
     quote = connection.ops.quote_name
-    placeholders = "(" + ", ".join(["%s"] * _EVENT_COLUMNS) + ")"
     sql = _APPEND_SQL.format(
         event=quote(ConsentEvent._meta.db_table),
         evidence=quote(ConsentEvidence._meta.db_table),
         state=quote(ConsentState._meta.db_table),
-        rows=", ".join([placeholders] * len(events)),
+        rows=", ".join([_EVENT_PLACEHOLDERS] * len(events)),
     )
     params: list[Any] = []
     for e in events:
-        params += [e.uid, e.sequence, e.batch, contact.pk, e.purpose, e.action, e.source, e.notice_id,
+        params += [e.uid, e.batch, contact.pk, e.purpose, e.action, e.source, e.notice_id,
                    e.notice_version, e.notice_sha256, e.evidence_sha256, e.actor_type, e.actor_id, e.actor_label,
-                   e.occurred_at, e.recorded_at, e.prev_hash, e.hash]
+                   e.occurred_at, e.recorded_at]
     params += [json.dumps(evidence_data), bool(evidence_data), contact.pk]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        ids = {sequence: pk for pk, sequence in cursor.fetchall()}
+        ids = {uid: pk for pk, uid in cursor.fetchall()}
     for e in events:
-        e.pk = ids[e.sequence]
+        e.pk = ids[e.uid]
         e._state.adding = False
         e._state.db = connection.alias
 
@@ -482,7 +469,7 @@ def _restorable(contact: Contact, purposes: Sequence[str]) -> list[tuple[str, Co
     }
     latest_out = (
         ConsentEvent.objects.filter(contact=contact, purpose__in=purposes, action=Action.OPT_OUT)
-        .order_by("-sequence")
+        .order_by("-id")
         .values_list("batch", flat=True)
         .first()
     )
@@ -501,7 +488,7 @@ def _restorable(contact: Contact, purposes: Sequence[str]) -> list[tuple[str, Co
             ConsentEvent.objects.filter(contact=contact, purpose=purpose)
             .exclude(action=Action.OPT_OUT)
             .select_related("notice")
-            .order_by("-sequence")
+            .order_by("-id")
             .first()
         )
         if before is not None and before.action in (Action.OPT_IN, Action.RESUBSCRIBE):
@@ -884,27 +871,25 @@ def notice_publish(*, notice: ConsentNotice, actor: Actor) -> ConsentNotice:
 
 # --- Ledger verification ------------------------------------------------------------------
 
-VERIFY_CHUNK_SIZE = 5000
-
 
 def consent_ledger_verify(*, triggered_by: str = "") -> LedgerVerification:
-    """Verify the whole chain (streamed, constant memory) and record the run."""
-    from consent.selectors import last_intact_checkpoint, ledger_rows
+    """Recompute the log from the events and check it against the stored tree and every signed
+    checkpoint, in the database and in LEDGER_CHECKPOINT_DIR (consent.log_verify; streamed,
+    flat memory), and record the run."""
+    from consent.log import ledger_verify
 
     started = timezone.now()
-    result: VerificationResult = verify_chain(
-        ledger_rows(chunk_size=VERIFY_CHUNK_SIZE), checkpoint=last_intact_checkpoint()
-    )
+    result = ledger_verify()
     return LedgerVerification.objects.create(
         started_at=started,
         finished_at=timezone.now(),
         ok=result.ok,
         events_checked=result.events_checked,
-        head_sequence=result.head_sequence,
-        head_hash=result.head_hash,
+        checkpoints_checked=result.checkpoints_checked,
+        head_sequence=result.tree_size,
+        head_hash=result.root_hash,
         first_bad_sequence=result.first_bad_sequence,
-        first_bad_event=result.first_bad_event,
+        first_bad_event=result.first_bad_event[:64],
         problem=result.problem,
         triggered_by=triggered_by[:64],
     )
-
