@@ -75,6 +75,10 @@ class TileWriter:
     def take(self) -> dict[TileKey, bytes]:
         """The tiles changed since the last take (full ones are then forgotten)."""
         taken = {key: bytes(buffer) for key, buffer in self.changed.items()}
-        self._existing = {k: v for k, v in taken.items() if len(v) < TILE_WIDTH * HASH_SIZE}
+        for key, hashes in taken.items():  # a partial tile may grow again after any later take
+            if len(hashes) < TILE_WIDTH * HASH_SIZE:
+                self._existing[key] = hashes
+            else:
+                self._existing.pop(key, None)
         self.changed = {}
         return taken
