@@ -153,11 +153,12 @@ class ConsentEvent(models.Model):
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     sequence = models.BigIntegerField(
-        unique=True, null=True, blank=True,
-        help_text="Position in the log (leaf index + 1), set by the sequencer; empty until then.",
+        null=True, blank=True, help_text="Position in the log (leaf index + 1), set by the sequencer; empty until then."
     )
-    batch = models.UUIDField(db_index=True, help_text="The events written by one service call share it.")
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events")
+    batch = models.UUIDField(help_text="The events written by one service call share it.")
+    # Indexed by consent_event_contact_id (contact first): every index here is written on the
+    # request path, one per event, so none is kept that no query reads.
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events", db_index=False)
     purpose = models.CharField(max_length=32, choices=Purpose.choices)
     action = models.CharField(max_length=16, choices=Action.choices)
     source = models.CharField(max_length=32, choices=Source.choices)
@@ -184,6 +185,12 @@ class ConsentEvent(models.Model):
             models.Index(fields=["occurred_at"], name="consent_event_occurred_at"),
             # the sequencer's queue: events still waiting for their position
             models.Index(fields=["id"], name="consent_event_unsequenced", condition=models.Q(sequence__isnull=True)),
+        ]
+        constraints = [
+            # Partial: an event is written without a position, so the request path adds no entry
+            # here; the sequencer does when it gives the position.
+            models.UniqueConstraint(fields=["sequence"], name="consent_event_position",
+                                    condition=models.Q(sequence__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -216,13 +223,15 @@ class ConsentEvidence(models.Model):
 class ConsentState(models.Model):
     """The current consent of one contact for one purpose (the ledger's projection)."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_states")
+    # Indexed by consent_state_one_per_purpose (contact first); no query reads states by
+    # last_event (written with every event, so unindexed).
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_states", db_index=False)
     purpose = models.CharField(max_length=32, choices=Purpose.choices)
     status = models.CharField(max_length=16, choices=Status.choices)
     since = models.DateTimeField(help_text="occurred_at of the event that set this status.")
     source = models.CharField(max_length=32, choices=Source.choices)
     notice_version = models.CharField(max_length=64, blank=True)
-    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+")
+    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+", db_index=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -14,6 +14,7 @@ decision the state shows, so a back-dated import never overrides a newer opt-out
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -157,11 +158,34 @@ def _enrich_contact(contact: Contact, *, user_id: str | None, wa_id: str | None)
         contact.save(update_fields=[*changed, "updated_at"])
 
 
+# A number's contact, created if new, locked if known, in one round trip (PostgreSQL): the
+# no-op update on conflict takes the same FOR NO KEY UPDATE lock _lock_contact takes (a key
+# column set to itself is no key change) and, in READ COMMITTED, returns the latest version
+# once a holder of the lock has committed; xmax = 0 only on the row this statement inserted.
+_CONTACT_LOCKED_SQL = """
+INSERT INTO {contact} AS c (uid, phone, phone_digest, wa_id, user_id, blocked, blocked_reason, blocked_at, erased,
+                            erased_at, undeliverable, undeliverable_at, last_inbound_at, last_inbound_wamid,
+                            created_at, updated_at)
+VALUES (%s, %s, %s, NULL, NULL, false, '', NULL, false, NULL, false, NULL, NULL, '', now(), now())
+ON CONFLICT (phone_digest) DO UPDATE SET phone_digest = EXCLUDED.phone_digest
+RETURNING {columns}, (c.xmax = 0) AS inserted
+"""
+
+
 def _contact_locked(
     *, e164: str | None, user_id: str | None = None, wa_id: str | None = None
 ) -> tuple[Contact | None, bool]:
     """Resolve the contact and lock it for this transaction's appends (re-read under the lock:
     a lock holder may have changed it, erased it, while this transaction waited)."""
+    if e164 and not user_id and not wa_id and _number_fast_path():
+        # The storefront's calls (a number, nothing from Meta to remember): one statement.
+        sql = _CONTACT_LOCKED_SQL.format(contact=connection.ops.quote_name(Contact._meta.db_table),
+                                         columns=_contact_columns())
+        encrypted = Contact._meta.get_field("phone").get_db_prep_save(e164, connection)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [uuid.uuid4(), encrypted, phone_digest(e164)])
+            *values, inserted = cursor.fetchone()
+        return _contact_from_row(e164, values), bool(inserted)
     contact, created = _resolve_contact(e164=e164, user_id=user_id, wa_id=wa_id)
     if contact is not None and not created:
         contact = _lock_contact(contact)
@@ -236,9 +260,32 @@ def _append(
     """
     if not items:
         return []
+    evidence_data = dict(evidence or {})
+    events = _new_events(contact=contact, action=action, items=items, source=source, actor=actor,
+                         evidence_data=evidence_data, occurred_at=occurred_at)
+    if connection.vendor == "postgresql":
+        _write_pg(contact, events, evidence_data)
+        return events
+    ConsentEvent.objects.bulk_create(events)
+    if evidence_data:
+        ConsentEvidence.objects.bulk_create([ConsentEvidence(event=e, data=evidence_data) for e in events])
+    _project_state(contact, events, new_contact=new_contact)
+    return events
+
+
+def _new_events(
+    *,
+    contact: Contact | None,
+    action: str,
+    items: Sequence[tuple[str, ConsentNotice | None]],
+    source: str,
+    actor: Actor,
+    evidence_data: Mapping[str, Any],
+    occurred_at: datetime | None,
+) -> list[ConsentEvent]:
+    """One unsaved event per (purpose, notice), one batch, recorded now."""
     recorded_at = timezone.now()
     occurred = min(occurred_at, recorded_at) if occurred_at is not None else recorded_at
-    evidence_data = dict(evidence or {})
     evidence_sha = evidence_digest(evidence_data)
     batch = uuid.uuid4()
     events: list[ConsentEvent] = []
@@ -261,13 +308,6 @@ def _append(
             recorded_at=recorded_at,
         )
         events.append(event)
-    if connection.vendor == "postgresql":
-        _write_pg(contact, events, evidence_data)
-        return events
-    ConsentEvent.objects.bulk_create(events)
-    if evidence_data:
-        ConsentEvidence.objects.bulk_create([ConsentEvidence(event=e, data=evidence_data) for e in events])
-    _project_state(contact, events, new_contact=new_contact)
     return events
 
 
@@ -276,20 +316,19 @@ def _append(
 # costs the request path (see the opt-in load benchmark). Same rules as _project_state: a
 # withdrawal always moves the state; a consent only when it did not occur before the decision
 # the state shows.
-_APPEND_SQL = """
-WITH ev AS (
-    INSERT INTO {event} (uid, sequence, batch, contact_id, purpose, action, source, notice_id, notice_version,
-                         notice_sha256, evidence_sha256, actor_type, actor_id, actor_label, occurred_at,
-                         recorded_at, prev_hash, hash)
-    VALUES {rows}
-    RETURNING id, uid, purpose, action, source, notice_version, occurred_at
-), evidence AS (
+_EVENT_COLUMNS = """(uid, sequence, batch, contact_id, purpose, action, source, notice_id, notice_version,
+                     notice_sha256, evidence_sha256, actor_type, actor_id, actor_label, occurred_at, recorded_at,
+                     prev_hash, hash)"""
+_EVENTS_RETURNING = "RETURNING id, uid, contact_id, purpose, action, source, notice_version, occurred_at"
+_PROJECTION_SQL = """
+evidence AS (
     INSERT INTO {evidence} (event_id, data, erased_at)
     SELECT id, %s::jsonb, NULL FROM ev WHERE %s
 ), state AS (
     INSERT INTO {state} AS s (contact_id, purpose, status, since, source, notice_version, last_event_id,
                               updated_at)
-    SELECT %s, ev.purpose, CASE WHEN ev.action IN ('opt_in', 'resubscribe') THEN 'opted_in' ELSE 'opted_out' END,
+    SELECT ev.contact_id, ev.purpose,
+           CASE WHEN ev.action IN ('opt_in', 'resubscribe') THEN 'opted_in' ELSE 'opted_out' END,
            ev.occurred_at, ev.source, ev.notice_version, ev.id, now()
     FROM ev
     ON CONFLICT (contact_id, purpose) DO UPDATE
@@ -297,36 +336,131 @@ WITH ev AS (
             notice_version = EXCLUDED.notice_version, last_event_id = EXCLUDED.last_event_id,
             updated_at = EXCLUDED.updated_at
         WHERE NOT (EXCLUDED.status = 'opted_in' AND s.since > EXCLUDED.since)
-)
+)"""
+_APPEND_SQL = """
+WITH ev AS (INSERT INTO {event} {columns} VALUES {rows} {returning}), {projection}
 SELECT id, uid FROM ev
 """
 # uid, then NULL (no position yet), the 14 columns from batch to recorded_at, no chain hashes
 _EVENT_PLACEHOLDERS = "(%s, NULL, " + ", ".join(["%s"] * 14) + ", '', '')"
+# The storefront's calls, a number and nothing else: the contact (created, or locked as
+# _CONTACT_LOCKED_SQL does) and its events, evidence and states in one statement. With
+# `unless_erased` an erased contact gets nothing but the lock (its caller decides).
+_APPEND_TO_NUMBER_SQL = """
+WITH c AS ({contact_sql}), ev AS (
+    INSERT INTO {event} {columns}
+    SELECT x.uid, NULL, x.batch, c.id, x.purpose, x.action, x.source, x.notice_id, x.notice_version,
+           x.notice_sha256, x.evidence_sha256, x.actor_type, x.actor_id, x.actor_label, x.occurred_at,
+           x.recorded_at, '', ''
+    FROM c CROSS JOIN (VALUES {rows}) AS x(uid, batch, purpose, action, source, notice_id, notice_version,
+        notice_sha256, evidence_sha256, actor_type, actor_id, actor_label, occurred_at, recorded_at)
+    WHERE NOT (c.erased AND %s)
+    {returning}
+), {projection}
+SELECT {contact_columns}, c.inserted, ev.id, ev.uid FROM c LEFT JOIN ev ON true
+"""
+_TYPED_EVENT_PLACEHOLDERS = (
+    "(%s::uuid, %s::uuid, %s, %s, %s, %s::bigint, %s, %s, %s, %s, %s, %s, %s::timestamptz, %s::timestamptz)"
+)
+
+
+def _tables() -> dict[str, str]:
+    quote = connection.ops.quote_name
+    tables = {
+        "event": quote(ConsentEvent._meta.db_table),
+        "evidence": quote(ConsentEvidence._meta.db_table),
+        "state": quote(ConsentState._meta.db_table),
+        "contact": quote(Contact._meta.db_table),
+    }
+    return {**tables, "columns": _EVENT_COLUMNS, "returning": _EVENTS_RETURNING,
+            "projection": _PROJECTION_SQL.format(**tables)}
+
+
+def _mark_saved(events: list[ConsentEvent], ids: Mapping[uuid.UUID, int]) -> None:
+    for e in events:
+        e.pk = ids[e.uid]
+        e._state.adding = False
+        e._state.db = connection.alias
 
 
 def _write_pg(contact: Contact, events: list[ConsentEvent], evidence_data: dict[str, Any]) -> None:
-    import json
-
-    quote = connection.ops.quote_name
-    sql = _APPEND_SQL.format(
-        event=quote(ConsentEvent._meta.db_table),
-        evidence=quote(ConsentEvidence._meta.db_table),
-        state=quote(ConsentState._meta.db_table),
-        rows=", ".join([_EVENT_PLACEHOLDERS] * len(events)),
-    )
+    sql = _APPEND_SQL.format(rows=", ".join([_EVENT_PLACEHOLDERS] * len(events)), **_tables())
     params: list[Any] = []
     for e in events:
         params += [e.uid, e.batch, contact.pk, e.purpose, e.action, e.source, e.notice_id,
                    e.notice_version, e.notice_sha256, e.evidence_sha256, e.actor_type, e.actor_id, e.actor_label,
                    e.occurred_at, e.recorded_at]
-    params += [json.dumps(evidence_data), bool(evidence_data), contact.pk]
+    params += [json.dumps(evidence_data), bool(evidence_data)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        ids = {uid: pk for pk, uid in cursor.fetchall()}
+        _mark_saved(events, {uid: pk for pk, uid in cursor.fetchall()})
+
+
+def _contact_from_row(e164: str, values: Sequence[Any]) -> Contact:
+    """A Contact from its columns as _CONTACT_LOCKED_SQL returns them (the number is the one
+    asked for: its ciphertext is not decrypted again)."""
+    fields = Contact._meta.concrete_fields
+    converted = []
+    for f, value in zip(fields, values, strict=True):
+        if f.attname == "phone":
+            value = e164 if value is not None else None
+        elif value is not None and (converter := getattr(f, "from_db_value", None)):
+            value = converter(value, None, connection)
+        converted.append(value)
+    return Contact.from_db(connection.alias, [f.attname for f in fields], converted)
+
+
+def _contact_columns() -> str:
+    return ", ".join(f"c.{connection.ops.quote_name(str(f.column))}" for f in Contact._meta.concrete_fields)
+
+
+def _number_fast_path() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _append_to_number(
+    *,
+    e164: str,
+    action: str,
+    items: Sequence[tuple[str, ConsentNotice | None]],
+    source: str,
+    actor: Actor,
+    evidence: Mapping[str, Any],
+    occurred_at: datetime | None,
+    unless_erased: bool,
+) -> tuple[Contact, bool, list[ConsentEvent] | None]:
+    """(contact, created, events) for a number, in one statement on PostgreSQL: the contact
+    created or locked (as _contact_locked), then appended to (as _append). Events are None when
+    `unless_erased` and the contact is erased: only the lock was taken."""
+    evidence_data = dict(evidence)
+    events = _new_events(contact=None, action=action, items=items, source=source, actor=actor,
+                         evidence_data=evidence_data, occurred_at=occurred_at)
+    tables = _tables()
+    sql = _APPEND_TO_NUMBER_SQL.format(
+        contact_sql=_CONTACT_LOCKED_SQL.format(contact=tables["contact"], columns=_contact_columns()),
+        contact_columns=_contact_columns(),
+        rows=", ".join([_TYPED_EVENT_PLACEHOLDERS] * len(events)),
+        **tables,
+    )
+    encrypted = Contact._meta.get_field("phone").get_db_prep_save(e164, connection)
+    params: list[Any] = [uuid.uuid4(), encrypted, phone_digest(e164)]
     for e in events:
-        e.pk = ids[e.uid]
-        e._state.adding = False
-        e._state.db = connection.alias
+        params += [e.uid, e.batch, e.purpose, e.action, e.source, e.notice_id, e.notice_version, e.notice_sha256,
+                   e.evidence_sha256, e.actor_type, e.actor_id, e.actor_label, e.occurred_at, e.recorded_at]
+    params += [unless_erased, json.dumps(evidence_data), bool(evidence_data)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    width = len(Contact._meta.concrete_fields)
+    contact = _contact_from_row(e164, rows[0][:width])
+    created = bool(rows[0][width])
+    ids = {row[width + 2]: row[width + 1] for row in rows if row[width + 1] is not None}
+    if not ids and events:
+        return contact, created, None
+    for e in events:
+        e.contact = contact
+    _mark_saved(events, ids)
+    return contact, created, events
 
 
 def _project_state(contact: Contact, events: Sequence[ConsentEvent], *, new_contact: bool = False) -> None:
@@ -399,8 +533,18 @@ def consent_opt_in(
         raise ConsentError(f"Unknown source {source!r}.", field="source")
     evidence_data = _check_evidence(evidence)
     occurred = _check_occurred_at(occurred_at, timezone.now())
-    contact, created = _contact_locked(e164=e164)
-    assert contact is not None
+    items = [(p, published) for p in purpose_list]
+    if _number_fast_path():
+        contact, created, written = _append_to_number(
+            e164=e164, action=Action.OPT_IN, items=items, source=source, actor=actor, evidence=evidence_data,
+            occurred_at=occurred, unless_erased=True,
+        )
+        if written is not None:
+            return ConsentReceipt(contact=contact, events=written, created=created)
+    else:
+        found, created = _contact_locked(e164=e164)
+        assert found is not None
+        contact = found
     if contact.erased:
         if source not in REVIVING_SOURCES:
             raise ContactErased()
@@ -412,7 +556,7 @@ def consent_opt_in(
     events = _append(
         contact=contact,
         action=Action.OPT_IN,
-        items=[(p, published) for p in purpose_list],
+        items=items,
         source=source,
         actor=actor,
         evidence=evidence_data,
@@ -441,12 +585,20 @@ def consent_opt_out(
         raise ConsentError(f"Unknown source {source!r}.", field="source")
     evidence_data = _check_evidence({**(evidence or {}), **({"reason": reason} if reason else {})})
     occurred = _check_occurred_at(occurred_at, timezone.now())
-    contact, created = _contact_locked(e164=e164)
-    assert contact is not None
+    items: list[tuple[str, ConsentNotice | None]] = [(p, None) for p in purpose_list]
+    if _number_fast_path():
+        contact, created, written = _append_to_number(
+            e164=e164, action=Action.OPT_OUT, items=items, source=source, actor=actor, evidence=evidence_data,
+            occurred_at=occurred, unless_erased=False,
+        )
+        return ConsentReceipt(contact=contact, events=written or [], created=created)
+    found, created = _contact_locked(e164=e164)
+    assert found is not None
+    contact = found
     events = _append(
         contact=contact,
         action=Action.OPT_OUT,
-        items=[(p, None) for p in purpose_list],
+        items=items,
         source=source,
         actor=actor,
         evidence=evidence_data,
