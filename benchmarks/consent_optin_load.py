@@ -1,13 +1,22 @@
-"""The opt-in API under concurrent load, beside a trivial authenticated endpoint, same run.
+"""The opt-in API under concurrent load, beside a trivial authenticated endpoint, same run;
+and how soon a receipt is provable under that load.
 
-Starts gunicorn (sync workers, 2 x CPUs + 1) on the separate database pk_bench_consent, then
-drives it with CLIENTS concurrent clients (aiohttp), in interleaved rounds of SECONDS each:
+Starts gunicorn (sync workers, 2 x CPUs + 1) on the separate database BENCH_DB (default
+pk_bench_consent), and the ledger's sequencer as production runs it: a Celery worker and beat
+on Redis (BENCH_BROKER_URL). Then drives gunicorn with CLIENTS concurrent clients (aiohttp), in
+interleaved rounds of SECONDS each:
   1. GET  /api/v1/ping               (API-key auth, nothing else: the baseline)
   2. POST /api/v1/consents/opt-in    (a new customer each time, two purposes, evidence:
                                       contact + 2 ledger events + 2 evidence rows + 2 states)
 and reports requests/s, p50/p95/p99 latency and errors for each.
 Target: opt-in throughput at least half the trivial endpoint's. The client runs on the same
 machine as the server and PostgreSQL, so absolute figures are lower bounds.
+
+During the opt-in rounds a probe (one more client, not counted) opts a customer in every
+second, then asks GET /api/v1/ledger/proof/{event} every 100 ms until the receipt's event is in
+a signed checkpoint, and checks the proof against the checkpoint with the public key. Target:
+provable within LEDGER_CHECKPOINT_SECONDS + 1 s of the receipt. At the end the whole ledger
+is verified (one valid tree after the load).
 
     .venv/bin/python benchmarks/consent_optin_load.py --clients 16 --seconds 10 --rounds 3
 """
@@ -16,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import itertools
 import os
 import signal
@@ -23,10 +33,71 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from typing import Any
 
-from consent_common import ROOT, bench_env, setup, truncate_consent
+from consent_common import BENCH_DB, ROOT, bench_env, setup, truncate_consent
+
+PROBE_EVERY = 1.0  # seconds between probe opt-ins
+PROBE_POLL = 0.1  # seconds between proof requests
+
+
+class ReceiptProbe(threading.Thread):
+    """Opts a customer in every PROBE_EVERY s and times how long until the receipt's event
+    has a valid inclusion proof in a signed checkpoint."""
+
+    def __init__(self, url: str, key: str) -> None:
+        super().__init__(daemon=True)
+        import requests
+
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Api-Key {key}"
+        self.url = url
+        self.active = threading.Event()
+        self.stop = threading.Event()
+        self.latencies: list[float] = []
+        self.problems: list[str] = []
+        self.numbers = itertools.count(1)
+
+    def prove(self, event: str, answered: float) -> None:
+        from consent.log import log_verifier
+        from consent.merkle import verify_inclusion
+        from consent.note import open_checkpoint
+
+        while not self.stop.is_set():
+            response = self.session.get(f"{self.url}/api/v1/ledger/proof/{event}", timeout=10)
+            if response.status_code == 200:
+                elapsed = time.perf_counter() - answered
+                proof = response.json()
+                checkpoint = open_checkpoint(proof["checkpoint"], log_verifier())
+                path = [base64.b64decode(h) for h in proof["inclusion_path"]]
+                if not verify_inclusion(proof["leaf_index"], proof["tree_size"], base64.b64decode(proof["leaf_hash"]),
+                                        path, checkpoint.root_hash):
+                    self.problems.append(f"{event}: the proof does not verify")
+                self.latencies.append(elapsed)
+                return
+            if response.json().get("code") != "not_yet_sequenced":
+                self.problems.append(f"{event}: {response.status_code} {response.text[:200]}")
+                return
+            time.sleep(PROBE_POLL)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            if not self.active.wait(timeout=0.2):
+                continue
+            started = time.perf_counter()
+            response = self.session.post(f"{self.url}/api/v1/consents/opt-in", timeout=30, json={
+                "phone": f"+9197{next(self.numbers):08d}", "purposes": ["marketing"],
+                "notice_version": "2026-11-01-en", "source": "checkout"})
+            answered = time.perf_counter()
+            if response.status_code != 201:
+                self.problems.append(f"probe opt-in: {response.status_code}")
+            else:
+                threading.Thread(target=self.prove, args=(response.json()["receipt"][0], answered),
+                                 daemon=True).start()
+            time.sleep(max(0.0, PROBE_EVERY - (time.perf_counter() - started)))
 
 
 def free_port() -> int:
@@ -121,6 +192,16 @@ def main() -> None:
          "--log-level", "warning", "--keep-alive", "5"],
         cwd=ROOT, env=bench_env(),
     )
+    # The sequencer as production runs it: beat every second, one worker process.
+    celery = str(ROOT / ".venv/bin/celery")
+    schedule = os.path.join(tempfile.gettempdir(), f"pk-bench-beat-{BENCH_DB}")
+    helpers = [
+        subprocess.Popen([celery, "-A", "pandorakart_wa", "worker", "-c", "1", "--without-gossip", "--without-mingle",
+                          "--loglevel", "WARNING"], cwd=ROOT, env=bench_env()),
+        subprocess.Popen([celery, "-A", "pandorakart_wa", "beat", "-s", schedule, "--loglevel", "WARNING"], cwd=ROOT,
+                         env=bench_env()),
+    ]
+    probe = ReceiptProbe(url, key)
     try:
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -149,14 +230,24 @@ def main() -> None:
 
         # Interleaved rounds: the machine is shared (other test runs, this load generator), so
         # each endpoint sees the same background load on average.
+        probe.start()
         rounds: list[dict[str, Any]] = []
         for _ in range(args.rounds):
-            rounds.append({name: asyncio.run(drive(url, key, args.clients, args.seconds, make))
-                           for name, make in (("ping", ping), ("opt-in", opt_in))})
+            ping_round = asyncio.run(drive(url, key, args.clients, args.seconds, ping))
+            probe.active.set()
+            opt_in_round = asyncio.run(drive(url, key, args.clients, args.seconds, opt_in))
+            probe.active.clear()
+            rounds.append({"ping": ping_round, "opt-in": opt_in_round})
         results = {name: merge([r[name] for r in rounds]) for name in ("ping", "opt-in")}
+        deadline = time.time() + 30  # the last probes' checkpoints
+        while threading.active_count() > 2 and time.time() < deadline:
+            time.sleep(0.2)
+        probe.stop.set()
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        for process in (server, *helpers):
+            process.send_signal(signal.SIGTERM)
+        for process in (server, *helpers):
+            process.wait(timeout=30)
 
     print(f"gunicorn sync workers: {args.workers}, clients: {args.clients}, {args.rounds} rounds x "
           f"{args.seconds:.0f} s per endpoint, CPUs: {os.cpu_count()}, load average before: {load_before}")
@@ -166,7 +257,24 @@ def main() -> None:
               f"errors: {r['errors'] or 'none'})")
     ratio = results["opt-in"]["rps"] / results["ping"]["rps"]
     print(f"opt-in / ping throughput: {ratio:.2f}   target >= 0.5: {'MET' if ratio >= 0.5 else 'NOT MET'}")
-    if results["opt-in"]["errors"] or results["ping"]["errors"]:
+
+    from django.conf import settings
+
+    from consent.services import consent_ledger_verify
+
+    bound = settings.LEDGER_CHECKPOINT_SECONDS + 1
+    waits = sorted(probe.latencies)
+    if waits:
+        print(f"receipt provable after: p50 {statistics.median(waits):.1f} s, max {waits[-1]:.1f} s over "
+              f"{len(waits)} receipts under load (target <= LEDGER_CHECKPOINT_SECONDS + 1 = {bound} s: "
+              f"{'MET' if waits[-1] <= bound else 'NOT MET'}); every proof checked against its signed checkpoint"
+              + (f"; problems: {probe.problems}" if probe.problems else ""))
+    else:
+        print(f"receipt provable: no probe completed ({probe.problems})")
+    run = consent_ledger_verify(triggered_by="benchmark")
+    print(f"ledger after the load: {'intact' if run.ok else 'BROKEN: ' + run.problem}, {run.events_checked:,} events "
+          f"in the tree, {run.checkpoints_checked} checkpoints checked")
+    if results["opt-in"]["errors"] or results["ping"]["errors"] or probe.problems or not run.ok:
         sys.exit(1)
 
 
