@@ -414,7 +414,22 @@ def _contact_columns() -> str:
     return ", ".join(f"c.{connection.ops.quote_name(str(f.column))}" for f in Contact._meta.concrete_fields)
 
 
+def _execute_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run the request path's statement as a server-side prepared statement: Django binds
+    parameters client-side, so PostgreSQL would parse and plan it on every request (psycopg
+    keeps the prepared statement per connection and query text; one per number of purposes)."""
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall()
+
+
 def _number_fast_path() -> bool:
+    """PostgreSQL: a number's append is one statement (_append_to_number). Outside a caller's
+    transaction that statement is the whole transaction (autocommit: no BEGIN and COMMIT round
+    trips); inside one, it joins it."""
     return connection.vendor == "postgresql"
 
 
@@ -448,9 +463,7 @@ def _append_to_number(
         params += [e.uid, e.batch, e.purpose, e.action, e.source, e.notice_id, e.notice_version, e.notice_sha256,
                    e.evidence_sha256, e.actor_type, e.actor_id, e.actor_label, e.occurred_at, e.recorded_at]
     params += [unless_erased, json.dumps(evidence_data), bool(evidence_data)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    rows = _execute_prepared(sql, params)
     width = len(Contact._meta.concrete_fields)
     contact = _contact_from_row(e164, rows[0][:width])
     created = bool(rows[0][width])
@@ -514,7 +527,6 @@ def _published_notice(notice: ConsentNotice | str) -> ConsentNotice:
 # --- Opt-in, opt-out, resubscribe ---------------------------------------------------------
 
 
-@transaction.atomic
 def consent_opt_in(
     *,
     phone: str,
@@ -525,7 +537,10 @@ def consent_opt_in(
     evidence: Mapping[str, Any] | None = None,
     occurred_at: datetime | None = None,
 ) -> ConsentReceipt:
-    """Record explicit consent to each purpose under a published notice (one event each)."""
+    """Record explicit consent to each purpose under a published notice (one event each).
+
+    One transaction: on PostgreSQL, outside any caller's transaction, a single statement
+    (_append_to_number), which is a transaction of its own; otherwise an atomic block."""
     e164 = _normalize(phone)
     purpose_list = _check_purposes(purposes, allow_all=False)
     published = _published_notice(notice)
@@ -541,32 +556,31 @@ def consent_opt_in(
         )
         if written is not None:
             return ConsentReceipt(contact=contact, events=written, created=created)
-    else:
+    with transaction.atomic():  # an erased number (or SQLite): lock, revive or refuse, append
         found, created = _contact_locked(e164=e164)
         assert found is not None
         contact = found
-    if contact.erased:
-        if source not in REVIVING_SOURCES:
-            raise ContactErased()
-        # The customer came back and consented again: hold their number again (new ciphertext).
-        contact.erased = False
-        contact.erased_at = None
-        contact.phone = e164
-        contact.save(update_fields=["erased", "erased_at", "phone", "updated_at"])
-    events = _append(
-        contact=contact,
-        action=Action.OPT_IN,
-        items=items,
-        source=source,
-        actor=actor,
-        evidence=evidence_data,
-        occurred_at=occurred,
-        new_contact=created,
-    )
+        if contact.erased:
+            if source not in REVIVING_SOURCES:
+                raise ContactErased()
+            # The customer came back and consented again: hold their number again (new ciphertext).
+            contact.erased = False
+            contact.erased_at = None
+            contact.phone = e164
+            contact.save(update_fields=["erased", "erased_at", "phone", "updated_at"])
+        events = _append(
+            contact=contact,
+            action=Action.OPT_IN,
+            items=items,
+            source=source,
+            actor=actor,
+            evidence=evidence_data,
+            occurred_at=occurred,
+            new_contact=created,
+        )
     return ConsentReceipt(contact=contact, events=events, created=created)
 
 
-@transaction.atomic
 def consent_opt_out(
     *,
     phone: str,
@@ -578,7 +592,8 @@ def consent_opt_out(
     occurred_at: datetime | None = None,
 ) -> ConsentReceipt:
     """Withdraw consent (every purpose when `purposes` is None). Never fails for a valid
-    number: an unknown one is created and recorded as suppressed."""
+    number: an unknown one is created and recorded as suppressed. One transaction, as
+    consent_opt_in."""
     e164 = _normalize(phone)
     purpose_list = _check_purposes(purposes, allow_all=True)
     if source not in Source.values:
@@ -592,20 +607,20 @@ def consent_opt_out(
             occurred_at=occurred, unless_erased=False,
         )
         return ConsentReceipt(contact=contact, events=written or [], created=created)
-    found, created = _contact_locked(e164=e164)
-    assert found is not None
-    contact = found
-    events = _append(
-        contact=contact,
-        action=Action.OPT_OUT,
-        items=items,
-        source=source,
-        actor=actor,
-        evidence=evidence_data,
-        occurred_at=occurred,
-        new_contact=created,
-    )
-    return ConsentReceipt(contact=contact, events=events, created=created)
+    with transaction.atomic():
+        found, created = _contact_locked(e164=e164)
+        assert found is not None
+        events = _append(
+            contact=found,
+            action=Action.OPT_OUT,
+            items=items,
+            source=source,
+            actor=actor,
+            evidence=evidence_data,
+            occurred_at=occurred,
+            new_contact=created,
+        )
+    return ConsentReceipt(contact=found, events=events, created=created)
 
 
 def _restorable(contact: Contact, purposes: Sequence[str]) -> list[tuple[str, ConsentNotice | None]]:
