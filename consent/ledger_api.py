@@ -108,7 +108,11 @@ class LedgerProofApi(APIView):
 
     @extend_schema(
         operation_id="ledger_inclusion_proof",
-        parameters=[_TREE_SIZE],
+        parameters=[
+            _TREE_SIZE,
+            OpenApiParameter("Retry-After", OpenApiTypes.INT, location=OpenApiParameter.HEADER, response=[404],
+                             description="With not_yet_sequenced: seconds until the next checkpoint is due."),
+        ],
         responses={
             200: InclusionProofSerializer,
             404: OpenApiResponse(

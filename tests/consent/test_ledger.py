@@ -254,6 +254,22 @@ def test_unknown_events_and_tree_sizes_are_404_not_found(notices, actor, sequenc
 
 
 @pytest.mark.django_db
+def test_the_openapi_schema_describes_the_ledger_endpoints(anon_client):
+    schema = anon_client.get("/api/schema/?format=json").json()
+    paths = schema["paths"]
+    proof = paths["/api/v1/ledger/proof/{event}"]["get"]
+    assert {"200", "404"} <= set(proof["responses"])
+    assert "Retry-After" in proof["responses"]["404"].get("headers", {})
+    assert {p["name"] for p in proof["parameters"]} >= {"event", "tree_size"}
+    assert {"200", "404"} <= set(paths["/api/v1/ledger/checkpoint"]["get"]["responses"])
+    assert "/api/v1/ledger/consistency" in paths
+    components = schema["components"]["schemas"]
+    assert set(components["Checkpoint"]["properties"]) == {"origin", "tree_size", "root_hash", "timestamp", "note"}
+    assert {"event", "leaf_index", "tree_size", "leaf_hash", "inclusion_path"} <= set(
+        components["InclusionProof"]["properties"])
+
+
+@pytest.mark.django_db
 def test_the_ledger_endpoints_need_the_ledger_scope(notices, actor):
     assert ledger_client(scopes=["consent"]).get("/api/v1/ledger/checkpoint").status_code == 403
 
