@@ -17,11 +17,12 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
@@ -53,11 +54,12 @@ CHECKPOINT_SHARD = 100_000  # checkpoint files per directory are bounded by tree
 
 
 @cache
-def _signing_key(seed: str):  # type: ignore[no-untyped-def]
+def _signing_key(seed: str) -> Ed25519PrivateKey:
     return signing_key_from_seed(seed)
 
 
-def signing_key():  # type: ignore[no-untyped-def]
+def signing_key() -> Ed25519PrivateKey:
+    """LEDGER_SIGNING_KEY, parsed once per process (settings validated it at start-up)."""
     return _signing_key(settings.LEDGER_SIGNING_KEY)
 
 
@@ -377,7 +379,6 @@ class SequencerRun:
     waiting: bool = False  # events integrated that the next checkpoint will cover
     next_checkpoint_in: float | None = None
     first_since_checkpoint: bool = False
-    problems: list[str] = field(default_factory=list)
 
 
 def ledger_sequence(

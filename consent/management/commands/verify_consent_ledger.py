@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from consent.models import ConsentEvent
 from consent.services import consent_ledger_verify
 from pandorakart_wa.audit import COMMAND, acting_as, system_user
 
@@ -21,11 +22,13 @@ class Command(BaseCommand):
         with acting_as(system_user(COMMAND)):
             run = consent_ledger_verify(triggered_by="verify_consent_ledger")
         seconds = (run.finished_at - run.started_at).total_seconds()
+        waiting = ConsentEvent.objects.filter(sequence__isnull=True).count()  # the sequencer's queue
         if run.ok:
             self.stdout.write(
                 f"Consent ledger intact: {run.events_checked} events verified in {seconds:.1f} s against "
                 f"{run.checkpoints_checked} signed checkpoints"
                 + (f" (tree of {run.head_sequence} events, root {run.head_hash[:16]})" if run.head_sequence else "")
+                + (f"; {waiting} newer events wait for the sequencer" if waiting else "")
             )
             return
         self.stderr.write(
