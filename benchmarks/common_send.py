@@ -1,10 +1,10 @@
 """Shared set-up of the sending benchmarks (and the reliability tests): an audience loaded in
 bulk, a sendable template, processes (fake Meta, Celery workers, gunicorn) and their teardown.
 
-Contacts, their hash-chained consent events and current-state rows are written with COPY, not
+Contacts, their consent events and current-state rows are written with COPY, not
 through the consent services: the benchmarks measure sending, and 100,000 service calls would
-take most of an hour. The chain is continued from the ledger's head exactly as the services
-write it, so the ledger still verifies.
+take most of an hour. The events are written as the services write them, without a position:
+the ledger's sequencer adds them to the signed tree when beat runs it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -50,6 +51,9 @@ def bench_env(db: str, fake_url: str, **overrides: object) -> dict[str, str]:
         "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdefghijklmnop",
         "FIELD_ENCRYPTION_KEYS": "YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktYmU=",
         "PII_HASH_KEY": "bench-pii-hash-key-0123456789abcdefghijklmnop",
+        "LEDGER_SIGNING_KEY": "YmVuY2gtbGVkZ2VyLXNpZ25pbmcta2V5LTAxMjM0NTY=",
+        "LEDGER_LOG_ORIGIN": "bench.pandorakart.example/consent-ledger",
+        "LEDGER_CHECKPOINT_DIR": str(Path(tempfile.gettempdir()) / f"pk-bench-checkpoints-{db}"),
         "DATABASE_URL": f"{PG}/{db}",
         "CONN_MAX_AGE": "600",
         "CELERY_BROKER_URL": BROKER,
@@ -145,18 +149,14 @@ def load_audience(count: int, *, start: int = 0, purposes: Sequence[str] = ("mar
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from consent.ledger import GENESIS_HASH, event_hash
     from consent.models import ConsentEvent, Contact
     from consent.seed import seed_notices
-    from consent.services import LEDGER_LOCK_KEY
     from pandorakart_wa.fields import encrypt_str
     from pandorakart_wa.phones import phone_digest
 
     notice = next(n for n in seed_notices() if n.language == "en")
     now = timezone.now()
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LEDGER_LOCK_KEY])  # appends stay serial
         phones = [phone_for(n) for n in range(start, start + count)]
         _copy(
             "consent_contact",
@@ -167,39 +167,28 @@ def load_audience(count: int, *, start: int = 0, purposes: Sequence[str] = ("mar
         digests = [phone_digest(p) for p in phones]
         ids_by_digest = dict(Contact.objects.filter(phone_digest__in=digests).values_list("phone_digest", "id"))
         ids = [ids_by_digest[d] for d in digests]
-        head = ConsentEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
-        sequence, prev = head if head is not None else (0, GENESIS_HASH)
-        first_sequence = sequence + 1
+        # Written as the services write them: no position yet (the ledger's sequencer, when a
+        # benchmark runs beat, gives them theirs and adds them to the signed tree).
         events: list[tuple[object, ...]] = []
         for contact_id in ids:
             batch = uuid.uuid4()
             for purpose in purposes:
-                sequence += 1
-                fields = {
-                    "sequence": sequence, "uid": uuid.uuid4(), "batch": batch, "contact_id": contact_id,
-                    "purpose": purpose, "action": "opt_in", "source": "checkout",
-                    "notice_version": notice.version, "notice_sha256": notice.text_sha256, "evidence_sha256": "",
-                    "actor_type": "system", "actor_id": "", "actor_label": "bench-load", "occurred_at": now,
-                    "recorded_at": now, "prev_hash": prev,
-                }
-                prev = event_hash(fields)
-                events.append((fields["uid"], sequence, batch, contact_id, purpose, "opt_in", "checkout", notice.pk,
-                               notice.version, notice.text_sha256, "", "system", "", "bench-load", now, now,
-                               fields["prev_hash"], prev))
+                events.append((uuid.uuid4(), batch, contact_id, purpose, "opt_in", "checkout", notice.pk,
+                               notice.version, notice.text_sha256, "", "system", "", "bench-load", now, now, "", ""))
         _copy(
             "consent_consentevent",
-            ("uid", "sequence", "batch", "contact_id", "purpose", "action", "source", "notice_id", "notice_version",
+            ("uid", "batch", "contact_id", "purpose", "action", "source", "notice_id", "notice_version",
              "notice_sha256", "evidence_sha256", "actor_type", "actor_id", "actor_label", "occurred_at",
              "recorded_at", "prev_hash", "hash"),
             iter(events),
         )
         event_ids = dict(
-            ConsentEvent.objects.filter(sequence__gte=first_sequence).values_list("sequence", "id")
+            ConsentEvent.objects.filter(uid__in=[e[0] for e in events]).values_list("uid", "id")
         )
         _copy(
             "consent_consentstate",
             ("contact_id", "purpose", "status", "since", "source", "notice_version", "last_event_id", "updated_at"),
-            ((e[3], e[4], "opted_in", now, "checkout", notice.version, event_ids[e[1]], now) for e in events),
+            ((e[2], e[3], "opted_in", now, "checkout", notice.version, event_ids[e[0]], now) for e in events),
         )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE consent_contact; ANALYZE consent_consentstate")

@@ -1,16 +1,22 @@
 """Shared set-up of the consent benchmarks: a separate PostgreSQL database, migrated, and fast
-bulk loading of contacts, ledger events (a valid hash chain) and current-state rows.
+bulk loading of contacts, ledger events (with their positions, the log's Merkle tree and signed
+checkpoints, exactly as the sequencer builds them) and current-state rows.
 
 Loading goes through COPY, not the services: the benchmarks measure reads, verification and
 the API, and a million service calls would take the whole afternoon.
+
+BENCH_DB names the database; BENCH_BROKER_URL the Redis database of any Celery worker a
+benchmark starts (default db 2), so parallel runs by several people do not collide.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 BENCH_DB = os.environ.get("BENCH_DB", "pk_bench_consent")
 PG = "postgres://postgres@127.0.0.1:5432"
+BENCH_BROKER_URL = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/2")
+CHECKPOINT_DIR = Path(tempfile.gettempdir()) / f"pk-bench-checkpoints-{BENCH_DB}"
 
 BENCH_ENV = {
     "DJANGO_SETTINGS_MODULE": "pandorakart_wa.settings",
@@ -30,7 +38,10 @@ BENCH_ENV = {
     "FIELD_ENCRYPTION_KEYS": "YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktYmU=",
     "PII_HASH_KEY": "bench-pii-hash-key-0123456789abcdefghijklmnop",
     "DATABASE_URL": f"{PG}/{BENCH_DB}",
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/2",
+    "CELERY_BROKER_URL": BENCH_BROKER_URL,
+    "LEDGER_SIGNING_KEY": "YmVuY2gtbGVkZ2VyLXNpZ25pbmcta2V5LTAxMjM0NTY=",
+    "LEDGER_LOG_ORIGIN": "bench.pandorakart.example/consent-ledger",
+    "LEDGER_CHECKPOINT_DIR": str(CHECKPOINT_DIR),
     "WHATSAPP_BACKEND": "locmem",
     "API_THROTTLE_RATE": "100000000/min",
     "LOG_LEVEL": "WARNING",
@@ -72,8 +83,10 @@ def truncate_consent() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE consent_consentevidence, consent_consentstate, consent_consentevent, consent_contact, "
-            "consent_ledgerverification RESTART IDENTITY CASCADE"
+            "consent_ledgerverification, consent_ledgertile, consent_ledgerhead, consent_ledgercheckpoint "
+            "RESTART IDENTITY CASCADE"
         )
+    shutil.rmtree(CHECKPOINT_DIR, ignore_errors=True)
 
 
 def phone_for(n: int) -> str:
@@ -137,12 +150,71 @@ def load_contacts(n: int) -> list[int]:
     return list(Contact.objects.order_by("id").values_list("id", flat=True))
 
 
-def load_ledger(contact_ids: list[int], events: int, *, purposes: tuple[str, ...] = ("marketing",),
-                evidence_every: int = 10, states: bool = True) -> None:
-    """`events` ledger events over the contacts, hash-chained exactly as the services do, plus
-    one current-state row per contact x purpose (the latest event) and some evidence rows."""
-    from consent.ledger import GENESIS_HASH, event_hash, evidence_digest
+class TreeLoader:
+    """Builds the log's tree (tiles, head) and signed checkpoints while a loader generates the
+    events in log order, as the sequencer would have; `finish` writes them (COPY, files)."""
 
+    def __init__(self, *, checkpoint_every: int = 0) -> None:
+        from consent.merkle import Frontier
+        from consent.tiles import TileWriter
+
+        self.frontier = Frontier()
+        self.writer = TileWriter()
+        self.tiles: dict[tuple[int, int], bytes] = {}
+        self.every = checkpoint_every
+        self.roots: list[tuple[int, bytes]] = []
+
+    def add(self, data: bytes) -> None:
+        from consent.merkle import leaf_hash
+
+        for level, index, node in self.frontier.append(leaf_hash(data)):
+            self.writer.add(level, index, node)
+        if len(self.writer.changed) >= 64:
+            self.tiles.update(self.writer.take())
+        if self.every and self.frontier.size % self.every == 0:
+            self.roots.append((self.frontier.size, self.frontier.root()))
+
+    def finish(self) -> int:
+        """Write the tree and sign its checkpoints (and one of the whole tree); their count."""
+        from django.conf import settings
+        from django.utils import timezone
+
+        from consent.log import signing_key, write_checkpoint_file
+        from consent.models import LedgerCheckpoint, LedgerHead
+        from consent.note import Checkpoint, sign
+
+        self.tiles.update(self.writer.take())
+        _copy("consent_ledgertile", ("level", "index", "hashes"),
+              ((lv, ix, "\\x" + h.hex()) for (lv, ix), h in sorted(self.tiles.items())))
+        LedgerHead.objects.update_or_create(pk=1, defaults={"size": self.frontier.size,
+                                                            "frontier": self.frontier.packed()})
+        if self.frontier.size and (not self.roots or self.roots[-1][0] != self.frontier.size):
+            self.roots.append((self.frontier.size, self.frontier.root()))
+        now = timezone.now()
+        rows = []
+        for size, root in self.roots:
+            note = sign(Checkpoint(settings.LEDGER_LOG_ORIGIN, size, root).body(), name=settings.LEDGER_LOG_ORIGIN,
+                        key=signing_key())
+            rows.append(LedgerCheckpoint(tree_size=size, root_hash=root, origin=settings.LEDGER_LOG_ORIGIN, note=note,
+                                         signed_at=now))
+            write_checkpoint_file(size, note)
+        LedgerCheckpoint.objects.bulk_create(rows)
+        return len(rows)
+
+
+def load_ledger(contact_ids: list[int], events: int, *, purposes: tuple[str, ...] = ("marketing",),
+                evidence_every: int = 10, states: bool = True, legacy: bool = False,
+                checkpoint_every: int = 10_000) -> int:
+    """`events` ledger events over the contacts, already sequenced into the log's tree with a
+    signed checkpoint every `checkpoint_every` events (`legacy`: written by the hash-chain
+    release instead, their chain preimage as their leaf, as migration 0007 turns them), plus
+    one current-state row per contact x purpose (the latest event) and some evidence rows.
+    Returns the number of checkpoints."""
+    from consent.ledger import GENESIS_HASH, LEAF_COLUMNS, chain_preimage, evidence_digest, leaf_bytes_v2, sha256_hex
+    from consent.models import Contact
+
+    uids = dict(Contact.objects.values_list("id", "uid"))
+    tree = TreeLoader(checkpoint_every=checkpoint_every)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     actions = ("opt_in", "opt_in", "opt_in", "opt_out")  # 3 in 4 contacts end opted in
     latest: dict[tuple[int, str], tuple[int, str, datetime]] = {}
@@ -161,12 +233,17 @@ def load_ledger(contact_ids: list[int], events: int, *, purposes: tuple[str, ...
             data = {"ip": f"203.0.113.{seq % 250}", "user_agent": "bench"} if seq % evidence_every == 0 else None
             fields = {
                 "sequence": seq, "uid": uuid.uuid4(), "batch": uuid.uuid4(), "contact_id": contact_id,
-                "purpose": purpose, "action": action, "source": "checkout", "notice_version": "2026-11-01-en",
-                "notice_sha256": "a" * 64, "evidence_sha256": evidence_digest(data), "actor_type": "system",
-                "actor_id": "", "actor_label": "bench", "occurred_at": at, "recorded_at": at, "prev_hash": prev,
+                "contact__uid": uids[contact_id], "purpose": purpose, "action": action, "source": "checkout",
+                "notice_version": "2026-11-01-en", "notice_sha256": "a" * 64, "evidence_sha256": evidence_digest(data),
+                "actor_type": "system", "actor_id": "", "actor_label": "bench", "occurred_at": at, "recorded_at": at,
+                "prev_hash": prev if legacy else "", "hash": "",
             }
-            digest = event_hash(fields)
-            prev = digest
+            if legacy:
+                preimage = chain_preimage(fields)
+                fields["hash"] = prev = sha256_hex(preimage)
+                tree.add(preimage)
+            else:
+                tree.add(leaf_bytes_v2(tuple(fields[name] for name in LEAF_COLUMNS)))
             latest[(contact_id, purpose)] = (seq, action, at)
             if data is not None:
                 import json
@@ -174,10 +251,11 @@ def load_ledger(contact_ids: list[int], events: int, *, purposes: tuple[str, ...
                 evidence.append((seq, json.dumps(data)))
             yield (seq, fields["uid"], seq, fields["batch"], contact_id, purpose, action, "checkout", None,
                    "2026-11-01-en", "a" * 64, fields["evidence_sha256"], "system", "", "bench", at, at,
-                   fields["prev_hash"], digest)
+                   fields["prev_hash"], fields["hash"])
 
     _copy("consent_consentevent", ev_columns, rows())
     _copy("consent_consentevidence", ("event_id", "data", "erased_at"), ((s, d, None) for s, d in evidence))
+    checkpoints = tree.finish()
     if states:
         from django.utils import timezone
 
@@ -196,6 +274,7 @@ def load_ledger(contact_ids: list[int], events: int, *, purposes: tuple[str, ...
     with connection.cursor() as cursor:
         cursor.execute("SELECT setval(pg_get_serial_sequence('consent_consentevent', 'id'), %s)", [max(events, 1)])
         cursor.execute("ANALYZE consent_contact; ANALYZE consent_consentstate; ANALYZE consent_consentevent")
+    return checkpoints
 
 
 def peak_rss_mb() -> float:

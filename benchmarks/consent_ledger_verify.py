@@ -1,9 +1,14 @@
 """verify_consent_ledger over a large ledger: wall time and peak memory (it must stream).
 
-Loads EVENTS hash-chained ledger events (1 in 10 with evidence) over 10,000 contacts into the
-separate database pk_bench_consent, then runs `manage.py verify_consent_ledger` as its own
-process and reports its wall time, events/s and peak RSS, beside the peak RSS of a bare
-Django process (the same settings, no verification), both measured by GNU time so the verification's own share shows.
+Loads EVENTS ledger events (1 in 10 with evidence) over 10,000 contacts into the separate
+database BENCH_DB (default pk_bench_consent), sequenced into the log's Merkle tree (tiles and
+head as the sequencer writes them) with a signed checkpoint every --checkpoint-every events,
+each in the database and in the checkpoint directory; with --legacy they are instead the old
+hash chain turned into the log's first leaves (chain checks as well). Then it runs
+`manage.py verify_consent_ledger` as its own process (leaves, tree, every checkpoint's
+signature and root, the stored tiles and head, a consistency proof) and reports its wall time,
+events/s and peak RSS, beside the peak RSS of a bare Django process (the same settings, no
+verification), both measured by GNU time so the verification's own share shows.
 
     .venv/bin/python benchmarks/consent_ledger_verify.py --events 1000000
 """
@@ -36,6 +41,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--contacts", type=int, default=10_000)
+    parser.add_argument("--checkpoint-every", type=int, default=10_000, help="events between signed checkpoints")
+    parser.add_argument("--legacy", action="store_true", help="events of the old hash chain, migrated into the log")
     parser.add_argument("--reuse", action="store_true", help="verify the ledger already loaded")
     args = parser.parse_args()
 
@@ -46,9 +53,12 @@ def main() -> None:
         truncate_consent()
         t0 = time.perf_counter()
         ids = load_contacts(args.contacts)
-        load_ledger(ids, args.events, purposes=("marketing", "order_updates", "support", "account_security"),
-                    states=False)
-        print(f"loaded {args.events:,} events over {len(ids):,} contacts in {time.perf_counter() - t0:.0f} s")
+        checkpoints = load_ledger(ids, args.events, purposes=("marketing", "order_updates", "support",
+                                                              "account_security"),
+                                  states=False, legacy=args.legacy, checkpoint_every=args.checkpoint_every)
+        kind = "hash-chain events migrated into the log" if args.legacy else "events"
+        print(f"loaded {args.events:,} {kind} over {len(ids):,} contacts, {checkpoints} checkpoints (database and "
+              f"directory) in {time.perf_counter() - t0:.0f} s")
     LedgerVerification.objects.all().delete()  # no checkpoint from an earlier run
 
     python = sys.executable

@@ -1,9 +1,10 @@
 """Benchmark: the compliance dashboard and the consent-ledger CSV export at scale.
 
 Seeds its own PostgreSQL database (BENCH_DB, default pk_bench_dash) with 100,000 contacts,
-500,000 ledger events spread over the last 365 days (a real hash chain: event_hash is computed
-for every row, but rows are loaded with COPY, bypassing the services — so the projection rows
-are derived here, not by consent.services), the current-state rows, and 200,000 messages over
+500,000 ledger events spread over the last 365 days (the old hash chain migrated into the log's
+tree, with signed checkpoints: every hash is computed, but rows are loaded with COPY, bypassing
+the services — so the projection rows are derived here, not by consent.services), the
+current-state rows, and 200,000 messages over
 20 templates; then, in a fresh process (so its peak RSS is the measurement's own), times:
 
 - the dashboard page (GET /admin/compliance/ through Django's test client, signed in with 2FA)
@@ -47,7 +48,7 @@ SEED = 20261128
 def _seed() -> None:
     from django.db import connection
 
-    from consent.ledger import GENESIS_HASH, event_hash, evidence_digest
+    from consent.ledger import GENESIS_HASH, chain_preimage, evidence_digest, sha256_hex
 
     rng = random.Random(SEED)
     common.truncate_consent()
@@ -67,6 +68,8 @@ def _seed() -> None:
     columns = ("id", "uid", "sequence", "batch", "contact_id", "purpose", "action", "source", "notice_id",
                "notice_version", "notice_sha256", "evidence_sha256", "actor_type", "actor_id", "actor_label",
                "occurred_at", "recorded_at", "prev_hash", "hash")
+
+    tree = common.TreeLoader(checkpoint_every=50_000)  # the old chain, migrated into the log
 
     def events() -> Iterator[tuple[object, ...]]:
         prev = GENESIS_HASH
@@ -100,7 +103,9 @@ def _seed() -> None:
                 "actor_type": "system", "actor_id": "", "actor_label": "bench", "occurred_at": occurred,
                 "recorded_at": recorded, "prev_hash": prev,
             }
-            digest = event_hash(fields)
+            preimage = chain_preimage(fields)
+            tree.add(preimage)
+            digest = sha256_hex(preimage)
             prev = digest
             latest[(contact_id, purpose)] = (seq, action, occurred)
             if data is not None:
@@ -112,6 +117,7 @@ def _seed() -> None:
     t0 = time.perf_counter()
     common._copy("consent_consentevent", columns, events())
     common._copy("consent_consentevidence", ("event_id", "data", "erased_at"), ((s, d, None) for s, d in evidence))
+    tree.finish()
     common._copy(
         "consent_consentstate",
         ("contact_id", "purpose", "status", "since", "source", "notice_version", "last_event_id", "updated_at"),

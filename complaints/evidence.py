@@ -45,7 +45,7 @@ def consent_in_force(
     status: str = Status.NONE
     since: dt.datetime | None = None
     deciding: ConsentEvent | None = None
-    for event in events:  # ledger (sequence) order
+    for event in events:  # the contact's decision order (contact_history)
         if event.purpose != purpose or event.occurred_at > at or (known_only and event.recorded_at > at):
             continue
         if deciding is not None and since is not None and event.action in GRANTS and since > event.occurred_at:
@@ -76,6 +76,7 @@ def _ledger_item(event: ConsentEvent) -> dict[str, Any]:
         "evidence": evidence.data if evidence is not None else None,
         "evidence_sha256": event.evidence_sha256,
         "hash": event.hash,
+        "leaf_index": event.leaf_index,  # its place in the ledger's Merkle tree (GET /api/v1/ledger/proof/{event})
     }
 
 

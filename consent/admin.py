@@ -25,11 +25,13 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from consent.keywords import normalize_keyword
+from consent.log import b64
 from consent.models import (
     ConsentEvent,
     ConsentNotice,
     ConsentState,
     Contact,
+    LedgerCheckpoint,
     LedgerVerification,
     OptOutKeyword,
     Source,
@@ -114,7 +116,7 @@ class ConsentEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     verbose_name_plural = "timeline (consent ledger)"
     fields = ("sequence", "occurred_at", "action", "purpose", "source", "notice_version", "actor", "recorded_at")
     readonly_fields = fields
-    ordering = ("sequence",)
+    ordering = ("id",)
     extra = 0
     can_delete = False
     show_change_link = True
@@ -358,7 +360,7 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "occurred_at"
     list_select_related = ("contact",)
     search_fields = ("=uid", "=notice_version", "=hash")
-    ordering = ("-sequence",)
+    ordering = ("-id",)
     fields = ("sequence", "public", "batch", "contact", "purpose", "action", "source", "notice_version",
               "notice_sha256", "evidence_sha256", "evidence_data", "actor_type", "actor_id", "actor_label",
               "occurred_at", "recorded_at", "prev_hash", "hash")
@@ -401,11 +403,30 @@ class ConsentStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(LedgerVerification)
 class LedgerVerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("started_at", "ok", "events_checked", "head_sequence", "first_bad_event", "problem",
-                    "triggered_by")
+    list_display = ("started_at", "ok", "events_checked", "checkpoints_checked", "head_sequence", "first_bad_event",
+                    "problem", "triggered_by")
     list_filter = ("ok",)
-    readonly_fields = ("started_at", "finished_at", "ok", "events_checked", "head_sequence", "head_hash",
-                       "first_bad_sequence", "first_bad_event", "problem", "triggered_by")
+    readonly_fields = ("started_at", "finished_at", "ok", "events_checked", "checkpoints_checked", "head_sequence",
+                       "head_hash", "first_bad_sequence", "first_bad_event", "problem", "triggered_by")
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return {}
+
+
+@admin.register(LedgerCheckpoint)
+class LedgerCheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The signed tree heads: each note is what an auditor or witness checks (also in
+    LEDGER_CHECKPOINT_DIR)."""
+
+    list_display = ("tree_size", "signed_at", "origin")
+    date_hierarchy = "signed_at"
+    fields = ("tree_size", "signed_at", "origin", "root", "note")
+    readonly_fields = fields
+    show_full_result_count = False
+
+    @admin.display(description="root hash (base64)")
+    def root(self, checkpoint: LedgerCheckpoint) -> str:
+        return b64(bytes(checkpoint.root_hash))
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         return {}

@@ -11,6 +11,7 @@ class ConsentConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
+        from consent import checks  # noqa: F401  (registers the ledger's system checks)
         from consent.models import ConsentNotice, Contact, OptOutKeyword
 
         # Field-level history of staff-visible changes. The number itself never enters the

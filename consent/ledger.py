@@ -1,29 +1,31 @@
-"""The consent ledger's hash chain: canonical encoding, hashing and verification.
+"""The consent ledger's canonical encodings: the bytes each event commits to, as a log leaf, and
+the old hash chain that the log started from.
 
-Each event's hash is SHA-256 over the canonical JSON (sorted keys, no spaces, UTF-8) of its
-chained fields, `prev_hash` included. Personal evidence is chained by its digest only
-(`evidence_sha256`), so erasing the evidence content leaves every hash intact.
+An event's leaf is SHA-256(0x00 || leaf bytes) in the Merkle tree of consent.log. The leaf
+bytes are the canonical JSON (sorted keys, no spaces, UTF-8, times in UTC with microseconds) of
+its fields. Personal evidence is committed by its digest only (`evidence_sha256`), so erasing
+the evidence content leaves every leaf, and so every proof, intact.
 
-Verification streams the events in sequence order and reports the first one that does not fit:
-a gap in the sequence (a row removed), a prev_hash that is not the previous event's hash (rows
-reordered or replaced), a hash that does not match the content (a row altered), evidence that
-no longer matches its digest, or a ledger shorter than at the last verification (rows removed
-at the end).
+- Events written since the log exists (`LEAF_VERSION` 2): the fields in LEAF_FIELDS, the event
+  and contact by their public ids ("ev_…", "c_…"), never a phone number.
+- Events written before it (the hash chain, version 1) keep their chain: `hash` is SHA-256 of
+  the canonical JSON of CHAINED_FIELDS (`prev_hash` included), and that same JSON is their leaf,
+  so the log commits to the chain too and the chain stays verifiable for the events it covers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 GENESIS_HASH = "0" * 64
-HASH_VERSION = 1  # bump (and keep the old encoder) if the chained fields ever change
+HASH_VERSION = 1  # the hash chain's encoding (events before the log); never changes now
+LEAF_VERSION = 2  # bump (and keep the old encoder) if the leaf fields ever change
 
-# The columns of ConsentEvent that the hash covers, in the order verification reads them.
+# The columns of ConsentEvent that the old hash chain covers, in the order verification reads them.
 CHAINED_FIELDS = (
     "sequence",
     "uid",
@@ -43,6 +45,27 @@ CHAINED_FIELDS = (
     "prev_hash",
 )
 
+# The ORM paths of what a version-2 leaf covers, in the order `leaf_bytes_v2` reads them.
+LEAF_FIELDS = (
+    "uid",
+    "batch",
+    "contact__uid",
+    "purpose",
+    "action",
+    "source",
+    "notice_version",
+    "notice_sha256",
+    "evidence_sha256",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "occurred_at",
+    "recorded_at",
+)
+# Everything needed to encode either version's leaf: a legacy event is one with a `hash`.
+LEAF_COLUMNS = tuple(dict.fromkeys((*LEAF_FIELDS, *CHAINED_FIELDS, "hash")))
+_AT = {name: LEAF_COLUMNS.index(name) for name in LEAF_COLUMNS}
+
 
 def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
@@ -53,7 +76,7 @@ def sha256_hex(data: bytes) -> str:
 
 
 def evidence_digest(evidence: Mapping[str, Any] | None) -> str:
-    """The digest chained for an event's evidence ("" when there is none)."""
+    """The digest an event commits to for its evidence ("" when there is none)."""
     if not evidence:
         return ""
     return sha256_hex(canonical_json(evidence))
@@ -63,8 +86,8 @@ def _timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def event_hash(fields: Mapping[str, Any]) -> str:
-    """The hash of an event given its CHAINED_FIELDS (datetimes, UUIDs or strings)."""
+def chain_preimage(fields: Mapping[str, Any]) -> bytes:
+    """The canonical JSON the old hash chain hashes (and the leaf of a pre-log event)."""
     body: dict[str, Any] = {"v": HASH_VERSION}
     for name in CHAINED_FIELDS:
         value = fields[name]
@@ -75,90 +98,55 @@ def event_hash(fields: Mapping[str, Any]) -> str:
         elif name in ("sequence", "contact_id"):
             value = int(value)
         body[name] = value
-    return sha256_hex(canonical_json(body))
+    return canonical_json(body)
 
 
-@dataclass(frozen=True)
-class VerificationResult:
-    ok: bool
-    events_checked: int
-    head_sequence: int | None = None
-    head_hash: str = ""
-    first_bad_sequence: int | None = None
-    first_bad_event: str = ""
-    problem: str = ""
+def event_hash(fields: Mapping[str, Any]) -> str:
+    """The old chain hash of an event given its CHAINED_FIELDS (datetimes, UUIDs or strings)."""
+    return sha256_hex(chain_preimage(fields))
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    """The head of the ledger at an earlier intact verification."""
-
-    sequence: int
-    hash: str
-
-
-def verify_chain(rows: Iterable[tuple[Any, ...]], *, checkpoint: Checkpoint | None = None) -> VerificationResult:
-    """Check a stream of rows: CHAINED_FIELDS + ("hash", "evidence_data"), in sequence order.
-
-    Memory stays constant: only the previous event's sequence and hash are kept.
-    """
-    expected_sequence = 1
-    prev_hash = GENESIS_HASH
-    checked = 0
-    checkpoint_seen = checkpoint is None
-    n = len(CHAINED_FIELDS)
-
-    def bad(sequence: int, uid: Any, problem: str) -> VerificationResult:
-        return VerificationResult(
-            ok=False,
-            events_checked=checked,
-            first_bad_sequence=sequence,
-            first_bad_event=f"ev_{getattr(uid, 'hex', uid)}",
-            problem=problem,
-        )
-
-    for row in rows:
-        fields = dict(zip(CHAINED_FIELDS, row[:n], strict=True))
-        stored_hash, evidence_data = row[n], row[n + 1]
-        sequence = int(fields["sequence"])
-        uid = fields["uid"]
-        if sequence != expected_sequence:
-            if sequence > expected_sequence:
-                missing = (
-                    f"#{expected_sequence}"
-                    if sequence == expected_sequence + 1
-                    else f"#{expected_sequence}..#{sequence - 1}"
-                )
-                return bad(sequence, uid, f"event {missing} is missing before event #{sequence} (row removed)")
-            return bad(sequence, uid, f"event #{sequence} appears where #{expected_sequence} was expected (reordered)")
-        if fields["prev_hash"] != prev_hash:
-            return bad(sequence, uid, f"event #{sequence} does not chain to event #{sequence - 1} (reordered or replaced)")
-        if event_hash(fields) != stored_hash:
-            return bad(sequence, uid, f"event #{sequence} does not match its hash (altered)")
-        if evidence_data is not None and evidence_digest(evidence_data) != fields["evidence_sha256"]:
-            return bad(sequence, uid, f"the evidence of event #{sequence} does not match its digest (altered)")
-        if checkpoint is not None and sequence == checkpoint.sequence:
-            if stored_hash != checkpoint.hash:
-                return bad(sequence, uid, f"event #{sequence} differs from the last verification's head (rewritten)")
-            checkpoint_seen = True
-        checked += 1
-        prev_hash = stored_hash
-        expected_sequence = sequence + 1
-
-    head_sequence = expected_sequence - 1 if checked else None
-    if not checkpoint_seen and checkpoint is not None:
-        return VerificationResult(
-            ok=False,
-            events_checked=checked,
-            head_sequence=head_sequence,
-            head_hash=prev_hash if checked else "",
-            first_bad_sequence=expected_sequence,
-            first_bad_event=f"#{expected_sequence}",
-            problem=(
-                f"the ledger ends at event #{head_sequence or 0}, but the last verification saw it up to "
-                f"#{checkpoint.sequence} (rows removed at the end)"
-            ),
-        )
-    return VerificationResult(
-        ok=True, events_checked=checked, head_sequence=head_sequence, head_hash=prev_hash if checked else ""
+def leaf_bytes_v2(row: Sequence[Any]) -> bytes:
+    """The leaf of an event written since the log exists, from a row of LEAF_COLUMNS."""
+    a = _AT
+    return canonical_json(
+        {
+            "v": LEAF_VERSION,
+            "event": f"ev_{row[a['uid']].hex}",
+            "batch": str(row[a["batch"]]),
+            "contact": f"c_{row[a['contact__uid']].hex}",
+            "purpose": row[a["purpose"]],
+            "action": row[a["action"]],
+            "source": row[a["source"]],
+            "notice_version": row[a["notice_version"]],
+            "notice_sha256": row[a["notice_sha256"]],
+            "evidence_sha256": row[a["evidence_sha256"]],
+            "actor_type": row[a["actor_type"]],
+            "actor_id": row[a["actor_id"]],
+            "actor_label": row[a["actor_label"]],
+            "occurred_at": _timestamp(row[a["occurred_at"]]),
+            "recorded_at": _timestamp(row[a["recorded_at"]]),
+        }
     )
+
+
+def is_chained(row: Sequence[Any]) -> bool:
+    return bool(row[_AT["hash"]])
+
+
+def chained_fields(row: Sequence[Any]) -> dict[str, Any]:
+    return {name: row[_AT[name]] for name in CHAINED_FIELDS}
+
+
+def leaf_bytes(row: Sequence[Any]) -> bytes:
+    """The leaf bytes of any event, from a row of LEAF_COLUMNS."""
+    if is_chained(row):
+        return chain_preimage(chained_fields(row))
+    return leaf_bytes_v2(row)
+
+
+def event_leaf_row(event: Any) -> tuple[Any, ...]:
+    """A ConsentEvent as a row of LEAF_COLUMNS (its contact's uid read through the relation)."""
+    values = {name: getattr(event, name) for name in LEAF_COLUMNS if name != "contact__uid"}
+    values["contact__uid"] = event.contact.uid
+    return tuple(values[name] for name in LEAF_COLUMNS)

@@ -1,10 +1,12 @@
 """Contacts, consent notices, the consent ledger and the current consent state.
 
-The ledger (ConsentEvent) is the legal record: append-only, hash-chained (consent.ledger), one
-event per contact x purpose x action. ConsentState is its current-state projection, one row per
-contact x purpose written in the same transaction as the event, so the send gate reads one
+The ledger (ConsentEvent) is the legal record: append-only, one event per contact x purpose x
+action, and the leaves of a Merkle tree whose signed checkpoints anyone can check (consent.log:
+the sequencer gives each event its position; LedgerTile and LedgerHead hold the tree,
+LedgerCheckpoint the signed tree heads). ConsentState is its current-state projection, one row
+per contact x purpose written in the same transaction as the event, so the send gate reads one
 indexed row. Personal evidence (IP, user agent, free text) lives in ConsentEvidence, outside the
-hash chain: the event hashes only its digest, so erasing the evidence keeps the chain verifiable.
+leaves: an event commits to its digest only, so erasing the evidence keeps every proof valid.
 """
 
 from __future__ import annotations
@@ -143,16 +145,22 @@ class ConsentNotice(models.Model):
 
 
 class ConsentEvent(models.Model):
-    """One ledger entry. Never updated or deleted (code, admin and a PostgreSQL trigger).
+    """One ledger entry. Never updated or deleted (code, admin and a PostgreSQL trigger), except
+    that the sequencer sets `sequence` once: its position in the log (leaf index + 1).
 
-    `hash` is SHA-256 over the canonical JSON of the fields below plus `prev_hash` (the hash of
-    the event with sequence - 1): see consent.ledger.
+    Its leaf is SHA-256(0x00 || canonical bytes of the fields below) (consent.ledger.leaf_bytes).
+    Events written before the log existed also carry the old hash chain: `hash` is SHA-256 over
+    their canonical JSON including `prev_hash`, and that JSON is their leaf.
     """
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    sequence = models.BigIntegerField(unique=True)
-    batch = models.UUIDField(db_index=True, help_text="The events written by one service call share it.")
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events")
+    sequence = models.BigIntegerField(
+        null=True, blank=True, help_text="Position in the log (leaf index + 1), set by the sequencer; empty until then."
+    )
+    batch = models.UUIDField(help_text="The events written by one service call share it.")
+    # Indexed by consent_event_contact_id (contact first): every index here is written on the
+    # request path, one per event, so none is kept that no query reads.
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events", db_index=False)
     purpose = models.CharField(max_length=32, choices=Purpose.choices)
     action = models.CharField(max_length=16, choices=Action.choices)
     source = models.CharField(max_length=32, choices=Source.choices)
@@ -165,20 +173,34 @@ class ConsentEvent(models.Model):
     actor_label = models.CharField(max_length=200, blank=True)
     occurred_at = models.DateTimeField()
     recorded_at = models.DateTimeField()
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64, blank=True, default="", help_text="Hash chain (events before the log).")
+    hash = models.CharField(max_length=64, blank=True, default="", help_text="Hash chain (events before the log).")
 
     class Meta:
-        ordering = ["sequence"]
+        # Write order: one contact's events are written one transaction at a time (a lock on
+        # the contact), so within a contact id order is the order of its decisions.
+        ordering = ["id"]
         indexes = [
-            models.Index(fields=["contact", "purpose", "sequence"], name="consent_event_contact_seq"),
+            models.Index(fields=["contact", "purpose", "id"], name="consent_event_contact_id"),
             # date-range reads: the dashboard's daily figures and the ledger export
             models.Index(fields=["recorded_at"], name="consent_event_recorded_at"),
             models.Index(fields=["occurred_at"], name="consent_event_occurred_at"),
+            # the sequencer's queue: events still waiting for their position
+            models.Index(fields=["id"], name="consent_event_unsequenced", condition=models.Q(sequence__isnull=True)),
+        ]
+        constraints = [
+            # Partial: an event is written without a position, so the request path adds no entry
+            # here; the sequencer does when it gives the position.
+            models.UniqueConstraint(fields=["sequence"], name="consent_event_position",
+                                    condition=models.Q(sequence__isnull=False)),
         ]
 
     def __str__(self) -> str:
-        return f"#{self.sequence} {self.action} {self.purpose}"
+        return f"#{self.sequence or '…'} {self.action} {self.purpose}"
+
+    @property
+    def leaf_index(self) -> int | None:
+        return self.sequence - 1 if self.sequence is not None else None
 
     @property
     def public_id(self) -> str:
@@ -188,8 +210,8 @@ class ConsentEvent(models.Model):
 class ConsentEvidence(models.Model):
     """The personal part of an event's evidence (IP, user agent, page, reason...).
 
-    Outside the hash chain on purpose: the event hashes `evidence_sha256` only, so erasure can
-    clear `data` and the chain still verifies. While present, `data` must match that digest.
+    Outside the leaves on purpose: the event commits to `evidence_sha256` only, so erasure can
+    clear `data` and every proof stays valid. While present, `data` must match that digest.
     """
 
     event = models.OneToOneField(ConsentEvent, on_delete=models.PROTECT, primary_key=True, related_name="evidence")
@@ -203,13 +225,15 @@ class ConsentEvidence(models.Model):
 class ConsentState(models.Model):
     """The current consent of one contact for one purpose (the ledger's projection)."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_states")
+    # Indexed by consent_state_one_per_purpose (contact first); no query reads states by
+    # last_event (written with every event, so unindexed).
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_states", db_index=False)
     purpose = models.CharField(max_length=32, choices=Purpose.choices)
     status = models.CharField(max_length=16, choices=Status.choices)
     since = models.DateTimeField(help_text="occurred_at of the event that set this status.")
     source = models.CharField(max_length=32, choices=Source.choices)
     notice_version = models.CharField(max_length=64, blank=True)
-    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+")
+    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+", db_index=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -252,6 +276,53 @@ class OptOutKeyword(models.Model):
         return self.phrase
 
 
+class LedgerTile(models.Model):
+    """Stored hashes of the log's Merkle tree, in tiles as C2SP tlog-tiles lays them out: tile
+    (level, index) holds the hashes of the perfect-subtree nodes at tree level 8 x level with
+    node indices 256 x index onwards, 32 bytes each, at most 256 (the rightmost tile of each
+    level grows with the tree; the others never change). Any node of a perfect subtree is a
+    tile read and at most 127 hashes away, so proofs cost O(log n) reads."""
+
+    level = models.PositiveSmallIntegerField()
+    index = models.BigIntegerField()
+    hashes = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["level", "index"], name="consent_ledger_tile_position")]
+
+    def __str__(self) -> str:
+        return f"tile {self.level}/{self.index} ({len(self.hashes) // 32} hashes)"
+
+
+class LedgerHead(models.Model):
+    """The log's current size and frontier (the right-edge perfect-subtree roots, largest
+    first): all the sequencer needs to add leaves in O(log n). One row, written only by it."""
+
+    size = models.BigIntegerField(default=0)
+    frontier = models.BinaryField(default=b"")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"ledger tree of {self.size} events"
+
+
+class LedgerCheckpoint(models.Model):
+    """A signed tree head: the C2SP checkpoint note, also written to LEDGER_CHECKPOINT_DIR."""
+
+    tree_size = models.BigIntegerField(unique=True)
+    root_hash = models.BinaryField()
+    origin = models.CharField(max_length=255)
+    note = models.TextField(help_text="The signed note: checkpoint body, blank line, signature lines.")
+    signed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-tree_size"]
+        get_latest_by = "tree_size"
+
+    def __str__(self) -> str:
+        return f"checkpoint of {self.tree_size} events at {self.signed_at:%Y-%m-%d %H:%M:%S}"
+
+
 class LedgerVerification(models.Model):
     """One run of verify_consent_ledger (the dashboard shows the last one)."""
 
@@ -259,6 +330,7 @@ class LedgerVerification(models.Model):
     finished_at = models.DateTimeField()
     ok = models.BooleanField()
     events_checked = models.BigIntegerField()
+    checkpoints_checked = models.BigIntegerField(default=0)
     head_sequence = models.BigIntegerField(null=True, blank=True)
     head_hash = models.CharField(max_length=64, blank=True)
     first_bad_sequence = models.BigIntegerField(null=True, blank=True)

@@ -10,7 +10,6 @@ from typing import Any
 from django.db import connection
 from django.db.models import FilteredRelation, Q, QuerySet, Subquery
 
-from consent.ledger import CHAINED_FIELDS, Checkpoint
 from consent.models import (
     ConsentEvent,
     ConsentNotice,
@@ -241,7 +240,9 @@ def contact_states(contact: Contact) -> dict[str, ConsentState]:
 
 
 def contact_history(contact: Contact) -> QuerySet[ConsentEvent]:
-    return ConsentEvent.objects.filter(contact=contact).order_by("sequence")
+    """The contact's events in the order they were decided (id: one contact's writes are
+    serialised); `sequence` is their later position in the whole log."""
+    return ConsentEvent.objects.filter(contact=contact).order_by("id")
 
 
 def notice_current(*, language: str) -> ConsentNotice | None:
@@ -296,28 +297,7 @@ def consent_export(*, contact: Contact) -> dict[str, Any]:
     }
 
 
-# --- The ledger, for verification ---------------------------------------------------------
-
-
-def ledger_rows(*, chunk_size: int = 5000) -> Iterator[tuple[Any, ...]]:
-    """Every event as CHAINED_FIELDS + (hash, evidence data), in sequence order, streamed
-    (a server-side cursor on PostgreSQL: memory stays flat over millions of rows)."""
-    return (
-        ConsentEvent.objects.order_by("sequence")
-        .values_list(*CHAINED_FIELDS, "hash", "evidence__data")
-        .iterator(chunk_size=chunk_size)
-    )
-
-
-def last_intact_checkpoint() -> Checkpoint | None:
-    run = (
-        LedgerVerification.objects.filter(ok=True, head_sequence__isnull=False)
-        .order_by("-head_sequence", "-started_at")
-        .first()
-    )
-    if run is None or run.head_sequence is None:
-        return None
-    return Checkpoint(sequence=run.head_sequence, hash=run.head_hash)
+# --- The ledger ---------------------------------------------------------------------------
 
 
 def ledger_last_verification() -> LedgerVerification | None:

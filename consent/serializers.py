@@ -156,6 +156,11 @@ class HistoryItemSerializer(serializers.Serializer):
     notice_version = serializers.CharField(allow_blank=True)
     occurred_at = UtcDateTimeField()
     recorded_at = UtcDateTimeField()
+    leaf_index = serializers.IntegerField(
+        allow_null=True,
+        help_text="The event's place in the ledger's Merkle tree; null until the sequencer adds it (within "
+        "seconds). Its inclusion proof: GET /api/v1/ledger/proof/{event}.",
+    )
 
 
 class ContactStateSerializer(serializers.Serializer):
@@ -224,6 +229,7 @@ def history_item(event: ConsentEvent) -> dict[str, Any]:
         "notice_version": event.notice_version,
         "occurred_at": _utc(event.occurred_at),
         "recorded_at": _utc(event.recorded_at),
+        "leaf_index": event.leaf_index,
     }
 
 

@@ -1,13 +1,15 @@
 """Every consent write, one way in for every channel (API, WhatsApp, Meta, admin, commands).
 
-Each service is one transaction. Ledger appends are serialised (a transaction-level advisory
-lock on PostgreSQL; SQLite's IMMEDIATE transactions already serialise writers), taken at the
-start of the transaction, before any contact row is touched, so two appends can never wait on
-each other. The current-state row of each purpose is written in the same transaction as its
-event. A withdrawal (opt-out, erasure) always takes effect at once, whatever its occurred_at
-(Meta's timestamps have one-second resolution); a consent (opt-in, resubscribe) only when it did
-not occur before the decision the state shows, so a back-dated import never overrides a newer
-opt-out.
+Each service is one transaction. There is no global lock: appends to one contact's ledger are
+serialised by a lock on that contact's row (SELECT ... FOR NO KEY UPDATE on PostgreSQL, held
+to the end of the transaction; SQLite's IMMEDIATE transactions already serialise writers), so
+appends for different customers run in parallel and one customer's decisions are projected in
+the order they were made. Events are written without a position: the ledger's sequencer
+(consent.log) gives them one and adds them to the signed Merkle tree a moment later. The
+current-state row of each purpose is written in the same transaction as its event. A withdrawal
+(opt-out, erasure) always takes effect at once, whatever its occurred_at (Meta's timestamps have
+one-second resolution); a consent (opt-in, resubscribe) only when it did not occur before the
+decision the state shows, so a back-dated import never overrides a newer opt-out.
 """
 
 from __future__ import annotations
@@ -25,15 +27,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from consent.keywords import normalize_keyword
-from consent.ledger import (
-    GENESIS_HASH,
-    VerificationResult,
-    canonical_json,
-    event_hash,
-    evidence_digest,
-    sha256_hex,
-    verify_chain,
-)
+from consent.ledger import canonical_json, evidence_digest, sha256_hex
 from consent.models import (
     Action,
     ConsentEvent,
@@ -52,8 +46,6 @@ from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_dig
 
 logger = logging.getLogger(__name__)
 
-# Any 64-bit constant that no other code uses as an advisory-lock key ("consent" in ASCII).
-LEDGER_LOCK_KEY = 0x636F6E73656E74
 EVIDENCE_MAX_BYTES = 8 * 1024  # API.md: evidence <= 8 KiB
 # A client clock slightly ahead of ours is tolerated, and the time clamped to ours, so that a
 # consent given "in the future" can never outrank a withdrawal recorded after it.
@@ -98,11 +90,12 @@ class ContactErased(ConsentError):
 # --- Helpers ------------------------------------------------------------------------------
 
 
-def _lock_ledger() -> None:
-    """Serialise ledger appends until the end of the current transaction."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LEDGER_LOCK_KEY])
+def _lock_contact(contact: Contact) -> Contact:
+    """Serialise appends to this contact's ledger until the end of the current transaction,
+    and return the contact as it is now (a holder of the lock may have changed it, erased it,
+    while this transaction waited). NO KEY: rows that only reference the contact (messages,
+    consent states) are inserted by others meanwhile without waiting."""
+    return Contact.objects.select_for_update(no_key=True).get(pk=contact.pk)
 
 
 def _normalize(phone: str, field: str = "phone") -> str:
@@ -117,9 +110,9 @@ def _resolve_contact(
 ) -> tuple[Contact | None, bool]:
     """(contact, created) for a number, or for a BSUID when Meta hides the number.
 
-    Reads or inserts only, never updates: it runs *before* the ledger lock, and a transaction
-    waiting for that lock must hold no row lock that the lock's holder could need (a holder
-    never inserts a contact, and cannot see, hence never waits on, a row inserted by a waiter).
+    Reads or inserts only, never updates: it runs before the contact's lock is taken. A contact
+    it creates is invisible to others until commit (a concurrent creator of the same number
+    waits on the unique index, then finds this one), so it needs no lock.
     """
     if e164:
         digest = phone_digest(e164)
@@ -150,7 +143,7 @@ def _resolve_contact(
 
 
 def _enrich_contact(contact: Contact, *, user_id: str | None, wa_id: str | None) -> None:
-    """Remember Meta's ids of a known contact (after the ledger lock, or without it)."""
+    """Remember Meta's ids of a known contact (under the contact's lock, or without it)."""
     if contact.erased:
         return
     changed = []
@@ -164,15 +157,37 @@ def _enrich_contact(contact: Contact, *, user_id: str | None, wa_id: str | None)
         contact.save(update_fields=[*changed, "updated_at"])
 
 
+# A number's contact, created if new, locked if known, in one round trip (PostgreSQL): the
+# no-op update on conflict takes the same FOR NO KEY UPDATE lock _lock_contact takes (a key
+# column set to itself is no key change) and, in READ COMMITTED, returns the latest version
+# once a holder of the lock has committed; xmax = 0 only on the row this statement inserted.
+_CONTACT_LOCKED_SQL = """
+INSERT INTO {contact} AS c (uid, phone, phone_digest, wa_id, user_id, blocked, blocked_reason, blocked_at, erased,
+                            erased_at, undeliverable, undeliverable_at, last_inbound_at, last_inbound_wamid,
+                            created_at, updated_at)
+VALUES (%s, %s, %s, NULL, NULL, false, '', NULL, false, NULL, false, NULL, NULL, '', now(), now())
+ON CONFLICT (phone_digest) DO UPDATE SET phone_digest = EXCLUDED.phone_digest
+RETURNING {columns}, (c.xmax = 0) AS inserted
+"""
+
+
 def _contact_locked(
     *, e164: str | None, user_id: str | None = None, wa_id: str | None = None
 ) -> tuple[Contact | None, bool]:
-    """Resolve the contact, take the ledger lock, then re-read the contact: a lock holder may
-    have changed it (erased it) while this transaction waited."""
+    """Resolve the contact and lock it for this transaction's appends (re-read under the lock:
+    a lock holder may have changed it, erased it, while this transaction waited)."""
+    if e164 and not user_id and not wa_id and _number_fast_path():
+        # The storefront's calls (a number, nothing from Meta to remember): one statement.
+        sql = _CONTACT_LOCKED_SQL.format(contact=connection.ops.quote_name(Contact._meta.db_table),
+                                         columns=_contact_columns())
+        encrypted = Contact._meta.get_field("phone").get_db_prep_save(e164, connection)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [uuid.uuid4(), encrypted, phone_digest(e164)])
+            *values, inserted = cursor.fetchone()
+        return _contact_from_row(e164, values), bool(inserted)
     contact, created = _resolve_contact(e164=e164, user_id=user_id, wa_id=wa_id)
-    _lock_ledger()
     if contact is not None and not created:
-        contact.refresh_from_db()
+        contact = _lock_contact(contact)
         _enrich_contact(contact, user_id=user_id, wa_id=wa_id)
     return contact, created
 
@@ -237,25 +252,45 @@ def _append(
     occurred_at: datetime | None = None,
     new_contact: bool = False,
 ) -> list[ConsentEvent]:
-    """Append one event per (purpose, notice) and move the current state. Caller holds the lock.
+    """Append one event per (purpose, notice) and move the current state. The caller holds the
+    contact's lock (_contact_locked). The events have no position until the sequencer's next run.
 
     `new_contact`: the contact was created in this transaction, so it has no state rows yet.
     """
     if not items:
         return []
+    evidence_data = dict(evidence or {})
+    events = _new_events(contact=contact, action=action, items=items, source=source, actor=actor,
+                         evidence_data=evidence_data, occurred_at=occurred_at)
+    if connection.vendor == "postgresql":
+        _write_pg(contact, events, evidence_data)
+        return events
+    ConsentEvent.objects.bulk_create(events)
+    if evidence_data:
+        ConsentEvidence.objects.bulk_create([ConsentEvidence(event=e, data=evidence_data) for e in events])
+    _project_state(contact, events, new_contact=new_contact)
+    return events
+
+
+def _new_events(
+    *,
+    contact: Contact | None,
+    action: str,
+    items: Sequence[tuple[str, ConsentNotice | None]],
+    source: str,
+    actor: Actor,
+    evidence_data: Mapping[str, Any],
+    occurred_at: datetime | None,
+) -> list[ConsentEvent]:
+    """One unsaved event per (purpose, notice), one batch, recorded now."""
     recorded_at = timezone.now()
     occurred = min(occurred_at, recorded_at) if occurred_at is not None else recorded_at
-    evidence_data = dict(evidence or {})
     evidence_sha = evidence_digest(evidence_data)
-    last = ConsentEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
-    sequence, prev_hash = last if last is not None else (0, GENESIS_HASH)
     batch = uuid.uuid4()
     events: list[ConsentEvent] = []
     for purpose, notice in items:
-        sequence += 1
         event = ConsentEvent(
             uid=uuid.uuid4(),
-            sequence=sequence,
             batch=batch,
             contact=contact,
             purpose=purpose,
@@ -270,39 +305,29 @@ def _append(
             actor_label=actor.label[:200],
             occurred_at=occurred,
             recorded_at=recorded_at,
-            prev_hash=prev_hash,
         )
-        event.hash = event_hash({**event.__dict__, "contact_id": contact.pk})
-        prev_hash = event.hash
         events.append(event)
-    if connection.vendor == "postgresql":
-        _write_pg(contact, events, evidence_data)
-        return events
-    ConsentEvent.objects.bulk_create(events)
-    if evidence_data:
-        ConsentEvidence.objects.bulk_create([ConsentEvidence(event=e, data=evidence_data) for e in events])
-    _project_state(contact, events, new_contact=new_contact)
     return events
 
 
 # The events, their evidence and the state projection in one round trip: every statement run
-# while the ledger lock is held delays every other append (see the opt-in load benchmark).
-# Same rules as _project_state: a withdrawal always moves the state; a consent only when it did
-# not occur before the decision the state shows.
-_APPEND_SQL = """
-WITH ev AS (
-    INSERT INTO {event} (uid, sequence, batch, contact_id, purpose, action, source, notice_id, notice_version,
-                         notice_sha256, evidence_sha256, actor_type, actor_id, actor_label, occurred_at,
-                         recorded_at, prev_hash, hash)
-    VALUES {rows}
-    RETURNING id, sequence, purpose, action, source, notice_version, occurred_at
-), evidence AS (
+# while the contact's lock is held delays that customer's next append, and every round trip
+# costs the request path (see the opt-in load benchmark). Same rules as _project_state: a
+# withdrawal always moves the state; a consent only when it did not occur before the decision
+# the state shows.
+_EVENT_COLUMNS = """(uid, sequence, batch, contact_id, purpose, action, source, notice_id, notice_version,
+                     notice_sha256, evidence_sha256, actor_type, actor_id, actor_label, occurred_at, recorded_at,
+                     prev_hash, hash)"""
+_EVENTS_RETURNING = "RETURNING id, uid, contact_id, purpose, action, source, notice_version, occurred_at"
+_PROJECTION_SQL = """
+evidence AS (
     INSERT INTO {evidence} (event_id, data, erased_at)
     SELECT id, %s, NULL FROM ev WHERE %s
 ), state AS (
     INSERT INTO {state} AS s (contact_id, purpose, status, since, source, notice_version, last_event_id,
                               updated_at)
-    SELECT %s, ev.purpose, CASE WHEN ev.action IN ('opt_in', 'resubscribe') THEN 'opted_in' ELSE 'opted_out' END,
+    SELECT ev.contact_id, ev.purpose,
+           CASE WHEN ev.action IN ('opt_in', 'resubscribe') THEN 'opted_in' ELSE 'opted_out' END,
            ev.occurred_at, ev.source, ev.notice_version, ev.id, now()
     FROM ev
     ON CONFLICT (contact_id, purpose) DO UPDATE
@@ -310,36 +335,151 @@ WITH ev AS (
             notice_version = EXCLUDED.notice_version, last_event_id = EXCLUDED.last_event_id,
             updated_at = EXCLUDED.updated_at
         WHERE NOT (EXCLUDED.status = 'opted_in' AND s.since > EXCLUDED.since)
-)
-SELECT id, sequence FROM ev
+)"""
+_APPEND_SQL = """
+WITH ev AS (INSERT INTO {event} {columns} VALUES {rows} {returning}), {projection}
+SELECT id, uid FROM ev
 """
-_EVENT_COLUMNS = 18
+# uid, then NULL (no position yet), the 14 columns from batch to recorded_at, no chain hashes
+_EVENT_PLACEHOLDERS = "(%s, NULL, " + ", ".join(["%s"] * 14) + ", '', '')"
+# The storefront's calls, a number and nothing else: the contact (created, or locked as
+# _CONTACT_LOCKED_SQL does) and its events, evidence and states in one statement. With
+# `unless_erased` an erased contact gets nothing but the lock (its caller decides).
+_APPEND_TO_NUMBER_SQL = """
+WITH c AS ({contact_sql}), ev AS (
+    INSERT INTO {event} {columns}
+    SELECT x.uid, NULL, x.batch, c.id, x.purpose, x.action, x.source, x.notice_id, x.notice_version,
+           x.notice_sha256, x.evidence_sha256, x.actor_type, x.actor_id, x.actor_label, x.occurred_at,
+           x.recorded_at, '', ''
+    FROM c CROSS JOIN (VALUES {rows}) AS x(uid, batch, purpose, action, source, notice_id, notice_version,
+        notice_sha256, evidence_sha256, actor_type, actor_id, actor_label, occurred_at, recorded_at)
+    WHERE NOT (c.erased AND %s)
+    {returning}
+), {projection}
+SELECT {contact_columns}, c.inserted, ev.id, ev.uid FROM c LEFT JOIN ev ON true
+"""
+_TYPED_EVENT_PLACEHOLDERS = (
+    "(%s::uuid, %s::uuid, %s, %s, %s, %s::bigint, %s, %s, %s, %s, %s, %s, %s::timestamptz, %s::timestamptz)"
+)
+
+
+def _tables() -> dict[str, str]:
+    quote = connection.ops.quote_name
+    tables = {
+        "event": quote(ConsentEvent._meta.db_table),
+        "evidence": quote(ConsentEvidence._meta.db_table),
+        "state": quote(ConsentState._meta.db_table),
+        "contact": quote(Contact._meta.db_table),
+    }
+    return {**tables, "columns": _EVENT_COLUMNS, "returning": _EVENTS_RETURNING,
+            "projection": _PROJECTION_SQL.format(**tables)}
+
+
+def _evidence_token(evidence_data: Mapping[str, Any]) -> str | None:
+    """The evidence as its column holds it: encrypted at rest (EncryptedJSONField's token)."""
+    if not evidence_data:
+        return None
+    return str(ConsentEvidence._meta.get_field("data").get_prep_value(dict(evidence_data)))
+
+
+def _mark_saved(events: list[ConsentEvent], ids: Mapping[uuid.UUID, int]) -> None:
+    for e in events:
+        e.pk = ids[e.uid]
+        e._state.adding = False
+        e._state.db = connection.alias
 
 
 def _write_pg(contact: Contact, events: list[ConsentEvent], evidence_data: dict[str, Any]) -> None:
-    quote = connection.ops.quote_name
-    placeholders = "(" + ", ".join(["%s"] * _EVENT_COLUMNS) + ")"
-    sql = _APPEND_SQL.format(
-        event=quote(ConsentEvent._meta.db_table),
-        evidence=quote(ConsentEvidence._meta.db_table),
-        state=quote(ConsentState._meta.db_table),
-        rows=", ".join([placeholders] * len(events)),
-    )
+    sql = _APPEND_SQL.format(rows=", ".join([_EVENT_PLACEHOLDERS] * len(events)), **_tables())
     params: list[Any] = []
     for e in events:
-        params += [e.uid, e.sequence, e.batch, contact.pk, e.purpose, e.action, e.source, e.notice_id,
+        params += [e.uid, e.batch, contact.pk, e.purpose, e.action, e.source, e.notice_id,
                    e.notice_version, e.notice_sha256, e.evidence_sha256, e.actor_type, e.actor_id, e.actor_label,
-                   e.occurred_at, e.recorded_at, e.prev_hash, e.hash]
-    # The evidence is encrypted at rest (EncryptedJSONField): its token, as the field writes it.
-    evidence_token = ConsentEvidence._meta.get_field("data").get_prep_value(evidence_data) if evidence_data else None
-    params += [evidence_token, bool(evidence_data), contact.pk]
+                   e.occurred_at, e.recorded_at]
+    params += [_evidence_token(evidence_data), bool(evidence_data)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        ids = {sequence: pk for pk, sequence in cursor.fetchall()}
+        _mark_saved(events, {uid: pk for pk, uid in cursor.fetchall()})
+
+
+def _contact_from_row(e164: str, values: Sequence[Any]) -> Contact:
+    """A Contact from its columns as _CONTACT_LOCKED_SQL returns them (the number is the one
+    asked for: its ciphertext is not decrypted again)."""
+    fields = Contact._meta.concrete_fields
+    converted = []
+    for f, value in zip(fields, values, strict=True):
+        if f.attname == "phone":
+            value = e164 if value is not None else None
+        elif value is not None and (converter := getattr(f, "from_db_value", None)):
+            value = converter(value, None, connection)
+        converted.append(value)
+    return Contact.from_db(connection.alias, [f.attname for f in fields], converted)
+
+
+def _contact_columns() -> str:
+    return ", ".join(f"c.{connection.ops.quote_name(str(f.column))}" for f in Contact._meta.concrete_fields)
+
+
+def _execute_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run the request path's statement as a server-side prepared statement: Django binds
+    parameters client-side, so PostgreSQL would parse and plan it on every request (psycopg
+    keeps the prepared statement per connection and query text; one per number of purposes)."""
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall()
+
+
+def _number_fast_path() -> bool:
+    """PostgreSQL: a number's append is one statement (_append_to_number). Outside a caller's
+    transaction that statement is the whole transaction (autocommit: no BEGIN and COMMIT round
+    trips); inside one, it joins it."""
+    return connection.vendor == "postgresql"
+
+
+def _append_to_number(
+    *,
+    e164: str,
+    action: str,
+    items: Sequence[tuple[str, ConsentNotice | None]],
+    source: str,
+    actor: Actor,
+    evidence: Mapping[str, Any],
+    occurred_at: datetime | None,
+    unless_erased: bool,
+) -> tuple[Contact, bool, list[ConsentEvent] | None]:
+    """(contact, created, events) for a number, in one statement on PostgreSQL: the contact
+    created or locked (as _contact_locked), then appended to (as _append). Events are None when
+    `unless_erased` and the contact is erased: only the lock was taken."""
+    evidence_data = dict(evidence)
+    events = _new_events(contact=None, action=action, items=items, source=source, actor=actor,
+                         evidence_data=evidence_data, occurred_at=occurred_at)
+    tables = _tables()
+    sql = _APPEND_TO_NUMBER_SQL.format(
+        contact_sql=_CONTACT_LOCKED_SQL.format(contact=tables["contact"], columns=_contact_columns()),
+        contact_columns=_contact_columns(),
+        rows=", ".join([_TYPED_EVENT_PLACEHOLDERS] * len(events)),
+        **tables,
+    )
+    encrypted = Contact._meta.get_field("phone").get_db_prep_save(e164, connection)
+    params: list[Any] = [uuid.uuid4(), encrypted, phone_digest(e164)]
     for e in events:
-        e.pk = ids[e.sequence]
-        e._state.adding = False
-        e._state.db = connection.alias
+        params += [e.uid, e.batch, e.purpose, e.action, e.source, e.notice_id, e.notice_version, e.notice_sha256,
+                   e.evidence_sha256, e.actor_type, e.actor_id, e.actor_label, e.occurred_at, e.recorded_at]
+    params += [unless_erased, _evidence_token(evidence_data), bool(evidence_data)]
+    rows = _execute_prepared(sql, params)
+    width = len(Contact._meta.concrete_fields)
+    contact = _contact_from_row(e164, rows[0][:width])
+    created = bool(rows[0][width])
+    ids = {row[width + 2]: row[width + 1] for row in rows if row[width + 1] is not None}
+    if not ids and events:
+        return contact, created, None
+    for e in events:
+        e.contact = contact
+    _mark_saved(events, ids)
+    return contact, created, events
 
 
 def _project_state(contact: Contact, events: Sequence[ConsentEvent], *, new_contact: bool = False) -> None:
@@ -393,7 +533,6 @@ def _published_notice(notice: ConsentNotice | str) -> ConsentNotice:
 # --- Opt-in, opt-out, resubscribe ---------------------------------------------------------
 
 
-@transaction.atomic
 def consent_opt_in(
     *,
     phone: str,
@@ -404,7 +543,10 @@ def consent_opt_in(
     evidence: Mapping[str, Any] | None = None,
     occurred_at: datetime | None = None,
 ) -> ConsentReceipt:
-    """Record explicit consent to each purpose under a published notice (one event each)."""
+    """Record explicit consent to each purpose under a published notice (one event each).
+
+    One transaction: on PostgreSQL, outside any caller's transaction, a single statement
+    (_append_to_number), which is a transaction of its own; otherwise an atomic block."""
     e164 = _normalize(phone)
     purpose_list = _check_purposes(purposes, allow_all=False)
     published = _published_notice(notice)
@@ -412,30 +554,39 @@ def consent_opt_in(
         raise ConsentError(f"Unknown source {source!r}.", field="source")
     evidence_data = _check_evidence(evidence)
     occurred = _check_occurred_at(occurred_at, timezone.now())
-    contact, created = _contact_locked(e164=e164)
-    assert contact is not None
-    if contact.erased:
-        if source not in REVIVING_SOURCES:
-            raise ContactErased()
-        # The customer came back and consented again: hold their number again (new ciphertext).
-        contact.erased = False
-        contact.erased_at = None
-        contact.phone = e164
-        contact.save(update_fields=["erased", "erased_at", "phone", "updated_at"])
-    events = _append(
-        contact=contact,
-        action=Action.OPT_IN,
-        items=[(p, published) for p in purpose_list],
-        source=source,
-        actor=actor,
-        evidence=evidence_data,
-        occurred_at=occurred,
-        new_contact=created,
-    )
+    items = [(p, published) for p in purpose_list]
+    if _number_fast_path():
+        contact, created, written = _append_to_number(
+            e164=e164, action=Action.OPT_IN, items=items, source=source, actor=actor, evidence=evidence_data,
+            occurred_at=occurred, unless_erased=True,
+        )
+        if written is not None:
+            return ConsentReceipt(contact=contact, events=written, created=created)
+    with transaction.atomic():  # an erased number (or SQLite): lock, revive or refuse, append
+        found, created = _contact_locked(e164=e164)
+        assert found is not None
+        contact = found
+        if contact.erased:
+            if source not in REVIVING_SOURCES:
+                raise ContactErased()
+            # The customer came back and consented again: hold their number again (new ciphertext).
+            contact.erased = False
+            contact.erased_at = None
+            contact.phone = e164
+            contact.save(update_fields=["erased", "erased_at", "phone", "updated_at"])
+        events = _append(
+            contact=contact,
+            action=Action.OPT_IN,
+            items=items,
+            source=source,
+            actor=actor,
+            evidence=evidence_data,
+            occurred_at=occurred,
+            new_contact=created,
+        )
     return ConsentReceipt(contact=contact, events=events, created=created)
 
 
-@transaction.atomic
 def consent_opt_out(
     *,
     phone: str,
@@ -447,26 +598,35 @@ def consent_opt_out(
     occurred_at: datetime | None = None,
 ) -> ConsentReceipt:
     """Withdraw consent (every purpose when `purposes` is None). Never fails for a valid
-    number: an unknown one is created and recorded as suppressed."""
+    number: an unknown one is created and recorded as suppressed. One transaction, as
+    consent_opt_in."""
     e164 = _normalize(phone)
     purpose_list = _check_purposes(purposes, allow_all=True)
     if source not in Source.values:
         raise ConsentError(f"Unknown source {source!r}.", field="source")
     evidence_data = _check_evidence({**(evidence or {}), **({"reason": reason} if reason else {})})
     occurred = _check_occurred_at(occurred_at, timezone.now())
-    contact, created = _contact_locked(e164=e164)
-    assert contact is not None
-    events = _append(
-        contact=contact,
-        action=Action.OPT_OUT,
-        items=[(p, None) for p in purpose_list],
-        source=source,
-        actor=actor,
-        evidence=evidence_data,
-        occurred_at=occurred,
-        new_contact=created,
-    )
-    return ConsentReceipt(contact=contact, events=events, created=created)
+    items: list[tuple[str, ConsentNotice | None]] = [(p, None) for p in purpose_list]
+    if _number_fast_path():
+        contact, created, written = _append_to_number(
+            e164=e164, action=Action.OPT_OUT, items=items, source=source, actor=actor, evidence=evidence_data,
+            occurred_at=occurred, unless_erased=False,
+        )
+        return ConsentReceipt(contact=contact, events=written or [], created=created)
+    with transaction.atomic():
+        found, created = _contact_locked(e164=e164)
+        assert found is not None
+        events = _append(
+            contact=found,
+            action=Action.OPT_OUT,
+            items=items,
+            source=source,
+            actor=actor,
+            evidence=evidence_data,
+            occurred_at=occurred,
+            new_contact=created,
+        )
+    return ConsentReceipt(contact=found, events=events, created=created)
 
 
 def _restorable(contact: Contact, purposes: Sequence[str]) -> list[tuple[str, ConsentNotice | None]]:
@@ -482,7 +642,7 @@ def _restorable(contact: Contact, purposes: Sequence[str]) -> list[tuple[str, Co
     }
     latest_out = (
         ConsentEvent.objects.filter(contact=contact, purpose__in=purposes, action=Action.OPT_OUT)
-        .order_by("-sequence")
+        .order_by("-id")
         .values_list("batch", flat=True)
         .first()
     )
@@ -501,7 +661,7 @@ def _restorable(contact: Contact, purposes: Sequence[str]) -> list[tuple[str, Co
             ConsentEvent.objects.filter(contact=contact, purpose=purpose)
             .exclude(action=Action.OPT_OUT)
             .select_related("notice")
-            .order_by("-sequence")
+            .order_by("-id")
             .first()
         )
         if before is not None and before.action in (Action.OPT_IN, Action.RESUBSCRIBE):
@@ -823,6 +983,14 @@ def consent_apply_inbound_text(
 # --- Identity: phone numbers and Meta's business-scoped user ids ---------------------------------
 
 
+def _lock_contacts(*contacts: Contact | None) -> list[Contact | None]:
+    """Lock these contacts for this transaction's appends, in id order (two transactions that
+    lock the same pair never wait on each other in a circle); each as it is now, or None."""
+    locked = {c.pk: _lock_contact(c) for c in sorted({c.pk: c for c in contacts if c is not None}.values(),
+                                                      key=lambda c: c.pk)}
+    return [locked[c.pk] if c is not None else None for c in contacts]
+
+
 def _merge_withdrawals(*, into: Contact, source_contact: Contact, reason: str, evidence: Mapping[str, Any]) -> None:
     """Consent follows the person: a withdrawal recorded under one spelling of them (a BSUID
     alone, an old number) applies to the other. Grants are never carried this way."""
@@ -860,7 +1028,7 @@ def consent_link_identity(*, wa_id: str | None, user_id: str | None) -> Contact 
         return by_phone
     if by_phone is None and by_user is None:
         return None  # nothing known yet: the message that follows creates the contact with both
-    _lock_ledger()
+    by_phone, by_user = _lock_contacts(by_phone, by_user)
     if by_phone is None:
         assert by_user is not None
         if by_user.erased or by_user.phone_digest:
@@ -913,8 +1081,9 @@ def consent_apply_identity_change(
     if change == "user_changed_user_id":
         if old is None or not new_user_id or old.erased:
             return old
-        _lock_ledger()
         holder = Contact.objects.filter(user_id=new_user_id).exclude(pk=old.pk).first()
+        old, holder = _lock_contacts(old, holder)
+        assert old is not None
         if holder is not None:
             _merge_withdrawals(into=old, source_contact=holder, reason="user_changed_user_id", evidence={"wamid": wamid})
             Contact.objects.filter(pk=holder.pk).update(user_id=None, updated_at=timezone.now())
@@ -927,7 +1096,7 @@ def consent_apply_identity_change(
     assert new is not None
     if old is None:
         return new
-    old.refresh_from_db()
+    old = _lock_contact(old)
     actor = Actor.meta("user_changed_number")
     evidence = {"wamid": wamid, "from_contact": old.public_id}
     old_states = {s.purpose: s for s in ConsentState.objects.filter(contact=old)}
@@ -1074,27 +1243,25 @@ def notice_publish(*, notice: ConsentNotice, actor: Actor) -> ConsentNotice:
 
 # --- Ledger verification ------------------------------------------------------------------
 
-VERIFY_CHUNK_SIZE = 5000
-
 
 def consent_ledger_verify(*, triggered_by: str = "") -> LedgerVerification:
-    """Verify the whole chain (streamed, constant memory) and record the run."""
-    from consent.selectors import last_intact_checkpoint, ledger_rows
+    """Recompute the log from the events and check it against the stored tree and every signed
+    checkpoint, in the database and in LEDGER_CHECKPOINT_DIR (consent.log_verify; streamed,
+    flat memory), and record the run."""
+    from consent.log import ledger_verify
 
     started = timezone.now()
-    result: VerificationResult = verify_chain(
-        ledger_rows(chunk_size=VERIFY_CHUNK_SIZE), checkpoint=last_intact_checkpoint()
-    )
+    result = ledger_verify()
     return LedgerVerification.objects.create(
         started_at=started,
         finished_at=timezone.now(),
         ok=result.ok,
         events_checked=result.events_checked,
-        head_sequence=result.head_sequence,
-        head_hash=result.head_hash,
+        checkpoints_checked=result.checkpoints_checked,
+        head_sequence=result.tree_size,
+        head_hash=result.root_hash,
         first_bad_sequence=result.first_bad_sequence,
-        first_bad_event=result.first_bad_event,
+        first_bad_event=result.first_bad_event[:64],
         problem=result.problem,
         triggered_by=triggered_by[:64],
     )
-

@@ -13,6 +13,7 @@ from consent.api import (
     PrivacyErasureApi,
     PrivacyExportApi,
 )
+from consent.ledger_api import LedgerCheckpointApi, LedgerConsistencyApi, LedgerProofApi
 
 urlpatterns: list[URLPattern] = [
     path("consents/opt-in", ConsentOptInApi.as_view(), name="consent-opt-in"),
@@ -22,4 +23,7 @@ urlpatterns: list[URLPattern] = [
     path("notices/current", NoticeCurrentApi.as_view(), name="notice-current"),
     path("privacy/erasure", PrivacyErasureApi.as_view(), name="privacy-erasure"),
     path("privacy/export", PrivacyExportApi.as_view(), name="privacy-export"),
+    path("ledger/checkpoint", LedgerCheckpointApi.as_view(), name="ledger-checkpoint"),
+    path("ledger/proof/<str:event>", LedgerProofApi.as_view(), name="ledger-proof"),
+    path("ledger/consistency", LedgerConsistencyApi.as_view(), name="ledger-consistency"),
 ]

@@ -26,6 +26,17 @@ def _propagate_correlation_id(headers: dict[str, Any] | None = None, **_: Any) -
         headers[CORRELATION_HEADER] = get_correlation_id()
 
 
+@signals.after_setup_logger.connect
+def _quiet_routine_tasks(**_: Any) -> None:
+    """Celery's own lines for the every-second sequencer, on the loggers that write them."""
+    import logging
+
+    from pandorakart_wa.logging import QuietRoutineTasksFilter
+
+    for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
+        logging.getLogger(name).addFilter(QuietRoutineTasksFilter())
+
+
 @signals.task_prerun.connect
 def _bind_task_context(task: Any = None, **_: Any) -> None:
     from pandorakart_wa.correlation import new_correlation_id, set_correlation_id

@@ -48,3 +48,18 @@ class MaskPhoneNumbersFilter(logging.Filter):
         if masked != message:
             record.msg, record.args = masked, None
         return True
+
+
+class QuietRoutineTasksFilter(logging.Filter):
+    """Drops Celery's per-run lines (sent, received, succeeded) of the tasks beat runs every
+    second or so and that log what they did themselves (the consent ledger's sequencer): a
+    line per second per process would drown everything else in `make run` and in production."""
+
+    ROUTINE = ("consent.tasks.consent_ledger_sequence_task", "consent-ledger-sequence")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
+        args = record.args
+        values = args.values() if isinstance(args, dict) else args if isinstance(args, tuple) else ()
+        return not any(value in self.ROUTINE for value in values if isinstance(value, str))

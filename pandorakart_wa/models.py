@@ -21,6 +21,7 @@ class ApiScope(models.TextChoices):
     TEMPLATES = "templates", "Templates (read)"
     COMPLAINTS = "complaints", "Complaints"
     PROFILE = "profile", "Business profile (read)"
+    LEDGER = "ledger", "Consent ledger checkpoints and proofs (auditors)"
 
 
 class StorefrontApiKeyManager(BaseAPIKeyManager["StorefrontApiKey"]):

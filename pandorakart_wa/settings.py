@@ -7,6 +7,8 @@ command writes one with locally generated secrets on its first start.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import timedelta
 from pathlib import Path
 
@@ -131,6 +133,13 @@ else:
     else:
         DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Django turns psycopg's prepared statements off (for transaction-mode poolers). Django's own
+    # cursors bind client-side and never prepare, whatever this says; a threshold no query
+    # reaches lets only the statements asked for explicitly be prepared (the consent ledger's
+    # append, on the request path: consent.services._execute_prepared). Off behind a pooler
+    # that cannot keep prepared statements (PgBouncer before 1.21 in transaction mode).
+    if env.bool("DB_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)
 
 # --- Cache and Redis ----------------------------------------------------------------------
 
@@ -206,6 +215,35 @@ PRIVACY_EXPORTERS: dict[str, str] = {
     "messages": "messaging.privacy.messages_export",
 }
 PRIVACY_ERASERS: list[str] = ["messaging.privacy.messages_erase"]
+
+# --- Consent ledger (a verifiable log, consent/log.py) --------------------------------------
+
+# The Ed25519 key that signs the ledger's checkpoints: the base64 of a 32-byte seed, from the
+# environment only (never the database: whoever can write the database must not be able to
+# sign). DEBUG alone has a fixed development key, which `check --deploy` refuses.
+DEBUG_LEDGER_SIGNING_KEY = "ZGV2ZWxvcG1lbnQtb25seS1sZWRnZXIta2V5LTAwMDA="
+LEDGER_SIGNING_KEY = _required("LEDGER_SIGNING_KEY", debug_default=DEBUG_LEDGER_SIGNING_KEY)
+try:
+    if len(base64.b64decode(LEDGER_SIGNING_KEY.strip(), validate=True)) != 32:
+        raise ValueError("not 32 bytes")
+except (ValueError, binascii.Error) as _exc:
+    raise ImproperlyConfigured(
+        f"LEDGER_SIGNING_KEY must be the base64 of a 32-byte Ed25519 seed ({_exc}); generate one with "
+        "python -c \"import base64,os; print(base64.b64encode(os.urandom(32)).decode())\""
+    ) from None
+# The checkpoint's origin line and the signing key's name: never change it once checkpoints
+# exist (it names the log). Default: the first host name + /consent-ledger.
+_ORIGIN_HOST = next((h.lstrip(".") for h in ALLOWED_HOSTS if h and h != "*"), "localhost")
+LEDGER_LOG_ORIGIN = env.str("LEDGER_LOG_ORIGIN", default=f"{_ORIGIN_HOST}/consent-ledger")
+LEDGER_LOG_ORIGIN_DEFAULTED = "LEDGER_LOG_ORIGIN" not in env
+# A new checkpoint is signed at most this often, when events arrived (API.md: a receipt's
+# events are in a signed checkpoint within this time).
+LEDGER_CHECKPOINT_SECONDS = env.int("LEDGER_CHECKPOINT_SECONDS", default=10)
+# Every checkpoint is also written here, outside the database (a volume, a bucket; write-once).
+LEDGER_CHECKPOINT_DIR = env.path("LEDGER_CHECKPOINT_DIR", default=str(BASE_DIR / "ledger-checkpoints"))
+# Verifier keys (<name>+<key id>+<key>) of earlier signing keys, comma-separated: checkpoints
+# signed before a key rotation still verify.
+LEDGER_VERIFIER_KEYS = env.list("LEDGER_VERIFIER_KEYS", default=[])
 
 # --- Internationalisation -----------------------------------------------------------------
 
@@ -325,10 +363,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "messaging.tasks.template_sync_task",
         "schedule": timedelta(minutes=10),
     },
-    # Consent: nightly proof that the ledger's hash chain is intact (the dashboard shows the run).
+    # Consent: nightly proof that the ledger is intact against every checkpoint (the dashboard
+    # shows the run).
     "consent-ledger-verify": {
         "task": "consent.tasks.consent_ledger_verify_task",
         "schedule": crontab(hour=2, minute=30),
+    },
+    # Consent: the ledger's sequencer (positions, the Merkle tree, signed checkpoints). Every
+    # second, each run expiring before the next: a run with nothing to do is one indexed query.
+    "consent-ledger-sequence": {
+        "task": "consent.tasks.consent_ledger_sequence_task",
+        "schedule": timedelta(seconds=1),
+        "options": {"expires": 5},
     },
 }
 _ = crontab  # imported for the apps' schedule entries

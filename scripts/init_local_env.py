@@ -8,6 +8,7 @@ own settings survive. Uses only the standard library and `cryptography` (a Ferne
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import sys
@@ -26,6 +27,8 @@ def main() -> int:
         "SECRET_KEY": secrets.token_urlsafe(50),
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "PII_HASH_KEY": secrets.token_urlsafe(32),
+        # The consent ledger's Ed25519 checkpoint key: the base64 of a 32-byte seed.
+        "LEDGER_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "HTTPS_ONLY": "off",
         "WHATSAPP_APP_SECRET": secrets.token_hex(16),
         "WHATSAPP_VERIFY_TOKEN": secrets.token_urlsafe(16),

@@ -46,6 +46,13 @@ def _fresh_rate_limiters() -> Iterator[None]:
     ratelimit._throughput_limiter.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _own_checkpoint_dir(settings: Any, tmp_path: Any) -> None:
+    """Each test writes the ledger's checkpoints to a directory of its own: the database rolls
+    back between tests, files would not."""
+    settings.LEDGER_CHECKPOINT_DIR = tmp_path / "ledger-checkpoints"
+
+
 @pytest.fixture
 def outbox() -> list[dict[str, Any]]:
     """What the locmem WhatsApp backend 'sent' during the test."""

@@ -12,6 +12,9 @@ _TEST_ENV = {
     "SECRET_KEY": "test-secret-key-not-for-production-0123456789abcdefghijklmnop",
     "FIELD_ENCRYPTION_KEYS": "dGVzdC1rZXktb25lLXRlc3Qta2V5LW9uZS10ZXN0LWs=",
     "PII_HASH_KEY": "test-pii-hash-key-0123456789abcdefghijklmnop",
+    # The ledger's checkpoint key (base64 of a 32-byte seed) and a log name of its own.
+    "LEDGER_SIGNING_KEY": "dGVzdC1sZWRnZXItc2lnbmluZy1rZXktMDEyMzQ1Njc=",
+    "LEDGER_LOG_ORIGIN": "test.pandorakart.example/consent-ledger",
     "HTTPS_ONLY": "off",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/pandorakart_wa",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
@@ -36,3 +39,5 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast tes
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 MEDIA_ROOT = tempfile.mkdtemp(prefix="pandorakart-test-media-")
+# Checkpoints written outside the database: a fresh directory per run (the ledger tests clean it).
+LEDGER_CHECKPOINT_DIR = tempfile.mkdtemp(prefix="pandorakart-test-checkpoints-")

@@ -49,6 +49,16 @@ class Conflict(exceptions.APIException):
         self.conflict_code = code
 
 
+class CodedError(exceptions.APIException):
+    """An error with its own API.md code at any status, optionally with Retry-After (seconds)."""
+
+    def __init__(self, status_code: int, code: str, detail: str, *, retry_after: int | None = None) -> None:
+        super().__init__(detail=detail, code=code)
+        self.status_code = status_code
+        self.error_code = code
+        self.retry_after = retry_after
+
+
 def invalid(fields: dict[str, list[str] | str], detail: str | None = None) -> exceptions.ValidationError:
     """A 400 naming the fields at fault, for checks made outside a serializer."""
     error = exceptions.ValidationError({k: v if isinstance(v, list) else [v] for k, v in fields.items()})
@@ -100,7 +110,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         headers["WWW-Authenticate"] = "Api-Key"
 
-    if isinstance(exc, PolicyRefused):
+    if isinstance(exc, CodedError):
+        body = error_body(exc.error_code, str(exc.detail))
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, PolicyRefused):
         body = error_body(exc.policy_code, str(exc.detail))
     elif isinstance(exc, Conflict):
         body = error_body(exc.conflict_code, str(exc.detail))

@@ -1,6 +1,8 @@
 """The customer evidence pack: for one contact, everything that proves how PandoraKart treated
-their consent — the notices they were shown, every ledger event with its evidence and its place
-in the hash chain, every message with the consent in force when it left, and their complaints.
+their consent — the notices they were shown, every ledger event with its evidence and its
+inclusion proof against the ledger's latest signed checkpoint (which the pack carries, with the
+verifier key, so anyone can check it without us), every message with the consent in force when
+it left, and their complaints.
 
 One dict of plain values (datetimes stay datetimes; DjangoJSONEncoder writes them as ISO 8601)
 serves both the printable page and the JSON download.
@@ -15,15 +17,18 @@ from typing import Any
 from django.utils import timezone
 
 from complaints.evidence import consent_in_force
-from consent.ledger import CHAINED_FIELDS, GENESIS_HASH, event_hash, evidence_digest
-from consent.models import ConsentEvent, ConsentNotice, Contact, Status
+from consent.ledger import CHAINED_FIELDS, GENESIS_HASH, event_hash, event_leaf_row, evidence_digest, leaf_bytes
+from consent.log import TileReader, b64, inclusion_proofs, log_verifier, open_trusted, proof_document
+from consent.merkle import leaf_hash, verify_inclusion
+from consent.models import ConsentEvent, ConsentNotice, Contact, LedgerCheckpoint, Status
+from consent.note import NoteError, public_bytes, verifier_key
 from consent.purposes import Purpose
 from consent.selectors import contact_states, ledger_last_verification
 from messaging.models import Message, MessageKind, MessageStatus
 from pandorakart_wa.dashboard import complaints_panel
 from pandorakart_wa.phones import mask_phone
 
-PACK_VERSION = 1
+PACK_VERSION = 2  # 2: inclusion proofs against a signed checkpoint (the hash chain only before the log)
 ERASED = "erased"
 WENT_OUT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
 
@@ -37,46 +42,96 @@ def phone_shown(contact: Contact, *, full: bool, typed_e164: str | None = None) 
     return number if full and contact.phone else mask_phone(number)
 
 
-def _event_checks(events: Sequence[ConsentEvent]) -> dict[int, dict[str, Any]]:
-    """Per event: does its content match its hash, does it chain to its predecessor (and its
-    successor to it), does its evidence (while present) match the digest, and has a full
-    verification of the ledger covered it. Two queries for the neighbours, whatever the count."""
-    sequences = [e.sequence for e in events]
+def _checkpoint_summary(checkpoint: LedgerCheckpoint | None) -> dict[str, Any] | None:
+    """The checkpoint the pack's proofs are against, with its signature checked here and the
+    verifier key anyone can check it with."""
+    if checkpoint is None:
+        return None
+    verifier = log_verifier()
+    try:
+        opened = open_trusted(checkpoint.note)
+        signature_ok = opened.root_hash == bytes(checkpoint.root_hash) and opened.tree_size == checkpoint.tree_size
+    except NoteError:
+        signature_ok = False
+    return {
+        "origin": checkpoint.origin,
+        "tree_size": checkpoint.tree_size,
+        "root_hash": b64(bytes(checkpoint.root_hash)),
+        "timestamp": checkpoint.signed_at,
+        "note": checkpoint.note,
+        "signature_verified": signature_ok,
+        "verifier_key": verifier_key(verifier.name, public_bytes(verifier.public_key)),
+    }
+
+
+def _event_checks(events: Sequence[ConsentEvent]) -> tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]:
+    """The latest checkpoint, and per event: its leaf as the log recorded it, its inclusion
+    proof against that checkpoint (verified here), its evidence against the digest, whether a
+    full verification covered it, and, for events before the log, its place in the old hash
+    chain. A few queries for the whole customer, whatever the count."""
+    reader = TileReader()
+    sequenced = [e for e in events if e.sequence is not None]
+    reader.prefetch({(0, e.sequence - 1) for e in sequenced})  # type: ignore[operator]
+    checkpoint, proofs = inclusion_proofs(sequenced, reader=reader)
+    summary = _checkpoint_summary(checkpoint)
+    root = bytes(checkpoint.root_hash) if checkpoint is not None and summary and summary["signature_verified"] else None
+    chained = [e.sequence for e in events if e.hash and e.sequence is not None]
     previous = dict(
-        ConsentEvent.objects.filter(sequence__in=[s - 1 for s in sequences]).values_list("sequence", "hash")
-    )
+        ConsentEvent.objects.filter(sequence__in=[s - 1 for s in chained]).values_list("sequence", "hash")
+    ) if chained else {}
     following = dict(
-        ConsentEvent.objects.filter(sequence__in=[s + 1 for s in sequences]).values_list("sequence", "prev_hash")
-    )
+        ConsentEvent.objects.filter(sequence__in=[s + 1 for s in chained]).values_list("sequence", "prev_hash")
+    ) if chained else {}
     run = ledger_last_verification()
     checks: dict[int, dict[str, Any]] = {}
     for event in events:
-        expected_prev = GENESIS_HASH if event.sequence == 1 else previous.get(event.sequence - 1)
-        next_prev = following.get(event.sequence + 1)
         evidence = getattr(event, "evidence", None)
         data = evidence.data if evidence is not None else None
-        hash_ok = event_hash({name: getattr(event, name) for name in CHAINED_FIELDS}) == event.hash
-        links_back = expected_prev is not None and event.prev_hash == expected_prev
-        links_forward = None if next_prev is None else next_prev == event.hash  # None: the ledger's head
         evidence_ok = None if data is None else evidence_digest(data) == event.evidence_sha256
-        if run is None:
+        leaf = leaf_hash(leaf_bytes(event_leaf_row(event)))
+        leaf_ok: bool | None = None
+        if event.sequence is not None:
+            try:
+                leaf_ok = reader.node(0, event.sequence - 1) == leaf
+            except LookupError:
+                leaf_ok = False
+        proof = proofs.get(event.pk)
+        included = None if proof is None else (
+            root is not None and verify_inclusion(proof.leaf_index, proof.tree_size, leaf, proof.path, root)
+        )
+        hash_ok = links_back = links_forward = None
+        if event.hash:  # written before the log: the old hash chain too
+            hash_ok = event_hash({name: getattr(event, name) for name in CHAINED_FIELDS}) == event.hash
+            expected_prev = GENESIS_HASH if event.sequence == 1 else previous.get((event.sequence or 0) - 1)
+            links_back = expected_prev is not None and event.prev_hash == expected_prev
+            next_prev = following.get((event.sequence or 0) + 1)
+            links_forward = None if not next_prev else next_prev == event.hash  # "": the log began
+        if event.sequence is None:
+            verified = "not in the log yet"
+        elif run is None:
             verified = "never verified"
         elif run.ok:
             verified = "covered" if (run.head_sequence or 0) >= event.sequence else "after the last run"
         else:
             bad = run.first_bad_sequence
-            verified = "covered" if bad is not None and event.sequence < bad else "chain broken before it"
-        intact = hash_ok and links_back and links_forward is not False and evidence_ok is not False
-        checks[event.sequence] = {
+            verified = "covered" if bad is not None and event.sequence < bad else "ledger broken before it"
+        intact = all(c is not False for c in (evidence_ok, leaf_ok, included, hash_ok, links_back, links_forward))
+        checks[event.pk] = {
+            "leaf_index": event.leaf_index,
+            "leaf_hash": b64(leaf),
+            "leaf_matches_log": leaf_ok,
+            "in_checkpoint": proof is not None,
+            "inclusion_verified": included,
+            "inclusion_proof": None if proof is None else proof_document(event, proof),
             "hash_matches": hash_ok,
             "links_to_previous": links_back,
             "next_links_to_it": links_forward,
             "evidence_matches": evidence_ok,
             "full_verification": verified,
-            "chain_verified_to_here": intact and verified == "covered",
+            "verified": intact and bool(included) and verified == "covered",
             "intact": intact,
         }
-    return checks
+    return summary, checks
 
 
 def _notices(events: Sequence[ConsentEvent]) -> list[dict[str, Any]]:
@@ -177,9 +232,9 @@ def _messages(contact: Contact, events: Sequence[ConsentEvent]) -> list[dict[str
 def evidence_pack(contact: Contact, *, full_phone: bool, typed_e164: str | None = None) -> dict[str, Any]:
     """Everything that proves how the contact's consent was collected, kept and respected."""
     events = list(
-        ConsentEvent.objects.filter(contact=contact).select_related("evidence").order_by("sequence")
+        ConsentEvent.objects.filter(contact=contact).select_related("evidence", "contact").order_by("id")
     )
-    checks = _event_checks(events)
+    checkpoint, checks = _event_checks(events)
     states = contact_states(contact)
     run = ledger_last_verification()
     event_rows: list[dict[str, Any]] = []
@@ -210,7 +265,7 @@ def evidence_pack(contact: Contact, *, full_phone: bool, typed_e164: str | None 
                 "evidence_sha256": event.evidence_sha256,
                 "evidence_state": evidence_state,
                 "evidence": data,
-                "checks": checks[event.sequence],
+                "checks": checks[event.pk],
             }
         )
     messages = _messages(contact, events)
@@ -241,6 +296,7 @@ def evidence_pack(contact: Contact, *, full_phone: bool, typed_e164: str | None 
             }
             for p in Purpose
         ],
+        "ledger_checkpoint": checkpoint,
         "ledger_verification": {
             "last_run_at": run.finished_at if run else None,
             "ok": run.ok if run else None,

@@ -18,7 +18,16 @@ from django.db.models import Aggregate, Count, DurationField, ExpressionWrapper,
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from consent.models import Action, ConsentEvent, ConsentState, Contact, LedgerVerification, Source, Status
+from consent.models import (
+    Action,
+    ConsentEvent,
+    ConsentState,
+    Contact,
+    LedgerCheckpoint,
+    LedgerVerification,
+    Source,
+    Status,
+)
 from consent.purposes import Purpose
 from consent.selectors import ledger_last_verification
 from messaging.models import (
@@ -284,6 +293,8 @@ class LedgerStatus:
     head_sequence: int | None
     unverified_events: int | None  # events appended since the last intact run
     stale: bool
+    checkpoint: LedgerCheckpoint | None = None  # the latest signed tree head
+    waiting_events: int = 0  # written, not yet given a position by the sequencer
 
     @property
     def state(self) -> str:
@@ -300,7 +311,10 @@ def ledger_status(now: dt.datetime | None = None) -> LedgerStatus:
     if last is not None and last.ok:
         unverified = (head or 0) - (last.head_sequence or 0)
     stale = last is None or now - last.finished_at > LEDGER_VERIFICATION_STALE_AFTER
-    return LedgerStatus(last=last, head_sequence=head, unverified_events=unverified, stale=stale)
+    checkpoint = LedgerCheckpoint.objects.order_by("-tree_size").defer("note").first()
+    waiting = ConsentEvent.objects.filter(sequence__isnull=True).count()  # the sequencer's partial index
+    return LedgerStatus(last=last, head_sequence=head, unverified_events=unverified, stale=stale,
+                        checkpoint=checkpoint, waiting_events=waiting)
 
 
 # --- Messaging ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from complaints.models import Category, Channel, Outcome
 from complaints.services import complaint_create, complaint_resolve, complaints_check_clocks
+from consent.log import ledger_sequence
 from consent.models import Contact, LedgerVerification, OptOutKeyword
 from consent.seed import seed_notices
 from consent.services import (
@@ -65,7 +66,7 @@ def _message(contact: Contact, template: Any, status: str, **fields: Any) -> Mes
 
 
 def seed_compliance_history() -> History:
-    """A small, mixed history through the real services (so the hash chain is real): opt-ins,
+    """A small, mixed history through the real services (so the ledger's tree is real): opt-ins,
     a keyword STOP, a storefront opt-out, an erasure, a block, messages in every state, a held
     template, profile drift, an alert, and a ledger verification."""
     now = timezone.now()
@@ -117,6 +118,7 @@ def seed_compliance_history() -> History:
                      description="Why do you have my number?", actor=system_user(COMMAND), acknowledge=False,
                      now=now - dt.timedelta(days=10))
     complaints_check_clocks()  # the beat task: marks bala's late first response and resolution, alerts
+    ledger_sequence(force_checkpoint=True)  # beat's sequencer: positions, the tree, a signed checkpoint
     consent_ledger_verify(triggered_by="test")
     return History(alice=Contact.objects.get(pk=alice.pk), bala=Contact.objects.get(pk=bala.pk),
                    chitra=Contact.objects.get(pk=chitra.pk), dev=Contact.objects.get(pk=dev.pk),

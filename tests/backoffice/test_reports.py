@@ -8,6 +8,8 @@ import csv
 import datetime as dt
 import io
 import json
+import subprocess
+import sys
 
 import pytest
 from auditlog.models import LogEntry
@@ -26,6 +28,7 @@ from pandorakart_wa.phones import mask_phone
 from tests.backoffice.helpers import otp_force_login
 from tests.backoffice.test_dashboard import seed_compliance_history
 from tests.consent.factories import indian_mobile
+from tests.core.helpers import ROOT
 
 LEDGER = "/admin/compliance/reports/consent-ledger.csv"
 SUPPRESSION = "/admin/compliance/reports/suppression-list.csv"
@@ -242,7 +245,7 @@ def test_pack_page_masks_the_number_for_everyone_and_offers_the_audited_reveal_a
     assert all(e.object_pk == str(history.alice.pk) for e in entries)
 
 
-def test_pack_json_holds_notices_events_with_chain_checks_and_messages_with_consent_in_force(client_as):
+def test_pack_json_holds_notices_events_with_inclusion_proofs_and_messages_with_consent_in_force(client_as, tmp_path):
     # given alice: opted in to both (with evidence), got two messages, sent STOP (marketing), then
     # got one more marketing message
     history = seed_compliance_history()
@@ -258,16 +261,24 @@ def test_pack_json_holds_notices_events_with_chain_checks_and_messages_with_cons
     assert pack["contact"]["phone"] == mask_phone(history.alice_phone) and pack["contact"]["phone_is_masked"]
     # and the notice the opt-ins referenced, with its digest checked
     assert [n["version"] for n in pack["notices"]] and all(n["matches"] for n in pack["notices"])
-    # and every consent event with evidence and chain position, verified by the last run
+    # and every consent event with evidence and its inclusion proof against the signed
+    # checkpoint the pack carries, verified here and by the last full run
     events = pack["consent_events"]
     assert [e["action"] for e in events] == ["opt_in", "opt_in", "opt_out", "opt_out"]  # the last by the complaint's outcome
     assert events[0]["evidence"]["ip"] == "203.0.113.7" and events[0]["evidence_state"] == "present"
-    stored = {e.sequence: e for e in ConsentEvent.objects.filter(contact=history.alice)}
+    assert pack["ledger_checkpoint"]["signature_verified"] and pack["pack_version"] == 2
+    stored = {e.public_id: e for e in ConsentEvent.objects.filter(contact=history.alice)}
     for event in events:
-        assert event["hash"] == stored[event["sequence"]].hash
-        assert event["prev_hash"] == stored[event["sequence"]].prev_hash
-        assert event["checks"]["hash_matches"] and event["checks"]["links_to_previous"]
-        assert event["checks"]["chain_verified_to_here"] is True
+        assert event["sequence"] == stored[event["event_id"]].sequence
+        assert event["checks"]["leaf_matches_log"] and event["checks"]["inclusion_verified"]
+        assert event["checks"]["verified"] is True
+    # and anyone with the verifier key can check those proofs with the auditors' script alone
+    saved = tmp_path / "pack.json"
+    saved.write_bytes(response.content)
+    script = subprocess.run([sys.executable, str(ROOT / "scripts/verify_receipt.py"), str(saved),
+                             pack["ledger_checkpoint"]["verifier_key"]], capture_output=True, text=True, check=False)
+    assert script.returncode == 0, script.stdout + script.stderr
+    assert script.stdout.count("OK ev_") == len(events)
     # and messages with the consent in force when they left
     by_status = {}
     for m in pack["messages"]:
@@ -293,7 +304,7 @@ def test_pack_flags_an_event_whose_evidence_was_altered(client_as):
     # then that event is shown as not intact, the others still are
     checks = {e["sequence"]: e["checks"] for e in pack["consent_events"]}
     assert checks[first.sequence]["evidence_matches"] is False
-    assert checks[first.sequence]["intact"] is False and checks[first.sequence]["chain_verified_to_here"] is False
+    assert checks[first.sequence]["intact"] is False and checks[first.sequence]["verified"] is False
     assert all(c["intact"] for s, c in checks.items() if s != first.sequence)
 
 
@@ -310,10 +321,11 @@ def test_pack_detects_an_event_altered_in_the_database(client_as):
     # when the pack is opened
     html = client_as("officer").get(_pack_url(history.bala)).content.decode()
     pack = json.loads(client_as("officer").get(_pack_url(history.bala, json_=True)).content)
-    # then the event's content no longer matches its hash, and the page says BROKEN
+    # then the event's content no longer matches its leaf, nor its proof the signed root, and
+    # the page says BROKEN
     check = next(e["checks"] for e in pack["consent_events"] if e["sequence"] == event.sequence)
-    assert check["hash_matches"] is False and check["intact"] is False
-    assert "BROKEN" in html and "content does not match its hash" in html
+    assert check["leaf_matches_log"] is False and check["inclusion_verified"] is False and check["intact"] is False
+    assert "BROKEN" in html and "content does not match its leaf in the log" in html
 
 
 def test_pack_of_an_erased_customer_keeps_the_chain_but_no_personal_data(client_as):
@@ -327,7 +339,7 @@ def test_pack_of_an_erased_customer_keeps_the_chain_but_no_personal_data(client_
     assert pack["contact"]["erased"] is True and pack["contact"]["phone"] == ""
     assert pack["contact"]["phone_digest"] == history.chitra.phone_digest
     assert {e["action"] for e in pack["consent_events"]} == {"opt_in", "erase"}
-    assert all(e["checks"]["intact"] for e in pack["consent_events"])
+    assert all(e["checks"]["intact"] and e["checks"]["verified"] for e in pack["consent_events"])
 
 
 def test_pack_page_is_printable_and_links_its_json(client_as):

@@ -21,8 +21,9 @@ ALL_VIEW = {
     "business_profile.policyversion", "business_profile.profiledrift", "business_profile.profilesyncrun",
     "business_profile.regulatorychange", "complaints.complaint", "complaints.complaintsignal",
     "complaints.intaketrigger", "consent.consentevent", "consent.consentnotice", "consent.consentstate",
-    "consent.contact", "consent.ledgerverification", "consent.optoutkeyword", "core.storefrontapikey",
-    "core.webhookevent", "core.webhookitem", "messaging.campaign", "messaging.lintterm", "messaging.message",
+    "consent.contact", "consent.ledgercheckpoint", "consent.ledgerverification", "consent.optoutkeyword",
+    "core.storefrontapikey", "core.webhookevent", "core.webhookitem", "messaging.campaign", "messaging.lintterm",
+    "messaging.message",
     "messaging.messagetemplate", "messaging.sendingpolicy", "messaging.templaterevision",
     "messaging.templatestatusevent", "otp_totp.totpdevice",
 }

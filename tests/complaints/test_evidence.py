@@ -90,7 +90,8 @@ def test_evidence_shows_the_consent_in_force_for_each_message(clock):
         ("opt_out", "marketing"),
     ]
     assert ledger[1]["evidence"]["checkbox_text"] == "Send me offers"
-    assert all(e["hash"] and e["notice_version"] == "2026-11-01-en" for e in ledger if e["action"] == "opt_in")
+    assert all(e["event"].startswith("ev_") and e["notice_version"] == "2026-11-01-en" for e in ledger
+               if e["action"] == "opt_in")
     # the messages of the last 90 days only, with template, revision, statuses and errors
     messages = {m["id"]: m for m in evidence["messages"]}
     assert str(ancient.pk) not in messages

@@ -270,7 +270,7 @@ def test_state_of_a_known_number(api_client, notices):
     assert body["purposes"]["marketing"]["status"] == "opted_in"
     assert [h["action"] for h in body["history"]] == ["opt_in", "opt_in"]
     assert set(body["history"][0]) == {"event", "action", "purpose", "source", "notice_version", "occurred_at",
-                                       "recorded_at"}
+                                       "recorded_at", "leaf_index"}
 
 
 def test_state_of_an_unknown_number_is_404_and_of_a_bad_number_400(api_client):

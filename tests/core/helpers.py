@@ -13,6 +13,7 @@ PRODUCTION_SECRETS = {
     "SECRET_KEY": "k3-Zp9vQ2mX7nR4tW8yB1cF6hJ0lN5sD-uA9eG2iK7oM4qT8wY3zC6xV1bH5jL0pS",
     "FIELD_ENCRYPTION_KEYS": "dGVzdC1rZXktb25lLXRlc3Qta2V5LW9uZS10ZXN0LWs=",
     "PII_HASH_KEY": "another-long-random-value-for-the-phone-digest",
+    "LEDGER_SIGNING_KEY": "cHJvZHVjdGlvbi1saWtlLWxlZGdlci1rZXktMDEyMzQ=",
 }
 
 

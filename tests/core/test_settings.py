@@ -36,12 +36,35 @@ def test_debug_runs_without_secrets():
     assert result.returncode == 0, result.stderr
 
 
-def test_check_deploy_is_clean_with_production_like_settings():
+def test_production_refuses_a_malformed_ledger_signing_key():
+    # given a signing key that is no 32-byte seed
+    env = clean_env(DJANGO_SETTINGS_MODULE="pandorakart_wa.settings",
+                    **{**PRODUCTION_SECRETS, "LEDGER_SIGNING_KEY": "bm90LWEtc2VlZA=="})
+    # when
+    result = run(LOAD_SETTINGS, env)
+    # then it stops at start-up, naming the variable
+    assert result.returncode != 0 and "LEDGER_SIGNING_KEY must be the base64 of a 32-byte Ed25519 seed" in result.stderr
+
+
+def test_check_deploy_refuses_the_debug_ledger_key(tmp_path):
+    # given DEBUG's development signing key used where check --deploy runs
+    env = clean_env(DJANGO_SETTINGS_MODULE="pandorakart_wa.settings", DEBUG="on",
+                    LEDGER_CHECKPOINT_DIR=str(tmp_path), LEDGER_LOG_ORIGIN="wa.pandorakart.com/consent-ledger")
+    # when
+    result = run(["manage.py", "check", "--deploy", "--tag", "ledger"], env)
+    # then it fails, naming the variable
+    assert result.returncode != 0
+    assert "ledger.E005" in result.stderr and "LEDGER_SIGNING_KEY" in result.stderr
+
+
+def test_check_deploy_is_clean_with_production_like_settings(tmp_path):
     # given the variables a production deployment sets
     env = clean_env(
         **PRODUCTION_SECRETS,
         DJANGO_SETTINGS_MODULE="pandorakart_wa.settings",
         ALLOWED_HOSTS="wa.pandorakart.com",
+        LEDGER_LOG_ORIGIN="wa.pandorakart.com/consent-ledger",
+        LEDGER_CHECKPOINT_DIR=str(tmp_path / "checkpoints"),
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres",
         CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
         REDIS_URL="redis://127.0.0.1:6379/1",
@@ -70,6 +93,12 @@ def test_cloud_backend_without_its_settings_fails_the_system_check(settings):
     ids = {message.id for message in run_checks(tags=["whatsapp"])}
     # then
     assert {"whatsapp.E002", "whatsapp.E003", "whatsapp.E004"} <= ids
+
+
+def test_a_ledger_origin_that_cannot_name_a_note_key_fails_the_system_check(settings):
+    settings.LEDGER_LOG_ORIGIN = "pandorakart consent+ledger"
+    ids = {message.id for message in run_checks(tags=["ledger"])}
+    assert "ledger.E002" in ids
 
 
 def test_unknown_backend_fails_the_system_check(settings):
