@@ -15,6 +15,7 @@ from consent.models import (
     ConsentNotice,
     ConsentState,
     Contact,
+    LedgerCheckpoint,
     LedgerVerification,
     OptOutKeyword,
     RevocationClock,
@@ -332,3 +333,8 @@ def keywords_active() -> list[dict[str, Any]]:
         "id", "normalized", "phrase", "action", "scope", "language", "reply_text"
     )
     return [dict(row) for row in rows]
+
+
+def ledger_checkpoint_latest() -> LedgerCheckpoint | None:
+    """The latest signed checkpoint of the consent ledger (monitoring: its age)."""
+    return LedgerCheckpoint.objects.order_by("-tree_size").only("tree_size", "signed_at").first()

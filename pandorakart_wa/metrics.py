@@ -20,7 +20,6 @@ import hmac
 import math
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import prometheus_client
 from django.conf import settings
@@ -46,9 +45,6 @@ HONOUR_QUANTILES = (0.5, 0.95, 1.0)
 # Imports replay old history: their delay is not ours (as on the dashboard).
 HONOUR_EXCLUDED_SOURCES = (Source.IMPORT,)
 SYNC_COMPLETED = (ProfileSyncRun.Result.OK, ProfileSyncRun.Result.NOOP, ProfileSyncRun.Result.DRIFT)
-# consent.selectors' reader of the latest signed checkpoint of the ledger (issue 14's log): when it
-# exists, `pandorakart_ledger_checkpoint_age_seconds` is exported from it.
-LEDGER_CHECKPOINT_SELECTOR = "ledger_checkpoint_latest"
 
 
 def _seconds(delta: dt.timedelta) -> float:
@@ -203,16 +199,12 @@ class ServiceCollector(Collector):
 
 
 def ledger_checkpoint_age(now: dt.datetime) -> float | None:
-    """Seconds since the latest signed checkpoint of the consent ledger, read through consent's
-    selector `ledger_checkpoint_latest()` (an object with a `timestamp` datetime, or None)
-    once the verifiable log provides it; None (no metric) until then or before the first one."""
-    latest_checkpoint: Callable[[], Any] | None = getattr(consent_selectors, LEDGER_CHECKPOINT_SELECTOR, None)
-    if latest_checkpoint is None:
-        return None
-    checkpoint = latest_checkpoint()
+    """Seconds since the latest signed checkpoint of the consent ledger; None (no metric)
+    before the first one."""
+    checkpoint = consent_selectors.ledger_checkpoint_latest()
     if checkpoint is None:
         return None
-    return _seconds(now - checkpoint.timestamp)
+    return _seconds(now - checkpoint.signed_at)
 
 
 SERVICE_REGISTRY = CollectorRegistry(auto_describe=False)

@@ -130,15 +130,18 @@ def test_the_figures_that_page_someone(client, metrics_on):
 
 
 @pytest.mark.django_db
-def test_the_ledger_checkpoint_age_comes_from_consents_selector_once_it_exists(client, metrics_on, monkeypatch):
-    # given consent's reader of the latest signed checkpoint (the verifiable log provides it)
-    from consent import selectors
-
-    class Checkpoint:
-        timestamp = timezone.now() - dt.timedelta(seconds=25)
+def test_the_ledger_checkpoint_age_is_the_latest_signed_checkpoints(client, metrics_on, django_capture_on_commit_callbacks):
+    # given no checkpoint yet: no figure
+    from consent.log import ledger_sequence
+    from consent.models import LedgerCheckpoint
+    from tests.messaging.sending_helpers import customer
 
     assert scrape(client).content.count(b"pandorakart_ledger_checkpoint_age_seconds") == 0
-    monkeypatch.setattr(selectors, "ledger_checkpoint_latest", Checkpoint, raising=False)
+    # given a consent, sequenced and signed 25 s ago
+    customer(1)
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger_sequence(force_checkpoint=True)
+    LedgerCheckpoint.objects.update(signed_at=timezone.now() - dt.timedelta(seconds=25))
     # when scraped, then its age is exported
     got = samples(scrape(client).content.decode())
     assert 24 <= got[("pandorakart_ledger_checkpoint_age_seconds", ())] < 60
