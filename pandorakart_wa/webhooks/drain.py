@@ -25,6 +25,7 @@ from django.utils import timezone
 from pandorakart_wa.audit import META_WEBHOOK, acting_as, system_user
 from pandorakart_wa.models import WebhookEvent, WebhookItem
 from pandorakart_wa.webhooks.intake import split_event
+from pandorakart_wa.webhooks.optouts import apply_opt_outs_together
 from pandorakart_wa.webhooks.router import OPEN_STATES, Outcome, _finish, apply_statuses, item_apply
 from pandorakart_wa.whatsapp.inbound import ItemKind
 
@@ -36,6 +37,9 @@ DRAIN_GATHER_SECONDS = 0.2  # a drain lets items gather this long; each process 
 DRAIN_LOCK_KEY = 0x5741_5748  # "WAWH": PostgreSQL advisory lock of the drain
 SPLIT_GRACE = timedelta(seconds=5)  # an event unread this long was left by a crash (the sweep reads it)
 SPLIT_MAX_ATTEMPTS = 20
+# One drain task applies for at most this long, then hands over to a new one (well inside
+# CELERY_TASK_SOFT_TIME_LIMIT: a task killed at its limit would leave the backlog to beat).
+DRAIN_MAX_SECONDS = 120.0
 
 
 def _due() -> Q:
@@ -73,15 +77,31 @@ def webhooks_drain(*, gather: bool = True) -> int:
     if gather and DRAIN_GATHER_SECONDS:
         time.sleep(DRAIN_GATHER_SECONDS)
     applied = 0
+    deadline = time.monotonic() + DRAIN_MAX_SECONDS
     while _drain_lock(take=True):
         try:
             webhooks_split_unread()
-            applied += webhooks_apply_pending()
+            applied += webhooks_apply_pending(deadline=deadline)
         finally:
             _drain_lock(take=False)
         if not WebhookItem.objects.filter(_due()).exists():
             break
+        if time.monotonic() > deadline:
+            # A backlog longer than one task may run (CELERY_TASK_SOFT_TIME_LIMIT): hand it to
+            # a fresh task rather than be killed mid-item with the broker asked by no one.
+            logger.info("Webhook drain ran %.0f s with items still due; a new drain takes over", DRAIN_MAX_SECONDS)
+            _request_now()
+            break
     return applied
+
+
+def _request_now() -> None:
+    from pandorakart_wa.tasks import apply_deferred_webhooks
+
+    try:
+        apply_deferred_webhooks.apply_async(kwargs={"gather": False}, retry=False)
+    except Exception:
+        logger.warning("Could not hand the webhook backlog to a new drain; beat's sweep will", exc_info=True)
 
 
 def _drain_lock(*, take: bool) -> bool:
@@ -108,12 +128,13 @@ def webhooks_split_unread() -> int:
     return len(events)
 
 
-def webhooks_apply_pending(*, event_ids: Sequence[int] | None = None) -> int:
+def webhooks_apply_pending(*, event_ids: Sequence[int] | None = None, deadline: float | None = None) -> int:
     """Apply every due item (of these events only, when given): statuses in batches, the rest
-    one by one, opt-outs first then Meta's order. Returns how many were applied."""
+    one by one, opt-outs first then Meta's order; until `deadline` (time.monotonic()) when
+    given. Returns how many were applied."""
     scope = Q(event_id__in=list(event_ids)) if event_ids is not None else Q()
     applied = 0
-    while True:
+    while deadline is None or time.monotonic() < deadline:
         touched: set[int] = set()
         statuses = _apply_status_batch(scope, touched)
         others = _apply_others(scope, touched)
@@ -155,12 +176,13 @@ def _apply_others(scope: Q, touched: set[int]) -> int:
         WebhookItem.objects.filter(scope, _due())
         .exclude(kind=ItemKind.STATUS, opt_out=False, in_scope=True)
         .order_by("-opt_out", "occurred_at", "id")
-        .values_list("pk", "event_id")[:ITEM_BATCH]
+        .values_list("pk", "event_id", "opt_out")[:ITEM_BATCH]
     )
-    touched.update(event_id for _, event_id in rows)
-    done = 0
-    for item_id, _ in rows:
-        if item_apply(item_id) is not None:
+    touched.update(event_id for _, event_id, _ in rows)
+    done, left = apply_opt_outs_together([pk for pk, _, opt_out in rows if opt_out])
+    one_by_one = set(left)
+    for item_id, _, opt_out in rows:
+        if (not opt_out or item_id in one_by_one) and item_apply(item_id) is not None:
             done += 1
     return done
 

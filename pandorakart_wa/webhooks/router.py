@@ -140,7 +140,7 @@ def _ids(payload: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return payload.get("wa_id") or None, payload.get("user_id") or None
 
 
-def _keyword(payload: Mapping[str, Any]) -> InboundKeyword | None:
+def keyword_of(payload: Mapping[str, Any]) -> InboundKeyword | None:
     match = payload.get("keyword")
     if not isinstance(match, Mapping):
         return None
@@ -153,7 +153,7 @@ def _message(item: WebhookItem, payload: Mapping[str, Any], *, foreign: bool = F
     wa_id, user_id = _ids(payload)
     if wa_id and user_id:
         consent_link_identity(wa_id=wa_id, user_id=user_id)
-    keyword = _keyword(payload)
+    keyword = keyword_of(payload)
     if foreign and (keyword is None or keyword.action != "opt_out"):
         keyword = None
     outcome = consent_apply_inbound_message(

@@ -1,0 +1,111 @@
+"""Many opt-out keywords applied together: a storm of STOPs after a campaign.
+
+One STOP applied alone (router.item_apply) costs a dozen statements; a thousand in one body
+would leave most of them to the workers for many seconds. `apply_opt_outs_together` applies
+the STOP keywords of many items in one transaction with the same effects each would have alone
+(consent.services.consent_apply_inbound_opt_outs: window, ledger event, state; the confirmation
+reply; the STOP signal; the item marked applied with its note), in a fixed number of statements.
+
+What this path does not take is returned to be applied one by one, as before: items another
+process holds, items that are not a plain opt-out keyword from a number (Meta's marketing stop,
+error 131050, another number's payload, a BSUID alone), a number's second STOP in the group and
+a BSUID another contact holds (the link merges contacts). If anything in the group fails, the
+group is rolled back and every item goes the one-by-one way, where a failure lands on its item.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from complaints.webhooks import complaint_record_stop_replies
+from consent.services import consent_apply_inbound_opt_outs
+from consent.types import InboundOptOut
+from messaging.outbox import message_replies
+from pandorakart_wa.audit import META_WEBHOOK, acting_as, system_user
+from pandorakart_wa.models import WebhookItem
+from pandorakart_wa.webhooks.router import OPEN_STATES, keyword_of
+from pandorakart_wa.whatsapp.inbound import ItemKind
+
+logger = logging.getLogger(__name__)
+
+# Fewer opt-outs than this are applied one by one (the group's fixed cost is not worth it).
+GROUP_MIN = 4
+
+
+def apply_opt_outs_together(item_ids: Sequence[int]) -> tuple[int, list[int]]:
+    """(applied, left): apply what this path can of these opt-out items in one transaction;
+    `left` are the ids to apply one by one (router.item_apply), in the order given."""
+    if connection.vendor != "postgresql" or len(item_ids) < GROUP_MIN:
+        return 0, list(item_ids)
+    try:
+        with transaction.atomic(), acting_as(system_user(META_WEBHOOK)):
+            done = _apply_group(item_ids)
+    except Exception:
+        logger.exception("Applying %s opt-outs together failed; applying them one by one", len(item_ids))
+        return 0, list(item_ids)
+    return len(done), [pk for pk in item_ids if pk not in done]
+
+
+def _apply_group(item_ids: Sequence[int]) -> set[int]:
+    items = list(
+        WebhookItem.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=list(item_ids), state__in=OPEN_STATES, kind=ItemKind.MESSAGE, in_scope=True, opt_out=True)
+        .order_by("pk")
+    )
+    requests: list[InboundOptOut] = []
+    taken: list[tuple[WebhookItem, dict]] = []
+    for item in items:
+        payload = item.data
+        keyword = keyword_of(payload)
+        data = payload.get("data") or {}
+        if keyword is None or keyword.action != "opt_out" or not payload.get("wa_id") or not isinstance(data, dict):
+            continue
+        requests.append(InboundOptOut(wa_id=str(payload["wa_id"]), user_id=str(payload.get("user_id") or ""),
+                                      wamid=str(data.get("id") or ""), at=item.occurred_at, keyword=keyword))
+        taken.append((item, data))
+    if not requests:
+        return set()
+    outcomes = consent_apply_inbound_opt_outs(requests)
+    applied: list[tuple[WebhookItem, dict, str]] = []
+    replies, stops = [], []
+    for (item, data), outcome in zip(taken, outcomes, strict=True):
+        if outcome is None or outcome.result is None or outcome.contact is None:
+            continue  # left to the one-by-one path
+        result, wamid = outcome.result, str(data.get("id") or "")
+        if outcome.superseded:
+            note = f"{result.keyword}: superseded by a later decision on WhatsApp"
+        else:
+            note = f"{result.keyword}: {result.action} {', '.join(result.purposes) or 'nothing to change'}"
+            if result.reply_text and not data.get("standby"):
+                replies.append((len(applied), (outcome.contact, result.reply_text, wamid)))
+        stops.append((outcome.contact, item.occurred_at, wamid, str(data.get("context_id") or ""),
+                      str(data.get("text") or "")))
+        applied.append((item, data, note))
+    queued = message_replies([reply for _, reply in replies])
+    notes = [note for _, _, note in applied]
+    for (position, _), message in zip(replies, queued, strict=True):
+        notes[position] += "; confirmation queued" if message is not None else "; no confirmation (window closed)"
+    complaint_record_stop_replies(stops)
+    _finish([item for item, _, _ in applied], notes)
+    return {item.pk for item, _, _ in applied}
+
+
+def _finish(items: Sequence[WebhookItem], notes: Sequence[str]) -> None:
+    """Each item applied with its own note, in one statement (bulk_update's CASE per row costs
+    milliseconds of Python per item)."""
+    if not items:
+        return
+    now = timezone.now()
+    table = connection.ops.quote_name(WebhookItem._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS i SET state = %s, note = v.note, applied_at = %s, last_error = '', "  # noqa: S608
+            "next_attempt_at = NULL FROM unnest(%s::bigint[], %s::text[]) AS v(id, note) WHERE i.id = v.id",
+            [WebhookItem.State.APPLIED, now, [item.pk for item in items], [note[:200] for note in notes]],
+        )
+    for item, note in zip(items, notes, strict=True):
+        item.state, item.note, item.applied_at = WebhookItem.State.APPLIED, note[:200], now
