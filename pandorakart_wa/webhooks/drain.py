@@ -32,7 +32,8 @@ from pandorakart_wa.whatsapp.inbound import ItemKind
 logger = logging.getLogger(__name__)
 
 STATUS_BATCH = 500  # statuses applied per transaction
-ITEM_BATCH = 200  # other items looked up at once (each then applied in its own transaction)
+OPT_OUT_BATCH = 250  # due opt-outs looked up at once (applied together, webhooks.optouts)
+ITEM_BATCH = 25  # other items per pass, each in its own transaction (then opt-outs are looked for again)
 DRAIN_GATHER_SECONDS = 0.2  # a drain lets items gather this long; each process asks at most this often
 DRAIN_LOCK_KEY = 0x5741_5748  # "WAWH": PostgreSQL advisory lock of the drain
 SPLIT_GRACE = timedelta(seconds=5)  # an event unread this long was left by a crash (the sweep reads it)
@@ -172,17 +173,22 @@ def _apply_status_batch(scope: Q, touched: set[int]) -> int:
 
 
 def _apply_others(scope: Q, touched: set[int]) -> int:
-    rows = list(
-        WebhookItem.objects.filter(scope, _due())
-        .exclude(kind=ItemKind.STATUS, opt_out=False, in_scope=True)
-        .order_by("-opt_out", "occurred_at", "id")
-        .values_list("pk", "event_id", "opt_out")[:ITEM_BATCH]
+    """Due opt-outs first, together (webhooks.optouts), then a few other items one by one: a
+    pass is short, so an opt-out stored while the drain works through a backlog of texts waits
+    for the items of one pass at most, not for the whole backlog."""
+    opt_outs = list(
+        WebhookItem.objects.filter(scope, _due(), opt_out=True).order_by("occurred_at", "id")
+        .values_list("pk", "event_id")[:OPT_OUT_BATCH]
     )
-    touched.update(event_id for _, event_id, _ in rows)
-    done, left = apply_opt_outs_together([pk for pk, _, opt_out in rows if opt_out])
-    one_by_one = set(left)
-    for item_id, _, opt_out in rows:
-        if (not opt_out or item_id in one_by_one) and item_apply(item_id) is not None:
+    rest = list(
+        WebhookItem.objects.filter(scope, _due(), opt_out=False).exclude(kind=ItemKind.STATUS, in_scope=True)
+        .order_by("occurred_at", "id")
+        .values_list("pk", "event_id")[:ITEM_BATCH]
+    )
+    touched.update(event_id for _, event_id in [*opt_outs, *rest])
+    done, left = apply_opt_outs_together([pk for pk, _ in opt_outs])
+    for item_id in [*left, *(pk for pk, _ in rest)]:
+        if item_apply(item_id) is not None:
             done += 1
     return done
 
