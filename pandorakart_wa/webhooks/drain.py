@@ -25,7 +25,7 @@ from django.utils import timezone
 from pandorakart_wa.audit import META_WEBHOOK, acting_as, system_user
 from pandorakart_wa.models import WebhookEvent, WebhookItem
 from pandorakart_wa.webhooks.intake import split_event
-from pandorakart_wa.webhooks.optouts import apply_opt_outs_together
+from pandorakart_wa.webhooks.optouts import apply_due_opt_outs_together
 from pandorakart_wa.webhooks.router import OPEN_STATES, Outcome, _finish, apply_statuses, item_apply
 from pandorakart_wa.whatsapp.inbound import ItemKind
 
@@ -176,17 +176,13 @@ def _apply_others(scope: Q, touched: set[int]) -> int:
     """Due opt-outs first, together (webhooks.optouts), then a few other items one by one: a
     pass is short, so an opt-out stored while the drain works through a backlog of texts waits
     for the items of one pass at most, not for the whole backlog."""
-    opt_outs = list(
-        WebhookItem.objects.filter(scope, _due(), opt_out=True).order_by("occurred_at", "id")
-        .values_list("pk", "event_id")[:OPT_OUT_BATCH]
-    )
+    done, left, events = apply_due_opt_outs_together(scope & _due() & Q(opt_out=True), limit=OPT_OUT_BATCH)
     rest = list(
         WebhookItem.objects.filter(scope, _due(), opt_out=False).exclude(kind=ItemKind.STATUS, in_scope=True)
         .order_by("occurred_at", "id")
         .values_list("pk", "event_id")[:ITEM_BATCH]
     )
-    touched.update(event_id for _, event_id in [*opt_outs, *rest])
-    done, left = apply_opt_outs_together([pk for pk, _ in opt_outs])
+    touched.update(events, (event_id for _, event_id in rest))
     for item_id in [*left, *(pk for pk, _ in rest)]:
         if item_apply(item_id) is not None:
             done += 1

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Sequence
 
 from django.db import connection, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from complaints.webhooks import complaint_record_stop_replies
@@ -41,21 +42,45 @@ def apply_opt_outs_together(item_ids: Sequence[int]) -> tuple[int, list[int]]:
     `left` are the ids to apply one by one (router.item_apply), in the order given."""
     if connection.vendor != "postgresql" or len(item_ids) < GROUP_MIN:
         return 0, list(item_ids)
-    try:
-        with transaction.atomic(), acting_as(system_user(META_WEBHOOK)):
-            done = _apply_group(item_ids)
-    except Exception:
-        logger.exception("Applying %s opt-outs together failed; applying them one by one", len(item_ids))
-        return 0, list(item_ids)
+    select = WebhookItem.objects.filter(pk__in=list(item_ids)).order_by("pk")
+    done = _apply_selected(select)
     return len(done), [pk for pk in item_ids if pk not in done]
 
 
-def _apply_group(item_ids: Sequence[int]) -> set[int]:
-    items = list(
-        WebhookItem.objects.select_for_update(skip_locked=True)
-        .filter(pk__in=list(item_ids), state__in=OPEN_STATES, kind=ItemKind.MESSAGE, in_scope=True, opt_out=True)
-        .order_by("pk")
-    )
+def apply_due_opt_outs_together(due: Q, *, limit: int) -> tuple[int, list[int], set[int]]:
+    """The drain's side: up to `limit` of the due opt-out items no one else holds, in Meta's
+    order (so a worker takes the next ones while the webhook view applies its first group).
+    (applied, left, events): `left` are the ids it held and did not apply, to apply one by one;
+    `events` those of every item it held."""
+    select = WebhookItem.objects.filter(due).order_by("occurred_at", "id")
+    if connection.vendor != "postgresql":
+        rows = list(select.filter(opt_out=True).values_list("pk", "event_id")[:limit])
+        return 0, [pk for pk, _ in rows], {event_id for _, event_id in rows}
+    held: list[WebhookItem] = []
+    done = _apply_selected(select, held=held, limit=limit)
+    return len(done), [i.pk for i in held if i.pk not in done], {i.event_id for i in held}
+
+
+def _apply_selected(select: QuerySet[WebhookItem], *, held: list[WebhookItem] | None = None,
+                    limit: int | None = None) -> set[int]:
+    """Lock the open opt-out items of `select` that no one holds, and apply them together; the
+    ids applied (none when the group failed: then each goes one by one)."""
+    with transaction.atomic(), acting_as(system_user(META_WEBHOOK)):
+        items = list(select.select_for_update(skip_locked=True).filter(state__in=OPEN_STATES, opt_out=True)[:limit])
+        if held is not None:
+            held.extend(items)
+        if len(items) < GROUP_MIN:
+            return set()
+        try:
+            with transaction.atomic():
+                return _apply_group(items)
+        except Exception:
+            logger.exception("Applying %s opt-outs together failed; applying them one by one", len(items))
+            return set()
+
+
+def _apply_group(locked: Sequence[WebhookItem]) -> set[int]:
+    items = [item for item in locked if item.kind == ItemKind.MESSAGE and item.in_scope]
     requests: list[InboundOptOut] = []
     taken: list[tuple[WebhookItem, dict]] = []
     for item in items:

@@ -186,3 +186,27 @@ def test_a_group_that_fails_is_applied_one_by_one(client, monkeypatch):
     assert all(state(c) == "opted_out" for c in contacts)
     assert ConsentEvent.objects.filter(action="opt_out").count() == 8
     assert Message.objects.filter(kind=MessageKind.CONFIRMATION).count() == 8
+
+
+def test_opt_outs_the_request_left_are_applied_together_by_the_drain(client, settings, monkeypatch):
+    from pandorakart_wa.webhooks import drain, intake
+
+    # given STOPs stored and left to the workers (the request's budget spent before any)
+    settings.WEBHOOK_DEFER = True
+    monkeypatch.setattr(intake, "apply_opt_outs", lambda item_ids, **kwargs: 0)
+    monkeypatch.setattr(drain, "DRAIN_GATHER_SECONDS", 0)
+    contacts = [customer(n) for n in range(1, 31)]
+    now = int(time.time())
+    post(client, messages([text(wa(n), "STOP", wamid=f"wamid.{n}", at=now) for n in range(1, 31)]))
+    assert not ConsentState.objects.filter(purpose="marketing", status="opted_out").exists()
+    # when a worker drains
+    with CaptureQueriesContext(connection) as queries:
+        drain.webhooks_drain()
+    # then all are in force, confirmed, their items applied and the event finished, in one group
+    assert all(state(c) == "opted_out" for c in contacts)
+    assert Message.objects.filter(kind=MessageKind.CONFIRMATION).count() == 30
+    assert set(WebhookItem.objects.values_list("state", flat=True)) == {"applied"}
+    from pandorakart_wa.models import WebhookEvent
+
+    assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
+    assert len(queries) < 40, len(queries)
