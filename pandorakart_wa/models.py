@@ -105,6 +105,9 @@ class WebhookItem(models.Model):
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
+        # an opt-out the webhook view applied together with others (webhooks.optouts): in force;
+        # its confirmation reply and STOP signal follow from the workers, then it is applied
+        OPTED_OUT = "opted_out", "Opt-out in force, confirmation to follow"
         APPLIED = "applied", "Applied"
         SKIPPED = "skipped", "Recorded, nothing to apply"
         FAILED = "failed", "Failed, will be retried"

@@ -469,6 +469,9 @@ WHATSAPP_WEBHOOK_PROCESSOR = "pandorakart_wa.webhooks.intake.process_payload"
 # applied by the workers (on). Off: everything is applied before the answer (tests, debugging).
 # WEBHOOK_DEFER_STATUSES is the variable's earlier name, still read.
 WEBHOOK_DEFER = env.bool("WEBHOOK_DEFER", default=env.bool("WEBHOOK_DEFER_STATUSES", default=True))
+# Opt-out keywords the webhook view applies together per transaction (each group is in force at
+# its commit; pandorakart_wa/webhooks/optouts.py).
+WEBHOOK_OPT_OUT_GROUP = env.int("WEBHOOK_OPT_OUT_GROUP", default=250)
 CELERY_BEAT_SCHEDULE["core-apply-deferred-webhooks"] = {  # the safety net: each webhook asks a worker itself
     "task": "pandorakart_wa.tasks.apply_deferred_webhooks",
     "schedule": timedelta(seconds=10),

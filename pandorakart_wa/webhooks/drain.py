@@ -25,7 +25,7 @@ from django.utils import timezone
 from pandorakart_wa.audit import META_WEBHOOK, acting_as, system_user
 from pandorakart_wa.models import WebhookEvent, WebhookItem
 from pandorakart_wa.webhooks.intake import split_event
-from pandorakart_wa.webhooks.optouts import apply_due_opt_outs_together
+from pandorakart_wa.webhooks.optouts import apply_due_opt_outs_together, finish_opted_out
 from pandorakart_wa.webhooks.router import OPEN_STATES, Outcome, _finish, apply_statuses, item_apply
 from pandorakart_wa.whatsapp.inbound import ItemKind
 
@@ -85,7 +85,7 @@ def webhooks_drain(*, gather: bool = True) -> int:
             applied += webhooks_apply_pending(deadline=deadline)
         finally:
             _drain_lock(take=False)
-        if not WebhookItem.objects.filter(_due()).exists():
+        if not WebhookItem.objects.filter(_due() | Q(state=WebhookItem.State.OPTED_OUT)).exists():
             break
         if time.monotonic() > deadline:
             # A backlog longer than one task may run (CELERY_TASK_SOFT_TIME_LIMIT): hand it to
@@ -137,7 +137,9 @@ def webhooks_apply_pending(*, event_ids: Sequence[int] | None = None, deadline: 
     applied = 0
     while deadline is None or time.monotonic() < deadline:
         touched: set[int] = set()
-        statuses = _apply_status_batch(scope, touched)
+        finished, events = finish_opted_out(scope, limit=OPT_OUT_BATCH)
+        touched.update(events)
+        statuses = _apply_status_batch(scope, touched) + finished
         others = _apply_others(scope, touched)
         applied += statuses + others
         _mark_finished(touched)
@@ -193,7 +195,8 @@ def _mark_finished(event_ids: set[int]) -> None:
     """These events are processed once every item of theirs reached a final state."""
     if not event_ids:
         return
-    open_items = WebhookItem.objects.filter(event_id=OuterRef("pk"), state__in=OPEN_STATES)
+    open_items = WebhookItem.objects.filter(event_id=OuterRef("pk"),
+                                            state__in=[*OPEN_STATES, WebhookItem.State.OPTED_OUT])
     WebhookEvent.objects.filter(pk__in=list(event_ids), processed_at__isnull=True, split_at__isnull=False).exclude(
         Exists(open_items)
     ).update(processed_at=timezone.now())

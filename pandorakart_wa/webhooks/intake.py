@@ -44,9 +44,6 @@ OPT_OUT_BUDGET_SECONDS = 1.0
 # Above this many opt-outs in one body a worker is woken before the request applies them, so
 # both apply them (the request in Meta's order, the worker taking what the request has not).
 MANY_OPT_OUTS = 40
-# Opt-outs applied together per transaction (webhooks.optouts): each group is in force at its
-# commit, so a storm is in force in steps rather than all at the end.
-OPT_OUT_GROUP = 250
 # Meta's error on a marketing send to a customer who stopped marketing in WhatsApp: an opt-out.
 PLATFORM_OPT_OUT_CODE = 131050
 # Kinds that name a customer of this service's number; the rest are WABA-level events.
@@ -357,20 +354,25 @@ def split_event(event: WebhookEvent, *, raw: bytes | None = None) -> str:
 
 def apply_opt_outs(item_ids: Sequence[int], *, budget: float = OPT_OUT_BUDGET_SECONDS) -> int:
     """Apply these opt-out items now until the budget is spent (the workers take the rest
-    first): in groups of OPT_OUT_GROUP, each one transaction (webhooks.optouts), and what a
+    first): in groups of settings.WEBHOOK_OPT_OUT_GROUP, each one transaction (webhooks.optouts), and what a
     group leaves one transaction each, in Meta's order. Returns how many were applied."""
     if not item_ids:
         return 0
+    from pandorakart_wa.webhooks.drain import request_drain
     from pandorakart_wa.webhooks.optouts import apply_opt_outs_together
     from pandorakart_wa.webhooks.router import item_apply
 
     deadline = time.monotonic() + budget
     applied = 0
-    for start in range(0, len(item_ids), OPT_OUT_GROUP):
+    group = max(1, settings.WEBHOOK_OPT_OUT_GROUP)
+    for start in range(0, len(item_ids), group):
         if time.monotonic() > deadline:
             break
-        together, left = apply_opt_outs_together(item_ids[start:start + OPT_OUT_GROUP])
+        # in force now; their confirmations and signals follow from the workers (woken below)
+        together, left = apply_opt_outs_together(item_ids[start:start + group], follow_up=False)
         applied += together
+        if together and settings.WEBHOOK_DEFER:
+            transaction.on_commit(request_drain)
         for item_id in left:
             if time.monotonic() > deadline:
                 break
