@@ -497,6 +497,10 @@ class OptOutKeywordForm(forms.ModelForm):
             self.add_error("phrase", f"Matches the existing keyword {clash.phrase!r}.")
         if data.get("action") == OptOutKeyword.KeywordAction.OPT_OUT and not data.get("scope"):
             self.add_error("scope", "An opt-out keyword needs a scope.")
+        if data.get("action") == OptOutKeyword.KeywordAction.PREFERENCES and data.get("reply_text") and (
+            "{link}" not in data["reply_text"]
+        ):
+            self.add_error("reply_text", "Put {link} where the customer's preference-centre link goes.")
         return data
 
 

@@ -247,3 +247,19 @@ def contact_state_document(
         "erased": contact.erased,
         "history": [history_item(e) for e in history],
     }
+
+
+# --- Preference centre ----------------------------------------------------------------------
+
+
+class PreferenceLinkInputSerializer(serializers.Serializer):
+    phone = PhoneField()
+    language = StrictChoiceField(
+        choices=[("en", "English"), ("hi", "Hindi")], required=False, default="en",
+        help_text="The page's language: en (default) or hi.",
+    )
+
+
+class PreferenceLinkSerializer(serializers.Serializer):
+    url = serializers.CharField(help_text="The signed, single-customer link (GET it in a browser; no key).")
+    expires_at = UtcDateTimeField()

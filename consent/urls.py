@@ -10,6 +10,7 @@ from consent.api import (
     ConsentOptOutApi,
     ConsentStateApi,
     NoticeCurrentApi,
+    PreferenceLinkApi,
     PrivacyErasureApi,
     PrivacyExportApi,
 )
@@ -23,6 +24,7 @@ urlpatterns: list[URLPattern] = [
     path("notices/current", NoticeCurrentApi.as_view(), name="notice-current"),
     path("privacy/erasure", PrivacyErasureApi.as_view(), name="privacy-erasure"),
     path("privacy/export", PrivacyExportApi.as_view(), name="privacy-export"),
+    path("preferences/link", PreferenceLinkApi.as_view(), name="preference-link"),
     path("ledger/checkpoint", LedgerCheckpointApi.as_view(), name="ledger-checkpoint"),
     path("ledger/proof/<str:event>", LedgerProofApi.as_view(), name="ledger-proof"),
     path("ledger/consistency", LedgerConsistencyApi.as_view(), name="ledger-consistency"),
