@@ -3,7 +3,7 @@
 GET shows each purpose in plain words with its state and the notice in force, in one form;
 POST applies the ticked boxes (consent.preferences) and shows the new state. An invalid link
 answers 404, an expired one or an erased customer's 410, and changes nothing. The page is never
-cached, never indexed, and sends no Referer (the link is in its address).
+cached, never indexed, and sends no Referer to other sites (the link is in its address).
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ EVIDENCE_USER_AGENT_MAX = 500
 
 
 def _private(response: HttpResponse) -> HttpResponse:
-    response["Referrer-Policy"] = "no-referrer"
+    # same-origin, not no-referrer: other sites never see the link, and the form's own POST
+    # keeps its Origin (with no-referrer browsers send "Origin: null" and CSRF refuses it)
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 

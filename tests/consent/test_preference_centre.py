@@ -136,7 +136,7 @@ def test_page_shows_each_purpose_its_state_and_the_notice_in_force(client, custo
     assert notices["en"].version in html  # the notice in force
     assert "+91******5678" in html and "9812345678" not in html.replace("+91******5678", "")
     assert response["Cache-Control"].startswith("max-age=0") or "no-cache" in response["Cache-Control"]
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
 
 
 def test_page_in_hindi_uses_the_hindi_notice(client, customer, notices):
