@@ -303,3 +303,30 @@ def test_a_preferences_reply_must_have_a_place_for_the_link(db):
     with pytest.raises(ConsentError) as caught:
         keyword_save(keyword=OptOutKeyword(phrase="CHOICES", action="preferences", reply_text="See our site"))
     assert caught.value.field == "reply_text"
+
+
+# --- Settings ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "value", "check_id"), [
+    ("PUBLIC_BASE_URL", "wa.pandorakart.com", "consent.E001"),
+    ("PUBLIC_BASE_URL", "https://wa.pandorakart.com/prefs", "consent.E001"),
+    ("PREFERENCE_LINK_DAYS", 0, "consent.E002"),
+])
+def test_bad_preference_settings_fail_the_system_check(settings, name, value, check_id):
+    from consent.checks import preference_settings_check
+
+    assert preference_settings_check() == []
+    setattr(settings, name, value)
+    assert [problem.id for problem in preference_settings_check()] == [check_id]
+
+
+def test_log_lines_never_carry_a_link_token(customer):
+    from pandorakart_wa.logging import mask_phone_numbers
+
+    path = link_path(customer)
+    line = f'"GET {path} HTTP/1.1" 200 and POST /api/v1/preferences/link for +919812345678'
+    masked = mask_phone_numbers(line)
+    assert path.split("/")[2] not in masked
+    assert "/preferences/[token]/" in masked and "/api/v1/preferences/link" in masked
+    assert "+91******5678" in masked
