@@ -47,3 +47,23 @@ def test_the_manager_page_lists_its_keys_and_nobody_deletes_it(client_as):
     assert ConsentManager.objects.filter(pk=manager.pk).exists()
     listing = officer.get("/admin/consent/consentmanager/")
     assert "CM-7" in listing.content.decode()
+
+
+def test_the_evidence_pack_page_shows_the_consent_managers_artefacts(client_as):
+    from consent.managers import consent_artefact_record
+    from consent.seed import seed_notices
+
+    notice = {n.language: n for n in seed_notices()}["en"]
+    manager = consent_manager_register(registration_id="CM-EP-1", name="Evidence Manager", actor=Actor.system("test"))
+    outcome = consent_artefact_record(manager=manager, artefact_id="cm-ep-77", action="grant", phone="+919812345678",
+                                      purposes=["marketing"], notice=notice)
+    consent_artefact_record(manager=manager, artefact_id="cm-ep-77", action="withdraw", phone=None, purposes=None,
+                            notice=None)
+    contact = outcome.receipt.contact
+    page = client_as("officer").get(f"/admin/compliance/evidence/{contact.public_id}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="pack-consent-managers"' in html
+    assert "cm-ep-77" in html and "Evidence Manager" in html and "withdraw" in html
+    assert "CM-EP-1, artefact cm-ep-77" in html  # on each ledger event row
+    assert "9812345678" not in html
