@@ -330,3 +330,12 @@ def test_log_lines_never_carry_a_link_token(customer):
     assert path.split("/")[2] not in masked
     assert "/preferences/[token]/" in masked and "/api/v1/preferences/link" in masked
     assert "+91******5678" in masked
+
+
+def test_preferences_outside_the_webhook_pipeline_changes_no_consent(customer):
+    from consent.services import consent_apply_inbound_text
+
+    result = consent_apply_inbound_text(wa_id=PHONE.lstrip("+"), user_id=None, text="PREFERENCES",
+                                        wamid="wamid.direct", at=timezone.now())
+    assert result is None  # not a consent keyword: the router answers it with the link
+    assert states(customer)["marketing"] == "opted_in"
