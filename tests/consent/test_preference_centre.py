@@ -339,3 +339,10 @@ def test_preferences_outside_the_webhook_pipeline_changes_no_consent(customer):
                                         wamid="wamid.direct", at=timezone.now())
     assert result is None  # not a consent keyword: the router answers it with the link
     assert states(customer)["marketing"] == "opted_in"
+
+
+def test_dates_on_the_hindi_page_are_in_hindi(client, customer):
+    html = client.get(link_path(customer, "hi")).content.decode()
+    # the month of the consent and of the link's expiry, as Django's Hindi locale spells it
+    assert "दिस" in html
+    assert "Dec " not in html and "December" not in html
