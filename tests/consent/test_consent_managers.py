@@ -301,3 +301,25 @@ def test_the_evidence_pack_names_the_manager_and_the_artefact(cm):
     assert refs == {("opt_in", str({"registration_id": "CM-2026-0001", "artefact_id": "cm-7f3a01"})),
                     ("opt_out", str({"registration_id": "CM-2026-0001", "artefact_id": "cm-7f3a01"}))}
     assert pack["summary"]["consent_manager_actions"] == 2
+
+
+def test_manager_events_are_sequenced_proved_and_verified_with_the_rest_of_the_ledger(
+    cm, django_capture_on_commit_callbacks
+):
+    from consent.log import ledger_sequence
+    from consent.services import consent_ledger_verify
+
+    receipt = cm.post(EVENTS, grant(), format="json").json()["receipt"]
+    cm.post(EVENTS, withdraw(), format="json")
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger_sequence(force_checkpoint=True)
+    # the auditor's proof of a manager's event carries the manager and the artefact in its leaf
+    _, auditor_key = api_key_create(name="auditor", scopes=[ApiScope.LEDGER])
+    auditor = APIClient()
+    auditor.credentials(HTTP_AUTHORIZATION=f"Api-Key {auditor_key}")
+    proof = auditor.get(f"/api/v1/ledger/proof/{receipt[0]}")
+    assert proof.status_code == 200, proof.json()
+    assert "CM-2026-0001" in str(proof.json()) and "artefact cm-7f3a01" in str(proof.json())
+    run = consent_ledger_verify(triggered_by="test")
+    assert run.ok, run.problem
+    assert run.events_checked == ConsentEvent.objects.count() == 4
