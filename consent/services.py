@@ -897,6 +897,9 @@ def keyword_match(text: str) -> OptOutKeyword | None:
     return OptOutKeyword.objects.filter(normalized=normalized, active=True).first()
 
 
+CONSENT_KEYWORD_ACTIONS = frozenset({OptOutKeyword.KeywordAction.OPT_OUT, OptOutKeyword.KeywordAction.RESUBSCRIBE})
+
+
 def _keyword_purposes(scope: str) -> list[str]:
     return list(ALL_PURPOSES) if scope in ("", OptOutKeyword.ALL_PURPOSES) else [scope]
 
@@ -921,6 +924,8 @@ def consent_apply_inbound_message(
 
     The sender is whoever Meta names: a wa_id libphonenumber does not validate is kept as its
     digits (pandorakart_wa.phones.wa_id_e164), a BSUID alone is enough."""
+    if keyword is not None and keyword.action not in CONSENT_KEYWORD_ACTIONS:
+        keyword = None  # PREFERENCES asks for the customer's link (the router replies); no consent change
     e164 = wa_id_e164(wa_id)
     with transaction.atomic():
         if keyword is None:
@@ -1330,6 +1335,11 @@ def keyword_save(*, keyword: OptOutKeyword) -> OptOutKeyword:
         raise ConsentError("A keyword needs at least one letter.", field="phrase")
     if keyword.action == OptOutKeyword.KeywordAction.OPT_OUT and not keyword.scope:
         raise ConsentError("An opt-out keyword needs a scope.", field="scope")
+    if keyword.action == OptOutKeyword.KeywordAction.PREFERENCES and keyword.reply_text and (
+        "{link}" not in keyword.reply_text
+    ):
+        raise ConsentError("A preferences keyword's reply must contain {link} (the customer's link).",
+                           field="reply_text")
     clash = OptOutKeyword.objects.filter(normalized=normalized).exclude(pk=keyword.pk).first()
     if clash is not None:
         raise ConsentError(f"{keyword.phrase!r} matches the existing keyword {clash.phrase!r}.", field="phrase")

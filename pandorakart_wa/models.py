@@ -22,6 +22,7 @@ class ApiScope(models.TextChoices):
     COMPLAINTS = "complaints", "Complaints"
     PROFILE = "profile", "Business profile (read)"
     LEDGER = "ledger", "Consent ledger checkpoints and proofs (auditors)"
+    CONSENT_MANAGER = "consent_manager", "A registered consent manager's artefacts (key bound to one manager)"
 
 
 class StorefrontApiKeyManager(BaseAPIKeyManager["StorefrontApiKey"]):
