@@ -15,6 +15,7 @@ from messaging.models import Campaign, Message, MessageStatus
 from messaging.outbox import message_accept
 from messaging.sending import messages_claim
 from tests.messaging.sending_helpers import customer, marketing_template, utility_template
+from tests.needs import missing
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +31,7 @@ def _redis_url() -> str:
 def shared_lanes(settings: Any) -> Iterator[inflight.InFlight]:
     """Lanes in Redis, as in production (one lane, so that a busy one means all are busy)."""
     if not django_settings.CELERY_BROKER_URL.startswith("redis://"):
-        pytest.skip("needs Redis (CELERY_BROKER_URL)")
+        missing("needs Redis (CELERY_BROKER_URL)")
     settings.REDIS_URL = _redis_url()
     settings.MESSAGING_DISPATCHERS = 1
     redis.Redis.from_url(settings.REDIS_URL).flushdb()

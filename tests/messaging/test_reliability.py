@@ -50,6 +50,7 @@ from messaging.tasks import send_due_messages
 from pandorakart_wa.whatsapp.signature import sign
 from tests.fakemeta.server import ControlClient
 from tests.messaging.sending_helpers import inbound_text
+from tests.needs import missing
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -88,7 +89,7 @@ def stack(fake: tuple[ControlClient, str], live_server: Any, settings: Any) -> I
     server, this process publishing to the real broker, and a factory of worker processes."""
     control, fake_url = fake
     if not BROKER_URL.startswith("redis://"):
-        pytest.skip("needs a Redis broker (CELERY_BROKER_URL)")
+        missing("needs a Redis broker (CELERY_BROKER_URL)")
     for db_url in (BROKER_URL, REDIS_URL):
         redis.Redis.from_url(db_url).flushdb()
     control.reset()
@@ -240,7 +241,7 @@ class PrivateRedis:
     def start(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.skip("redis-server is not installed")
+            missing("redis-server is not installed")
         self.process = subprocess.Popen([binary, "--port", str(self.port), "--save", "", "--appendonly", "no",
                                          "--daemonize", "no", "--bind", "127.0.0.1"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
