@@ -475,6 +475,20 @@ CELERY_BEAT_SCHEDULE["core-apply-deferred-webhooks"] = {  # the safety net: each
     "options": {"expires": 9},
 }
 
+# --- Retention (DESIGN.md "Audit"; pandorakart_wa/retention.py) ----------------------------
+
+# Raw webhook bodies (they hold numbers) are redacted after this many days; the parsed items stay.
+RETENTION_WEBHOOK_DAYS = env.int("RETENTION_WEBHOOK_DAYS", default=30)
+# Profile sync runs, ledger verification runs and expired staff sessions are deleted after this.
+RETENTION_OPERATIONAL_DAYS = env.int("RETENTION_OPERATIONAL_DAYS", default=90)
+# Audit trail and staff sign-in logs: never fewer than 365 days (system check retention.E001).
+RETENTION_AUDIT_DAYS = env.int("RETENTION_AUDIT_DAYS", default=365)
+CELERY_BEAT_SCHEDULE["core-apply-retention"] = {
+    "task": "pandorakart_wa.tasks.apply_retention_task",
+    "schedule": crontab(hour=21, minute=15),  # 02:45 in India, after the nightly ledger verification
+    "options": {"expires": 6 * 60 * 60},
+}
+
 # --- Monitoring ---------------------------------------------------------------------------
 
 # GET /metrics (Prometheus) answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is off
