@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -24,6 +25,7 @@ from messaging.admin_widgets import ButtonsField
 from messaging.lint import lint_template
 from messaging.models import (
     LintTerm,
+    MessageRate,
     MessageTemplate,
     RevisionStatus,
     TemplateRevision,
@@ -583,4 +585,18 @@ class LintTermAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: LintTerm, form: Any, change: bool) -> None:
         lint_term_save(term=obj, actor=_staff(request))
+@admin.register(MessageRate)
+class MessageRateAdmin(admin.ModelAdmin):
+    """The rate card the dashboard prices billable messages with. Meta changes a rate from a date:
+    add a line with that `effective_from` (the old line keeps pricing the months before it)."""
+
+    list_display = ("market", "category", "rate", "currency", "effective_from", "checked_on", "source_url")
+    list_filter = ("market", "category", "currency")
+    fields = ("market", "category", "currency", "rate", "effective_from", "source_url", "checked_on", "note")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a rate that was in force stays on the card: past months were priced with it
+
+
 from messaging import admin_sending  # noqa: E402,F401  (messages, campaigns, sending policy)

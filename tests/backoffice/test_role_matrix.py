@@ -23,7 +23,7 @@ ALL_VIEW = {
     "complaints.intaketrigger", "consent.consentevent", "consent.consentnotice", "consent.consentstate",
     "consent.contact", "consent.ledgercheckpoint", "consent.ledgerverification", "consent.optoutkeyword",
     "core.storefrontapikey", "core.webhookevent", "core.webhookitem", "messaging.campaign", "messaging.lintterm",
-    "messaging.message",
+    "messaging.message", "messaging.messagerate",
     "messaging.messagetemplate", "messaging.sendingpolicy", "messaging.templaterevision",
     "messaging.templatestatusevent", "otp_totp.totpdevice",
 }
@@ -35,7 +35,7 @@ MATRIX: dict[str, dict[str, str]] = {
             ["business_profile.businessprofile", "business_profile.policyversion",
              "business_profile.regulatorychange", "complaints.complaint", "complaints.intaketrigger",
              "consent.consentnotice", "consent.optoutkeyword", "messaging.campaign", "messaging.lintterm",
-             "messaging.messagetemplate"],
+             "messaging.messagerate", "messaging.messagetemplate"],
             "VA",
         ),
     },
@@ -55,7 +55,7 @@ MATRIX: dict[str, dict[str, str]] = {
     MARKETING: {
         **dict.fromkeys(
             ["business_profile.businessprofile", "business_profile.policyversion", "consent.consentnotice",
-             "messaging.lintterm", "messaging.sendingpolicy", "messaging.templaterevision",
+             "messaging.lintterm", "messaging.messagerate", "messaging.sendingpolicy", "messaging.templaterevision",
              "messaging.templatestatusevent"],
             "V",
         ),
