@@ -488,7 +488,9 @@ def month_cost(today: dt.date | None = None) -> MonthCost:
         .annotate(billable=Count("id", filter=Q(pricing_billable=True)),
                   free=Count("id", filter=~Q(pricing_billable=True)))
     )
-    by_category = {row["pricing_category"]: row for row in counts}
+    by_category: dict[str, dict[str, int]] = {
+        row["pricing_category"]: {"billable": row["billable"], "free": row["free"]} for row in counts
+    }
     rates = rates_in_force(today)
     labels = dict(PricingCategory.choices)
     shown = [c for c in PricingCategory.values if c in by_category or c in rates]
