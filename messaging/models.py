@@ -117,6 +117,15 @@ class MessageTemplate(models.Model):
     hold_reason = models.CharField(max_length=16, choices=HoldReason.choices, blank=True, default=HoldReason.NONE)
     attention_reason = models.TextField(blank=True, help_text="What staff must look at, and why.")
     attention_since = models.DateTimeField(null=True, blank=True)
+    # Meta's advance notice of a recategorisation (`template_category_update` with
+    # `correct_category` and `category_update_timestamp`): applied at that time by beat, unless a
+    # corrected revision was submitted after the notice (then Meta's verdict decides).
+    scheduled_category = models.CharField(
+        max_length=16, choices=TemplateCategory.choices, blank=True,
+        help_text="The category Meta announced it will give the template.",
+    )
+    scheduled_category_at = models.DateTimeField(null=True, blank=True, help_text="When Meta recategorises it.")
+    scheduled_category_noticed_at = models.DateTimeField(null=True, blank=True, help_text="When Meta announced it.")
     meta_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

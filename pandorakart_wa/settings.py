@@ -363,6 +363,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "messaging.tasks.template_sync_task",
         "schedule": timedelta(minutes=10),
     },
+    # Message templates: apply the recategorisations Meta announced in advance, once due (Meta's
+    # own webhook at that time usually comes first and clears the schedule).
+    "messaging-template-scheduled-categories": {
+        "task": "messaging.tasks.template_apply_scheduled_categories_task",
+        "schedule": timedelta(minutes=5),
+        "options": {"expires": 4 * 60},
+    },
     # Consent: nightly proof that the ledger is intact against every checkpoint (the dashboard
     # shows the run).
     "consent-ledger-verify": {

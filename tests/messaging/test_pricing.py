@@ -130,9 +130,9 @@ def test_dashboard_shows_this_months_billable_messages_at_the_rate_card(client, 
     # then each category shows its billable and free counts, the rate in force and the estimate
     assert _row(html, "cost-marketing")[:3] == ["Marketing", "2", "0"]
     assert _row(html, "cost-marketing")[3].startswith("0.8631 INR since 1 Jan 2026")
-    assert _row(html, "cost-marketing")[4] == "1.73 INR"  # 2 × 0.8631
+    assert _row(html, "cost-marketing")[4] == "1.73 INR"  # 2 * 0.8631
     assert _row(html, "cost-utility")[:3] == ["Utility", "1", "1"]
-    assert _row(html, "cost-utility")[4] == "0.12 INR"  # 1 × 0.1150
+    assert _row(html, "cost-utility")[4] == "0.12 INR"  # 1 * 0.1150
     assert _row(html, "cost-total")[1] == "3" and _row(html, "cost-total")[4] == "1.84 INR"
     assert "Marketing is 66.7 % of this month's billable messages" in _section(html, "cost")
 
