@@ -128,7 +128,8 @@ def _sync_runs(before: dt.datetime) -> QuerySet:  # type: ignore[type-arg]
 
     keep = [pk for pk in (
         ProfileSyncRun.objects.order_by("-started_at", "-id").values_list("pk", flat=True).first(),
-        ProfileSyncRun.objects.filter(result__in=[ProfileSyncRun.Result.OK, ProfileSyncRun.Result.NOOP])
+        ProfileSyncRun.objects.filter(result__in=[ProfileSyncRun.Result.OK, ProfileSyncRun.Result.NOOP,
+                                                  ProfileSyncRun.Result.DRIFT])  # the dashboard's "last successful"
         .order_by("-started_at", "-id").values_list("pk", flat=True).first(),
     ) if pk is not None]
     return ProfileSyncRun.objects.filter(started_at__lt=before).exclude(result=ProfileSyncRun.Result.RUNNING).exclude(
