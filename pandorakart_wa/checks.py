@@ -113,8 +113,8 @@ def retention_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     from pandorakart_wa.retention import AUDIT_FLOOR_DAYS, retention_policy, retention_problems
 
     return [
-        Error(f"{problem}.", hint=f"Set RETENTION_AUDIT_DAYS to {AUDIT_FLOOR_DAYS} or more (see .env.example)."
-              if problem.startswith("RETENTION_AUDIT_DAYS") else "Set a positive number of days (see .env.example).",
-              id=f"retention.E00{i}")
-        for i, problem in enumerate(retention_problems(retention_policy()), start=1)
+        Error(f"{text}.", id=check_id, hint=(
+            f"Set RETENTION_AUDIT_DAYS to {AUDIT_FLOOR_DAYS} or more (see .env.example)." if check_id == "retention.E001"
+            else "Set a positive number of days (see .env.example)."))
+        for check_id, text in retention_problems(retention_policy())
     ]

@@ -67,18 +67,18 @@ class RetentionReport:
         return sum(line.count for line in self.lines)
 
 
-def retention_problems(policy: RetentionPolicy) -> list[str]:
-    """What is wrong with a policy (empty when it may be applied)."""
+def retention_problems(policy: RetentionPolicy) -> list[tuple[str, str]]:
+    """What is wrong with a policy, as (system check id, message); empty when it may be applied."""
     problems = []
     if policy.audit_days < AUDIT_FLOOR_DAYS:
-        problems.append(
+        problems.append(("retention.E001", (
             f"RETENTION_AUDIT_DAYS is {policy.audit_days}: audit and access logs must be kept at least "
-            f"{AUDIT_FLOOR_DAYS} days (DPDP Rules 2025, rule 6)"
-        )
+            f"{AUDIT_FLOOR_DAYS} days (DPDP Rules 2025, rule 6)")))
     if policy.webhook_days < 1:
-        problems.append(f"RETENTION_WEBHOOK_DAYS is {policy.webhook_days}: it must be at least 1")
+        problems.append(("retention.E002", f"RETENTION_WEBHOOK_DAYS is {policy.webhook_days}: it must be at least 1"))
     if policy.operational_days < 1:
-        problems.append(f"RETENTION_OPERATIONAL_DAYS is {policy.operational_days}: it must be at least 1")
+        problems.append(("retention.E003",
+                         f"RETENTION_OPERATIONAL_DAYS is {policy.operational_days}: it must be at least 1"))
     return problems
 
 
@@ -177,7 +177,7 @@ def retention_apply(*, dry_run: bool = False, now: dt.datetime | None = None,
     policy = policy or retention_policy()
     problems = retention_problems(policy)
     if problems:
-        raise ImproperlyConfigured("; ".join(problems) + ". Nothing was removed.")
+        raise ImproperlyConfigured("; ".join(text for _, text in problems) + ". Nothing was removed.")
     now = now or timezone.now()
     report = RetentionReport(dry_run=dry_run)
     webhook = RetentionLine("raw webhook bodies", "redact", now - dt.timedelta(days=policy.webhook_days))

@@ -173,6 +173,13 @@ def test_a_retention_below_the_audit_floor_is_an_error_and_removes_nothing(setti
     assert WebhookEvent.objects.filter(body_token__isnull=True).count() == 0
 
 
+def test_each_misconfigured_period_has_its_own_check_id(settings):
+    settings.RETENTION_WEBHOOK_DAYS = 0
+    assert [e.id for e in retention_check()] == ["retention.E002"]
+    settings.RETENTION_OPERATIONAL_DAYS = -1
+    assert [e.id for e in retention_check()] == ["retention.E002", "retention.E003"]
+
+
 def test_beat_runs_retention_nightly(webhooks):
     entry = settings.CELERY_BEAT_SCHEDULE["core-apply-retention"]
     assert entry["task"] == "pandorakart_wa.tasks.apply_retention_task"
