@@ -85,6 +85,9 @@ def test_staff_see_the_scheduled_change_and_what_the_template_lacks(client, otp_
     page = officer.get(f"{CHANGELIST}{welcome.pk}/change/").content.decode()
     assert 'id="scheduled-change"' in page and "UTILITY → MARKETING" in page and "(in 2 days 0 h)" in page
     assert "Under MARKETING the revision in use (1) would be refused" in page
+    # and the dashboard's template board shows it beside the category
+    board = officer.get("/admin/compliance/").content.decode()
+    assert "→ MARKETING on " in board
 
 
 def test_a_compliance_officer_holds_it_before_the_change(client, otp_client, welcome):
