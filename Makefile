@@ -41,13 +41,14 @@ test: dev-deps browser-deps
 ## The browser tests (tests/e2e) drive Debian's Chromium: installed with apt-get only when missing
 ## (Playwright never downloads a browser here). Without its "Recommends" (upower, udev, which
 ## upgrades systemd, mesa, a notification daemon, printer set-up), which a
-## headless browser does not use; fonts-liberation, one of them, is named so pages render text.
+## headless browser does not use; fonts-liberation, one of them, is named so pages render text, and
+## fonts-lohit-deva so the Hindi preference centre renders Devanagari in its screenshots.
 CHROMIUM ?= /usr/bin/chromium
 browser-deps:
 	@test -x $(CHROMIUM) || { \
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-liberation; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-liberation fonts-lohit-deva; }
 
 ## make lint: ruff and mypy (django-stubs) clean, and the migrations in step with the models
 ## (checked with the test settings: manage.py itself needs the environment, see README).

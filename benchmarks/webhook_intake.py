@@ -267,7 +267,7 @@ def part_inbound(base: str, args: argparse.Namespace, worker_running: bool) -> l
     stop_all_after = time.perf_counter() - began
     if worker_running:
         began = time.perf_counter()
-        wait_for(lambda: not WebhookItem.objects.filter(state__in=["pending", "failed"]).exists(), 1800, 0.2,
+        wait_for(lambda: not WebhookItem.objects.filter(state__in=["pending", "failed", "opted_out"]).exists(), 1800, 0.2,
                  what="every inbound item applied")
         drained = time.perf_counter() - began
     latencies.sort()

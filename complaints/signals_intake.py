@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -87,6 +87,36 @@ def attributed_message(
     if purpose is not None:
         recent = recent.filter(purpose=purpose)
     return recent.order_by("-sent_at").first()
+
+
+def attributed_messages(reactions: Sequence[tuple[Contact, dt.datetime, str]]) -> list[Message | None]:
+    """attributed_message for many (contact, at, context_wamid) at once, in two queries."""
+    if not reactions:
+        return []
+    by_context: dict[tuple[int, str], Message] = {}
+    contexts = [wamid for _, _, wamid in reactions if wamid]
+    if contexts:
+        for message in Message.objects.select_related("template").filter(
+            wamid__in=contexts, contact_id__in=[c.pk for c, _, _ in reactions], template__isnull=False
+        ):
+            by_context[(message.contact_id, str(message.wamid))] = message
+    table = connection.ops.quote_name(Message._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT v.i, m.id FROM unnest(%s::bigint[], %s::timestamptz[], %s::int[]) AS v(contact_id, at, i) "  # noqa: S608
+            f"CROSS JOIN LATERAL (SELECT id FROM {table} m WHERE m.contact_id = v.contact_id "
+            "AND m.template_id IS NOT NULL AND m.sent_at IS NOT NULL AND m.sent_at >= v.at - %s * interval '1 second' "
+            "AND m.sent_at <= v.at + %s * interval '1 second' ORDER BY m.sent_at DESC LIMIT 1) AS m",
+            [[c.pk for c, _, _ in reactions], [at for _, at, _ in reactions], list(range(len(reactions))),
+             ATTRIBUTION_WINDOW.total_seconds(), TIMESTAMP_TOLERANCE.total_seconds()],
+        )
+        recent_of = dict(cursor.fetchall())
+    recent = Message.objects.select_related("template").in_bulk(list(set(recent_of.values())))
+    return [
+        by_context.get((contact.pk, wamid)) if wamid and (contact.pk, wamid) in by_context
+        else recent.get(recent_of[i]) if i in recent_of else None
+        for i, (contact, _, wamid) in enumerate(reactions)
+    ]
 
 
 def record_failure(*, message: Message, code: int | None, wamid: str = "") -> ComplaintSignal | None:

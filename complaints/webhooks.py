@@ -17,15 +17,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connection, transaction
 
 from complaints.intake import SPAM_REPORT, Trigger, match
-from complaints.models import OPEN_STATUSES, Category, Channel, Complaint, IntakeTrigger, SignalKind
+from complaints.models import OPEN_STATUSES, Category, Channel, Complaint, ComplaintSignal, IntakeTrigger, SignalKind
 from complaints.services import complaint_create, complaint_customer_message
-from complaints.signals_intake import attributed_message, signal_record
+from complaints.signals_intake import attributed_message, attributed_messages, signal_record
 from consent.models import Contact, OptOutKeyword
 from consent.purposes import Purpose
 from messaging.models import Message
@@ -117,6 +117,24 @@ def complaint_apply_inbound(
     if kind == SPAM_REPORT:
         _signal(SignalKind.SPAM_REPORT, contact, at=at, wamid=wamid, context_wamid=context_wamid, complaint=complaint)
     return complaint
+
+
+def complaint_record_stop_replies(stops: Sequence[tuple[Contact, dt.datetime, str, str, str]]) -> None:
+    """The STOP signals of many opt-out keywords consent applied together, (contact, at, wamid,
+    context_wamid, text) each: what complaint_apply_inbound records for one, in three queries
+    (a signal recorded before, by its dedupe key, is left as it is)."""
+    if not stops:
+        return
+    answered = attributed_messages([(contact, at, context) for contact, at, _, context, _ in stops])
+    signals = [
+        ComplaintSignal(
+            kind=SignalKind.STOP_REPLY, dedupe_key=f"{SignalKind.STOP_REPLY}:{wamid or f'{contact.pk}:{at.isoformat()}'}"[:300],
+            occurred_at=at, contact=contact, template_id=message.template_id if message is not None else None,
+            message=message, detail={"wamid": wamid, "keyword": text[:100]},
+        )
+        for (contact, at, wamid, _, text), message in zip(stops, answered, strict=True)
+    ]
+    ComplaintSignal.objects.bulk_create(signals, ignore_conflicts=True)
 
 
 def _signal(

@@ -6,6 +6,7 @@
 - Ledger events and verification runs: read-only for everyone, superusers included.
 - Notices: drafts are edited through notice_save, published by an action; published = read-only.
 - Keywords: staff-editable list (normalised and checked for clashes by keyword_save).
+- Consent managers: the register (consent_manager_save), their keys and artefacts (read-only).
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ from django.views.decorators.http import require_POST
 
 from consent.keywords import normalize_keyword
 from consent.log import b64
+from consent.managers import consent_manager_check, consent_manager_save
 from consent.models import (
+    ConsentArtefactAction,
     ConsentEvent,
+    ConsentManager,
+    ConsentManagerKey,
     ConsentNotice,
     ConsentState,
     Contact,
@@ -497,6 +502,10 @@ class OptOutKeywordForm(forms.ModelForm):
             self.add_error("phrase", f"Matches the existing keyword {clash.phrase!r}.")
         if data.get("action") == OptOutKeyword.KeywordAction.OPT_OUT and not data.get("scope"):
             self.add_error("scope", "An opt-out keyword needs a scope.")
+        if data.get("action") == OptOutKeyword.KeywordAction.PREFERENCES and data.get("reply_text") and (
+            "{link}" not in data["reply_text"]
+        ):
+            self.add_error("reply_text", "Put {link} where the customer's preference-centre link goes.")
         return data
 
 
@@ -510,3 +519,96 @@ class OptOutKeywordAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: OptOutKeyword, form: Any, change: bool) -> None:
         keyword_save(keyword=obj)
+
+
+# --- Registered consent managers -----------------------------------------------------------
+
+
+class ConsentManagerForm(forms.ModelForm):
+    class Meta:
+        model = ConsentManager
+        fields = ("registration_id", "name", "active")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        candidate = ConsentManager(pk=self.instance.pk, registration_id=data.get("registration_id") or "",
+                                   name=data.get("name") or "", active=bool(data.get("active")))
+        try:
+            consent_manager_check(candidate)
+        except ConsentError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, str(exc))
+        if self.instance.pk and data.get("registration_id") != self.instance.registration_id and (
+            self.instance.artefact_actions.exists()
+        ):
+            self.add_error("registration_id", "The registration id is in the ledger already; it cannot change.")
+        return data
+
+
+class ConsentManagerKeyInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ConsentManagerKey
+    fields = ("key_prefix", "key_name", "key_revoked", "created_at")
+    readonly_fields = fields
+    extra = 0
+    verbose_name_plural = "API keys bound to this manager (create_api_key NAME --scope consent_manager --consent-manager ID)"
+
+    @admin.display(description="key prefix")
+    def key_prefix(self, binding: ConsentManagerKey) -> str:
+        return f"{binding.api_key.prefix}…"
+
+    @admin.display(description="name")
+    def key_name(self, binding: ConsentManagerKey) -> str:
+        return str(binding.api_key.name)
+
+    @admin.display(description="revoked", boolean=True)
+    def key_revoked(self, binding: ConsentManagerKey) -> bool:
+        return bool(binding.api_key.revoked)
+
+
+@admin.register(ConsentManager)
+class ConsentManagerAdmin(admin.ModelAdmin):
+    """The register of consent managers (DPDP s.6(7)-(9), Rules r.4). Saved through
+    consent_manager_save; never deleted (their artefacts are in the ledger)."""
+
+    form = ConsentManagerForm
+    list_display = ("registration_id", "name", "active", "keys", "artefact_count", "created_at")
+    list_filter = ("active",)
+    search_fields = ("registration_id", "name")
+    readonly_fields = ("created_at", "updated_at")
+    inlines = [ConsentManagerKeyInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ConsentManager]:
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(
+            key_count=Count("keys", distinct=True), artefacts=Count("artefact_actions__artefact_id", distinct=True)
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="API keys", ordering="key_count")
+    def keys(self, manager: Any) -> int:
+        return int(manager.key_count)
+
+    @admin.display(description="artefacts", ordering="artefacts")
+    def artefact_count(self, manager: Any) -> int:
+        return int(manager.artefacts)
+
+    def save_model(self, request: HttpRequest, obj: ConsentManager, form: Any, change: bool) -> None:
+        consent_manager_save(manager=obj, actor=Actor.staff(request.user))
+
+
+@admin.register(ConsentArtefactAction)
+class ConsentArtefactActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Each consent manager's grants and withdrawals, with the ledger events they wrote."""
+
+    list_display = ("artefact_id", "manager", "action", "contact", "purposes", "occurred_at", "recorded_at")
+    list_filter = ("manager", "action", "recorded_at")
+    list_select_related = ("manager", "contact")
+    search_fields = ("=artefact_id",)
+    fields = ("manager", "artefact_id", "action", "contact", "purposes", "notice_version", "receipt",
+              "occurred_at", "recorded_at")
+    readonly_fields = fields
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return {}

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from consent import selectors, services
 from consent.models import ConsentState, Contact
+from consent.preferences import preference_link_issue
 from consent.serializers import (
     ConsentReceiptSerializer,
     ContactStateSerializer,
@@ -28,6 +29,8 @@ from consent.serializers import (
     NoticeSerializer,
     OptInInputSerializer,
     OptOutInputSerializer,
+    PreferenceLinkInputSerializer,
+    PreferenceLinkSerializer,
     contact_state_document,
 )
 from consent.types import Actor, ConsentReceipt
@@ -274,3 +277,23 @@ class PrivacyExportApi(APIView):
         body["phone"] = body["phone"] or mask_phone(e164)
         return Response(body)  # DRF's JSON encoder renders the exporters' datetimes
 
+
+
+class PreferenceLinkApi(APIView):
+    """A signed link to the customer's preference centre, for the storefront to show or send."""
+
+    required_scope = ApiScope.CONSENT
+
+    @extend_schema(
+        operation_id="preference_link",
+        request=PreferenceLinkInputSerializer,
+        responses={201: PreferenceLinkSerializer, 404: OpenApiResponse(description="not_found: never seen"),
+                   422: OpenApiResponse(description="contact_erased"), **_ERRORS},
+        summary="A signed, expiring link to the customer's own preference centre",
+    )
+    def post(self, request: Request) -> Response:
+        data = PreferenceLinkInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        contact = _contact_or_404(data.validated_data["phone"])
+        link = _call(preference_link_issue, contact=contact, language=data.validated_data["language"])
+        return Response(PreferenceLinkSerializer({"url": link.url, "expires_at": link.expires_at}).data, status=201)

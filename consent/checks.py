@@ -69,3 +69,28 @@ def ledger_deploy_check(app_configs: Any = None, **kwargs: Any) -> list[Error | 
             )
         )
     return problems
+
+
+@register("consent")
+def preference_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
+    """The preference centre's links: an absolute http(s) base the customer can open, and a
+    lifetime of at least a day."""
+    from urllib.parse import urlsplit
+
+    problems: list[Error | Warning] = []
+    base = urlsplit(settings.PUBLIC_BASE_URL)
+    if base.scheme not in ("http", "https") or not base.netloc or base.path not in ("", "/"):
+        problems.append(Error(
+            f"PUBLIC_BASE_URL must be an absolute http(s) address without a path, e.g. https://wa.pandorakart.com "
+            f"(it is {settings.PUBLIC_BASE_URL!r}).", id="consent.E001"))
+    if settings.PREFERENCE_LINK_DAYS < 1:
+        problems.append(Error("PREFERENCE_LINK_DAYS must be at least 1.", id="consent.E002"))
+    return problems
+
+
+@register("consent", Tags.security, deploy=True)
+def preference_deploy_check(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
+    if settings.PUBLIC_BASE_URL.startswith("http://") and settings.HTTPS_ONLY:
+        return [Warning("PUBLIC_BASE_URL is plain http: customers' preference links would travel unencrypted.",
+                        id="consent.W001")]
+    return []

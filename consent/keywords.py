@@ -21,6 +21,15 @@ DEFAULT_KEYWORDS: tuple[tuple[str, str, str, str, str], ...] = (
     ("START", "resubscribe", "", "en", "Welcome back: your PANDORAKART WhatsApp messages are restored."),
 )
 
+# Keywords that answer with the customer's preference-centre link (issue 17): staff-editable like
+# the rest; {link} is the signed link, {days} its lifetime.
+PREFERENCE_KEYWORDS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("PREFERENCES", "preferences", "", "en",
+     "Choose which WhatsApp messages you get from PANDORAKART: {link} (the link works for {days} days)."),
+    ("पसंद", "preferences", "", "hi",
+     "PANDORAKART से कौन-से WhatsApp संदेश आपको मिलें, यहाँ चुनें: {link} (यह लिंक {days} दिन तक काम करेगा)।"),
+)
+
 
 def normalize_keyword(text: str) -> str:
     """Canonical form for comparison: NFKC (fullwidth STOP, U+FF33..., and other compatibility forms

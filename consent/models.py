@@ -31,6 +31,7 @@ class Source(models.TextChoices):
     CONSENT_MANAGER = "consent_manager", "Consent manager"
     IMPORT = "import", "Import"
     ERASURE_REQUEST = "erasure_request", "Erasure request"
+    PREFERENCE_CENTRE = "preference_centre", "Preference centre (the customer's own page)"
 
 
 API_SOURCES = (
@@ -61,6 +62,8 @@ class ActorType(models.TextChoices):
     STAFF = "staff", "Staff user"
     META = "meta", "Meta"
     SYSTEM = "system", "System"
+    CUSTOMER = "customer", "The customer (signed preference link)"
+    CONSENT_MANAGER = "consent_manager", "Registered consent manager"
 
 
 class Contact(models.Model):
@@ -250,6 +253,7 @@ class OptOutKeyword(models.Model):
     class KeywordAction(models.TextChoices):
         OPT_OUT = "opt_out", "Opt out"
         RESUBSCRIBE = "resubscribe", "Resubscribe (restore what the customer had before)"
+        PREFERENCES = "preferences", "Reply with the customer's preference-centre link"
 
     ALL_PURPOSES = "*"
     SCOPE_CHOICES = [(ALL_PURPOSES, "Every purpose"), *Purpose.choices]
@@ -262,7 +266,10 @@ class OptOutKeyword(models.Model):
     )
     language = models.CharField(max_length=16, default="en")
     reply_text = models.CharField(
-        max_length=1024, blank=True, help_text="Confirmation sent back inside the service window (by messaging)."
+        max_length=1024,
+        blank=True,
+        help_text="Confirmation sent back inside the service window (by messaging). For a preferences keyword, "
+        "{link} is replaced by the customer's signed link and {days} by its lifetime in days.",
     )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -362,3 +369,73 @@ class RevocationClock(models.Model):
 
     def __str__(self) -> str:
         return f"revocation clock at {self.value}"
+
+
+class ConsentManager(models.Model):
+    """A consent manager registered with the Data Protection Board (DPDP Act s.6(7)-(9), Rules
+    r.4): acts for the customer to give, review and withdraw consent. Recorded by staff; API
+    keys bound to it (ConsentManagerKey) may post its artefacts' grants and withdrawals."""
+
+    registration_id = models.CharField(
+        max_length=64, unique=True, help_text="The Board's registration number of the consent manager."
+    )
+    name = models.CharField(max_length=200)
+    active = models.BooleanField(
+        default=True, help_text="Only an active manager's keys are accepted; deactivating keeps its history."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "registered consent manager"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.registration_id})"
+
+
+class ConsentManagerKey(models.Model):
+    """Binds one API key to one consent manager: what the key posts is that manager's."""
+
+    api_key = models.OneToOneField(
+        "core.StorefrontApiKey", on_delete=models.CASCADE, related_name="consent_manager_binding"
+    )
+    manager = models.ForeignKey(ConsentManager, on_delete=models.PROTECT, related_name="keys")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "consent manager API key"
+
+    def __str__(self) -> str:
+        return f"key {self.api_key_id} of {self.manager.registration_id}"
+
+
+class ConsentArtefactAction(models.Model):
+    """One grant or withdrawal of a consent manager's artefact, written once: the same artefact
+    and action again answers with this receipt and writes nothing (API.md, Consent managers).
+    Holds no personal data (the contact by reference, the ledger events by id)."""
+
+    class ArtefactAction(models.TextChoices):
+        GRANT = "grant", "Grant"
+        WITHDRAW = "withdraw", "Withdraw"
+
+    manager = models.ForeignKey(ConsentManager, on_delete=models.PROTECT, related_name="artefact_actions")
+    artefact_id = models.CharField(max_length=128)
+    action = models.CharField(max_length=16, choices=ArtefactAction.choices)
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="+")
+    purposes = models.JSONField(default=list)
+    notice_version = models.CharField(max_length=64, blank=True)
+    receipt = models.JSONField(default=list, help_text="Public ids of the ledger events written (ev_...).")
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["manager", "artefact_id", "recorded_at"]
+        verbose_name = "consent artefact action"
+        constraints = [
+            models.UniqueConstraint(fields=["manager", "artefact_id", "action"], name="consent_artefact_once_per_action"),
+        ]
+        indexes = [models.Index(fields=["contact"], name="consent_artefact_contact")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.artefact_id} ({self.manager.registration_id})"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from consent.keywords import DEFAULT_KEYWORDS, normalize_keyword
+from consent.keywords import DEFAULT_KEYWORDS, PREFERENCE_KEYWORDS, normalize_keyword
 from consent.models import ConsentNotice, OptOutKeyword
 from consent.services import notice_publish, notice_save
 from consent.types import Actor
@@ -91,9 +91,10 @@ NOTICES: list[dict[str, Any]] = [
 
 
 def seed_keywords() -> int:
-    """Add API.md's keywords that are missing (staff edits and removals of others are kept)."""
+    """Add API.md's keywords and the preference-centre ones that are missing (staff edits and
+    removals of others are kept)."""
     created = 0
-    for phrase, action, scope, language, reply in DEFAULT_KEYWORDS:
+    for phrase, action, scope, language, reply in (*DEFAULT_KEYWORDS, *PREFERENCE_KEYWORDS):
         _, was_created = OptOutKeyword.objects.get_or_create(
             normalized=normalize_keyword(phrase),
             defaults={"phrase": phrase, "action": action, "scope": scope, "language": language, "reply_text": reply},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -222,6 +222,13 @@ def contact_for_phone(phone: str) -> Contact | None:
     except InvalidPhoneNumber:
         return None
     return Contact.objects.filter(phone_digest=digest).first()
+
+
+def contacts_by_digest(digests: Collection[str]) -> dict[str, Contact]:
+    """The contacts of these phone digests (pandorakart_wa.phones.phone_digest), by digest;
+    erased contacts are left out (there is no one to write to)."""
+    found = Contact.objects.filter(phone_digest__in=[d for d in digests if d], erased=False)
+    return {str(contact.phone_digest): contact for contact in found}
 
 
 def contact_for_wa_identity(*, wa_id: str | None = None, user_id: str | None = None) -> Contact | None:

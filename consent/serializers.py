@@ -247,3 +247,66 @@ def contact_state_document(
         "erased": contact.erased,
         "history": [history_item(e) for e in history],
     }
+
+
+# --- Preference centre ----------------------------------------------------------------------
+
+
+class PreferenceLinkInputSerializer(serializers.Serializer):
+    phone = PhoneField()
+    language = StrictChoiceField(
+        choices=[("en", "English"), ("hi", "Hindi")], required=False, default="en",
+        help_text="The page's language: en (default) or hi.",
+    )
+
+
+class PreferenceLinkSerializer(serializers.Serializer):
+    url = serializers.CharField(help_text="The signed, single-customer link (GET it in a browser; no key).")
+    expires_at = UtcDateTimeField()
+
+
+# --- Consent managers -----------------------------------------------------------------------
+
+
+class ConsentManagerEventInputSerializer(serializers.Serializer):
+    artefact_id = StrictCharField(max_length=128, help_text="The consent manager's id of the consent artefact.")
+    phone = PhoneField(required=False, help_text="Required for a grant; a withdrawal defaults to the grant's number.")
+    action = StrictChoiceField(choices=[("grant", "Grant"), ("withdraw", "Withdraw")])
+    purposes = _purposes_field(required=False)
+    notice_version = StrictCharField(
+        max_length=64, required=False, help_text="Required for a grant: the published notice the customer was shown."
+    )
+    occurred_at = StrictDateTimeField(required=False, help_text="Defaults to now; never in the future.")
+
+    def validate_notice_version(self, value: str) -> ConsentNotice:
+        return OptInInputSerializer.validate_notice_version(self, value)  # type: ignore[arg-type]
+
+    def validate_occurred_at(self, value: datetime) -> datetime:
+        return _check_occurred_at(value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("action") == "grant":
+            missing = {name: ["A grant needs this field."] for name in ("phone", "purposes", "notice_version")
+                       if not attrs.get(name)}
+            if missing:
+                raise serializers.ValidationError(missing)
+        return attrs
+
+
+class ConsentManagerReceiptSerializer(ConsentReceiptSerializer):
+    artefact_id = serializers.CharField()
+    action = serializers.CharField()
+    consent_manager = serializers.CharField(help_text="The manager's registration id.")
+    replayed = serializers.BooleanField(help_text="True when this artefact and action were recorded before.")
+
+
+class ArtefactSerializer(serializers.Serializer):
+    artefact_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=[("active", "active"), ("withdrawn", "withdrawn")])
+    purposes = serializers.ListField(child=serializers.CharField())
+    events = HistoryItemSerializer(many=True)
+    contact = serializers.CharField()
+    phone = serializers.CharField(help_text="Masked.")
+    notice_version = serializers.CharField(allow_blank=True)
+    granted_at = UtcDateTimeField(allow_null=True)
+    withdrawn_at = UtcDateTimeField(allow_null=True)

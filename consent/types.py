@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from consent.models import ActorType
@@ -98,3 +99,15 @@ class InboundOutcome:
     contact: Contact | None  # None: the update named no one (no wa_id, no BSUID)
     result: KeywordResult | None = None  # the keyword it was, and what it changed
     superseded: bool = False  # Meta's timestamps show a later, opposite decision already applied
+
+
+@dataclass(frozen=True)
+class InboundOptOut:
+    """One opt-out keyword from a customer's WhatsApp number, for consent_apply_inbound_opt_outs."""
+
+    wa_id: str
+    user_id: str
+    wamid: str
+    at: datetime
+    keyword: InboundKeyword
+    record_window: bool = True

@@ -10,10 +10,12 @@ from consent.api import (
     ConsentOptOutApi,
     ConsentStateApi,
     NoticeCurrentApi,
+    PreferenceLinkApi,
     PrivacyErasureApi,
     PrivacyExportApi,
 )
 from consent.ledger_api import LedgerCheckpointApi, LedgerConsistencyApi, LedgerProofApi
+from consent.manager_api import ConsentManagerArtefactApi, ConsentManagerEventApi
 
 urlpatterns: list[URLPattern] = [
     path("consents/opt-in", ConsentOptInApi.as_view(), name="consent-opt-in"),
@@ -23,6 +25,10 @@ urlpatterns: list[URLPattern] = [
     path("notices/current", NoticeCurrentApi.as_view(), name="notice-current"),
     path("privacy/erasure", PrivacyErasureApi.as_view(), name="privacy-erasure"),
     path("privacy/export", PrivacyExportApi.as_view(), name="privacy-export"),
+    path("preferences/link", PreferenceLinkApi.as_view(), name="preference-link"),
+    path("consent-manager/events", ConsentManagerEventApi.as_view(), name="consent-manager-events"),
+    path("consent-manager/artefacts/<str:artefact_id>", ConsentManagerArtefactApi.as_view(),
+         name="consent-manager-artefact"),
     path("ledger/checkpoint", LedgerCheckpointApi.as_view(), name="ledger-checkpoint"),
     path("ledger/proof/<str:event>", LedgerProofApi.as_view(), name="ledger-proof"),
     path("ledger/consistency", LedgerConsistencyApi.as_view(), name="ledger-consistency"),

@@ -304,6 +304,12 @@ def _insert(candidates: Sequence[_Candidate], *, api_key: StorefrontApiKey | Non
     details = [json.dumps({"deferred_until": r["not_before"].isoformat()} if r["not_before"] else {}) for r in rows]
     if connection.vendor != "postgresql":
         return _insert_one_by_one([Message(**r) for r in rows], details, now)
+    return _insert_pg(rows, details, source=MessageEvent.Source.API, now=now)
+
+
+def _insert_pg(rows: Sequence[dict[str, Any]], details: Sequence[str], *, source: str, now: dt.datetime) -> set[Any]:
+    """Messages (their column values, `id` and `created_at` given) and their `queued` events
+    with `details`, in one statement; the ids written."""
     fields, defaults, insert_sql = _insert_shape()
     insert_params = [[_db_value(f, row.get(f.attname, default)) for row in rows] for f, default in zip(fields, defaults,
                                                                                                      strict=True)]
@@ -315,8 +321,7 @@ def _insert(candidates: Sequence[_Candidate], *, api_key: StorefrontApiKey | Non
         "ON e.id = m.id RETURNING message_id"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*insert_params, MessageStatus.QUEUED, now, MessageEvent.Source.API,
-                             [r["id"] for r in rows], details])
+        cursor.execute(sql, [*insert_params, MessageStatus.QUEUED, now, source, [r["id"] for r in rows], list(details)])
         return {row[0] for row in cursor.fetchall()}
 
 
@@ -398,20 +403,43 @@ def message_reply(*, contact: Contact, text: str, reply_to_wamid: str = "") -> M
     """Queue a confirmation of the customer's own request (an opt-out, START, a complaint) as a
     free-form reply inside the service window. None when the window is closed or the contact is
     erased: the confirmation is then owed through another channel."""
+    return message_replies([(contact, text, reply_to_wamid)])[0]
+
+
+def message_replies(replies: Sequence[tuple[Contact, str, str]]) -> list[Message | None]:
+    """message_reply for many customers at once, (contact, text, reply_to_wamid) each: one gate
+    decision, two INSERTs and one wake for all of them (a storm of STOPs confirmed together)."""
+    if not replies:
+        return []
     now = timezone.now()
-    decision = gate(purpose=Purpose.SUPPORT, contact_ids=[contact.pk], template=None, now=now,
-                    kind=MessageKind.CONFIRMATION)[contact.pk]
-    if not decision.allowed:
-        return None
+    decisions = gate(purpose=Purpose.SUPPORT, contact_ids=list({c.pk: None for c, _, _ in replies}), template=None,
+                     now=now, kind=MessageKind.CONFIRMATION)
+    rows: list[dict[str, Any] | None] = [
+        {"id": uuid.uuid4(), "contact_id": contact.pk, "purpose": Purpose.SUPPORT, "kind": MessageKind.CONFIRMATION,
+         "text": text[:TEXT_MAX_LENGTH], "variables": [], "reply_to_wamid": reply_to_wamid,
+         "created_by": "system:confirmation", "created_at": now, "updated_at": now}
+        if decisions[contact.pk].allowed else None
+        for contact, text, reply_to_wamid in replies
+    ]
+    queued = [row for row in rows if row is not None]
+    if not queued:
+        return [None] * len(rows)
     with transaction.atomic():
-        message = Message.objects.create(
-            contact=contact,
-            purpose=Purpose.SUPPORT,
-            kind=MessageKind.CONFIRMATION,
-            text=text[:TEXT_MAX_LENGTH],
-            reply_to_wamid=reply_to_wamid,
-            created_by="system:confirmation",
-        )
-        MessageEvent.objects.create(message=message, status=MessageStatus.QUEUED, at=now, source=MessageEvent.Source.SYSTEM)
+        if connection.vendor == "postgresql":
+            _insert_pg(queued, ["{}"] * len(queued), source=MessageEvent.Source.SYSTEM, now=now)
+        else:
+            created = Message.objects.bulk_create([Message(**row) for row in queued])
+            MessageEvent.objects.bulk_create([
+                MessageEvent(message=m, status=MessageStatus.QUEUED, at=now, source=MessageEvent.Source.SYSTEM)
+                for m in created
+            ])
         transaction.on_commit(outbox_wake)
-    return message
+    messages: list[Message | None] = []
+    for row, (contact, _, _) in zip(rows, replies, strict=True):
+        message = None
+        if row is not None:
+            message = Message(**row)
+            message._state.adding, message._state.db = False, connection.alias
+            message.contact = contact
+        messages.append(message)
+    return messages

@@ -14,6 +14,9 @@ from pandorakart_wa.correlation import get_correlation_id
 _SEPARATOR = r"(?:%20|\+| )"
 _PHONE_RE = re.compile(rf"(?<![\w.%-])(\+|%2[Bb])?(\d(?:{_SEPARATOR}?\d){{9,14}})(?![\d\w])")
 _DIGIT = re.compile(r"\d")
+# A preference-centre link (/preferences/<signed token>/) opens a customer's consent page: the
+# token is a bearer credential, so access-log and error lines keep only the path's shape.
+_PREFERENCE_LINK_RE = re.compile(r"(/preferences/)[^/\s?\"']{20,}")
 _KEEP_HEAD, _KEEP_TAIL = 2, 4
 
 
@@ -31,8 +34,9 @@ def _mask(match: re.Match[str]) -> str:
 
 
 def mask_phone_numbers(text: str) -> str:
-    """`text` with every phone number masked (log lines, access-log request lines and URLs)."""
-    return _PHONE_RE.sub(_mask, text)
+    """`text` with every phone number masked (log lines, access-log request lines and URLs), and
+    preference-centre link tokens replaced."""
+    return _PHONE_RE.sub(_mask, _PREFERENCE_LINK_RE.sub(r"\1[token]", text))
 
 
 class CorrelationIdFilter(logging.Filter):

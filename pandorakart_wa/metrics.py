@@ -124,14 +124,15 @@ class ServiceCollector(Collector):
     def _webhooks(self, now: dt.datetime) -> Iterator[Metric]:
         states = dict(
             WebhookItem.objects.filter(state__in=[WebhookItem.State.PENDING, WebhookItem.State.FAILED,
-                                                  WebhookItem.State.DEAD])
+                                                  WebhookItem.State.OPTED_OUT, WebhookItem.State.DEAD])
             .values_list("state").annotate(n=Count("id")).order_by()
         )
-        yield _gauge("pandorakart_webhook_items", "Webhook items not applied yet (pending, failed and retrying) "
-                     "or dead-lettered (staff must replay them).",
-                     labels={"state": [(s, states.get(s, 0)) for s in ("pending", "failed", "dead")]})
+        yield _gauge("pandorakart_webhook_items", "Webhook items not applied yet (pending, failed and retrying; "
+                     "opted_out: in force, confirmation to follow) or dead-lettered (staff must replay them).",
+                     labels={"state": [(s, states.get(s, 0)) for s in ("pending", "failed", "opted_out", "dead")]})
         oldest = WebhookItem.objects.filter(
-            state__in=[WebhookItem.State.PENDING, WebhookItem.State.FAILED]).aggregate(t=Min("received_at"))["t"]
+            state__in=[WebhookItem.State.PENDING, WebhookItem.State.FAILED, WebhookItem.State.OPTED_OUT],
+        ).aggregate(t=Min("received_at"))["t"]
         yield _gauge("pandorakart_webhook_intake_lag_seconds",
                      "Age of the oldest webhook item received and not applied yet (0 when none waits).",
                      _seconds(now - oldest) if oldest else 0)

@@ -22,6 +22,7 @@ class ApiScope(models.TextChoices):
     COMPLAINTS = "complaints", "Complaints"
     PROFILE = "profile", "Business profile (read)"
     LEDGER = "ledger", "Consent ledger checkpoints and proofs (auditors)"
+    CONSENT_MANAGER = "consent_manager", "A registered consent manager's artefacts (key bound to one manager)"
 
 
 class StorefrontApiKeyManager(BaseAPIKeyManager["StorefrontApiKey"]):
@@ -105,6 +106,9 @@ class WebhookItem(models.Model):
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
+        # an opt-out the webhook view applied together with others (webhooks.optouts): in force;
+        # its confirmation reply and STOP signal follow from the workers, then it is applied
+        OPTED_OUT = "opted_out", "Opt-out in force, confirmation to follow"
         APPLIED = "applied", "Applied"
         SKIPPED = "skipped", "Recorded, nothing to apply"
         FAILED = "failed", "Failed, will be retried"

@@ -245,6 +245,17 @@ LEDGER_CHECKPOINT_DIR = env.path("LEDGER_CHECKPOINT_DIR", default=str(BASE_DIR /
 # signed before a key rotation still verify.
 LEDGER_VERIFIER_KEYS = env.list("LEDGER_VERIFIER_KEYS", default=[])
 
+# --- Consent: the customer's preference centre ---------------------------------------------
+
+# Where customers reach this service: the base of the signed preference links in WhatsApp
+# replies and in POST /api/v1/preferences/link (no request to take a host from in a worker).
+# Default: the first ALLOWED_HOSTS name, https unless HTTPS_ONLY is off.
+PUBLIC_BASE_URL = env.str(
+    "PUBLIC_BASE_URL", default=f"{'https' if HTTPS_ONLY else 'http'}://{_ORIGIN_HOST}"
+).rstrip("/")
+# How long a signed preference link works (API.md: default 7 days).
+PREFERENCE_LINK_DAYS = env.int("PREFERENCE_LINK_DAYS", default=7)
+
 # --- Internationalisation -----------------------------------------------------------------
 
 LANGUAGE_CODE = "en"
@@ -476,6 +487,9 @@ WHATSAPP_WEBHOOK_PROCESSOR = "pandorakart_wa.webhooks.intake.process_payload"
 # applied by the workers (on). Off: everything is applied before the answer (tests, debugging).
 # WEBHOOK_DEFER_STATUSES is the variable's earlier name, still read.
 WEBHOOK_DEFER = env.bool("WEBHOOK_DEFER", default=env.bool("WEBHOOK_DEFER_STATUSES", default=True))
+# Opt-out keywords the webhook view applies together per transaction (each group is in force at
+# its commit; pandorakart_wa/webhooks/optouts.py).
+WEBHOOK_OPT_OUT_GROUP = env.int("WEBHOOK_OPT_OUT_GROUP", default=250)
 CELERY_BEAT_SCHEDULE["core-apply-deferred-webhooks"] = {  # the safety net: each webhook asks a worker itself
     "task": "pandorakart_wa.tasks.apply_deferred_webhooks",
     "schedule": timedelta(seconds=10),

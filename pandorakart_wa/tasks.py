@@ -34,12 +34,13 @@ def sandbox_feed_status(*, wamid: str, recipient: str, status: str, callback_dat
 
 
 @shared_task(ignore_result=True)
-def apply_deferred_webhooks() -> int:
+def apply_deferred_webhooks(gather: bool = True) -> int:
     """Apply the stored webhook items not applied yet (asked for after each webhook's commit;
-    beat sweeps too, which also reads any event a crash left unread)."""
+    beat sweeps too, which also reads any event a crash left unread; a drain that ran its time
+    asks for the next with gather=False)."""
     from pandorakart_wa.webhooks.drain import webhooks_drain
 
-    return webhooks_drain()
+    return webhooks_drain(gather=gather)
 
 
 @shared_task(ignore_result=True)

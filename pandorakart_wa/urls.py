@@ -27,6 +27,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("webhooks/", include("pandorakart_wa.webhook_urls")),
+    path("preferences/", include("consent.public_urls")),  # the customer's page, behind a signed link
     path("", include("profile.public_urls")),
 ]
 

@@ -30,6 +30,8 @@ def main() -> int:
         # The consent ledger's Ed25519 checkpoint key: the base64 of a 32-byte seed.
         "LEDGER_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "HTTPS_ONLY": "off",
+        # Preference-centre links in WhatsApp replies point at the local server.
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{os.environ.get('PORT') or 8000}",
         "WHATSAPP_APP_SECRET": secrets.token_hex(16),
         "WHATSAPP_VERIFY_TOKEN": secrets.token_urlsafe(16),
         # GET /metrics answers `Authorization: Bearer <METRICS_TOKEN>` only.

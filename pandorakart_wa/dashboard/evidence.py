@@ -19,6 +19,7 @@ from django.utils import timezone
 from complaints.evidence import consent_in_force
 from consent.ledger import CHAINED_FIELDS, GENESIS_HASH, event_hash, event_leaf_row, evidence_digest, leaf_bytes
 from consent.log import TileReader, b64, inclusion_proofs, log_verifier, open_trusted, proof_document
+from consent.managers import artefact_of_event, consent_artefacts_for_contact
 from consent.merkle import leaf_hash, verify_inclusion
 from consent.models import ConsentEvent, ConsentNotice, Contact, LedgerCheckpoint, Status
 from consent.note import NoteError, public_bytes, verifier_key
@@ -229,6 +230,31 @@ def _messages(contact: Contact, events: Sequence[ConsentEvent]) -> list[dict[str
     return result
 
 
+def _manager_ref(event: ConsentEvent) -> dict[str, str] | None:
+    """The consent manager and artefact of an event a manager wrote (both in its leaf)."""
+    ref = artefact_of_event(event)
+    return {"registration_id": ref[0], "artefact_id": ref[1]} if ref else None
+
+
+def _artefacts(contact: Contact) -> list[dict[str, Any]]:
+    """Each grant and withdrawal a registered consent manager made for the customer, with the
+    ledger events it wrote (DPDP s.6(7)-(9))."""
+    return [
+        {
+            "consent_manager": row.manager.registration_id,
+            "consent_manager_name": row.manager.name,
+            "artefact_id": row.artefact_id,
+            "action": row.action,
+            "purposes": row.purposes,
+            "notice_version": row.notice_version,
+            "occurred_at": row.occurred_at,
+            "recorded_at": row.recorded_at,
+            "events": list(row.receipt),
+        }
+        for row in consent_artefacts_for_contact(contact)
+    ]
+
+
 def evidence_pack(contact: Contact, *, full_phone: bool, typed_e164: str | None = None) -> dict[str, Any]:
     """Everything that proves how the contact's consent was collected, kept and respected."""
     events = list(
@@ -258,6 +284,7 @@ def evidence_pack(contact: Contact, *, full_phone: bool, typed_e164: str | None 
                 "notice_sha256": event.notice_sha256,
                 "actor_type": event.actor_type,
                 "actor": event.actor_label,
+                "consent_manager": _manager_ref(event),
                 "occurred_at": event.occurred_at,
                 "recorded_at": event.recorded_at,
                 "prev_hash": event.prev_hash,
@@ -269,6 +296,7 @@ def evidence_pack(contact: Contact, *, full_phone: bool, typed_e164: str | None 
             }
         )
     messages = _messages(contact, events)
+    artefact_rows = _artefacts(contact)
     complaints = complaints_panel.complaints_for_contact(contact)
     return {
         "pack_version": PACK_VERSION,
@@ -304,6 +332,7 @@ def evidence_pack(contact: Contact, *, full_phone: bool, typed_e164: str | None 
             "problem": run.problem if run else "",
         },
         "notices": _notices(events),
+        "consent_manager_artefacts": artefact_rows,
         "consent_events": event_rows,
         "messages": messages,
         "complaints": complaints,
@@ -313,5 +342,6 @@ def evidence_pack(contact: Contact, *, full_phone: bool, typed_e164: str | None 
             "messages": len(messages),
             "messages_flagged": sum(1 for m in messages if m["verdict_level"] == "warning"),
             "complaints": len(complaints) if complaints is not None else None,
+            "consent_manager_actions": len(artefact_rows),
         },
     }

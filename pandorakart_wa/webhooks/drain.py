@@ -25,17 +25,22 @@ from django.utils import timezone
 from pandorakart_wa.audit import META_WEBHOOK, acting_as, system_user
 from pandorakart_wa.models import WebhookEvent, WebhookItem
 from pandorakart_wa.webhooks.intake import split_event
+from pandorakart_wa.webhooks.optouts import apply_due_opt_outs_together, finish_opted_out
 from pandorakart_wa.webhooks.router import OPEN_STATES, Outcome, _finish, apply_statuses, item_apply
 from pandorakart_wa.whatsapp.inbound import ItemKind
 
 logger = logging.getLogger(__name__)
 
 STATUS_BATCH = 500  # statuses applied per transaction
-ITEM_BATCH = 200  # other items looked up at once (each then applied in its own transaction)
+OPT_OUT_BATCH = 250  # due opt-outs looked up at once (applied together, webhooks.optouts)
+ITEM_BATCH = 25  # other items per pass, each in its own transaction (then opt-outs are looked for again)
 DRAIN_GATHER_SECONDS = 0.2  # a drain lets items gather this long; each process asks at most this often
 DRAIN_LOCK_KEY = 0x5741_5748  # "WAWH": PostgreSQL advisory lock of the drain
 SPLIT_GRACE = timedelta(seconds=5)  # an event unread this long was left by a crash (the sweep reads it)
 SPLIT_MAX_ATTEMPTS = 20
+# One drain task applies for at most this long, then hands over to a new one (well inside
+# CELERY_TASK_SOFT_TIME_LIMIT: a task killed at its limit would leave the backlog to beat).
+DRAIN_MAX_SECONDS = 120.0
 
 
 def _due() -> Q:
@@ -73,15 +78,31 @@ def webhooks_drain(*, gather: bool = True) -> int:
     if gather and DRAIN_GATHER_SECONDS:
         time.sleep(DRAIN_GATHER_SECONDS)
     applied = 0
+    deadline = time.monotonic() + DRAIN_MAX_SECONDS
     while _drain_lock(take=True):
         try:
             webhooks_split_unread()
-            applied += webhooks_apply_pending()
+            applied += webhooks_apply_pending(deadline=deadline)
         finally:
             _drain_lock(take=False)
-        if not WebhookItem.objects.filter(_due()).exists():
+        if not WebhookItem.objects.filter(_due() | Q(state=WebhookItem.State.OPTED_OUT)).exists():
+            break
+        if time.monotonic() > deadline:
+            # A backlog longer than one task may run (CELERY_TASK_SOFT_TIME_LIMIT): hand it to
+            # a fresh task rather than be killed mid-item with the broker asked by no one.
+            logger.info("Webhook drain ran %.0f s with items still due; a new drain takes over", DRAIN_MAX_SECONDS)
+            _request_now()
             break
     return applied
+
+
+def _request_now() -> None:
+    from pandorakart_wa.tasks import apply_deferred_webhooks
+
+    try:
+        apply_deferred_webhooks.apply_async(kwargs={"gather": False}, retry=False)
+    except Exception:
+        logger.warning("Could not hand the webhook backlog to a new drain; beat's sweep will", exc_info=True)
 
 
 def _drain_lock(*, take: bool) -> bool:
@@ -108,14 +129,17 @@ def webhooks_split_unread() -> int:
     return len(events)
 
 
-def webhooks_apply_pending(*, event_ids: Sequence[int] | None = None) -> int:
+def webhooks_apply_pending(*, event_ids: Sequence[int] | None = None, deadline: float | None = None) -> int:
     """Apply every due item (of these events only, when given): statuses in batches, the rest
-    one by one, opt-outs first then Meta's order. Returns how many were applied."""
+    one by one, opt-outs first then Meta's order; until `deadline` (time.monotonic()) when
+    given. Returns how many were applied."""
     scope = Q(event_id__in=list(event_ids)) if event_ids is not None else Q()
     applied = 0
-    while True:
+    while deadline is None or time.monotonic() < deadline:
         touched: set[int] = set()
-        statuses = _apply_status_batch(scope, touched)
+        finished, events = finish_opted_out(scope, limit=OPT_OUT_BATCH)
+        touched.update(events)
+        statuses = _apply_status_batch(scope, touched) + finished
         others = _apply_others(scope, touched)
         applied += statuses + others
         _mark_finished(touched)
@@ -151,15 +175,17 @@ def _apply_status_batch(scope: Q, touched: set[int]) -> int:
 
 
 def _apply_others(scope: Q, touched: set[int]) -> int:
-    rows = list(
-        WebhookItem.objects.filter(scope, _due())
-        .exclude(kind=ItemKind.STATUS, opt_out=False, in_scope=True)
-        .order_by("-opt_out", "occurred_at", "id")
+    """Due opt-outs first, together (webhooks.optouts), then a few other items one by one: a
+    pass is short, so an opt-out stored while the drain works through a backlog of texts waits
+    for the items of one pass at most, not for the whole backlog."""
+    done, left, events = apply_due_opt_outs_together(scope & _due() & Q(opt_out=True), limit=OPT_OUT_BATCH)
+    rest = list(
+        WebhookItem.objects.filter(scope, _due(), opt_out=False).exclude(kind=ItemKind.STATUS, in_scope=True)
+        .order_by("occurred_at", "id")
         .values_list("pk", "event_id")[:ITEM_BATCH]
     )
-    touched.update(event_id for _, event_id in rows)
-    done = 0
-    for item_id, _ in rows:
+    touched.update(events, (event_id for _, event_id in rest))
+    for item_id in [*left, *(pk for pk, _ in rest)]:
         if item_apply(item_id) is not None:
             done += 1
     return done
@@ -169,7 +195,8 @@ def _mark_finished(event_ids: set[int]) -> None:
     """These events are processed once every item of theirs reached a final state."""
     if not event_ids:
         return
-    open_items = WebhookItem.objects.filter(event_id=OuterRef("pk"), state__in=OPEN_STATES)
+    open_items = WebhookItem.objects.filter(event_id=OuterRef("pk"),
+                                            state__in=[*OPEN_STATES, WebhookItem.State.OPTED_OUT])
     WebhookEvent.objects.filter(pk__in=list(event_ids), processed_at__isnull=True, split_at__isnull=False).exclude(
         Exists(open_items)
     ).update(processed_at=timezone.now())

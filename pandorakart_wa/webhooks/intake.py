@@ -354,20 +354,33 @@ def split_event(event: WebhookEvent, *, raw: bytes | None = None) -> str:
 
 
 def apply_opt_outs(item_ids: Sequence[int], *, budget: float = OPT_OUT_BUDGET_SECONDS) -> int:
-    """Apply these opt-out items now, one transaction each, until the budget is spent (the
-    workers take the rest first). Returns how many were applied."""
+    """Apply these opt-out items now until the budget is spent (the workers take the rest
+    first): in groups of settings.WEBHOOK_OPT_OUT_GROUP, each one transaction (webhooks.optouts), and what a
+    group leaves one transaction each, in Meta's order. Returns how many were applied."""
     if not item_ids:
         return 0
+    from pandorakart_wa.webhooks.drain import request_drain
+    from pandorakart_wa.webhooks.optouts import apply_opt_outs_together
     from pandorakart_wa.webhooks.router import item_apply
 
     deadline = time.monotonic() + budget
     applied = 0
-    for item_id in item_ids:
+    group = max(1, settings.WEBHOOK_OPT_OUT_GROUP)
+    for start in range(0, len(item_ids), group):
         if time.monotonic() > deadline:
-            logger.warning("Opt-out budget spent: %s opt-outs left to the workers", len(item_ids) - applied)
             break
-        if item_apply(item_id, wait=True) in (None, WebhookItem.State.APPLIED):  # None: a worker applied it first
-            applied += 1
+        # in force now; their confirmations and signals follow from the workers (woken below)
+        together, left = apply_opt_outs_together(item_ids[start:start + group], follow_up=False)
+        applied += together
+        if together and settings.WEBHOOK_DEFER:
+            transaction.on_commit(request_drain)
+        for item_id in left:
+            if time.monotonic() > deadline:
+                break
+            if item_apply(item_id, wait=True) in (None, WebhookItem.State.APPLIED):  # None: a worker applied it first
+                applied += 1
+    if applied < len(item_ids):
+        logger.warning("Opt-out budget spent: %s opt-outs left to the workers", len(item_ids) - applied)
     return applied
 
 

@@ -22,6 +22,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from complaints.webhooks import complaint_apply_inbound, complaint_apply_marketing_stop
+from consent.models import Contact, OptOutKeyword
+from consent.preferences import preference_keyword_reply
 from consent.services import (
     consent_apply_identity_change,
     consent_apply_inbound_message,
@@ -140,7 +142,7 @@ def _ids(payload: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return payload.get("wa_id") or None, payload.get("user_id") or None
 
 
-def _keyword(payload: Mapping[str, Any]) -> InboundKeyword | None:
+def keyword_of(payload: Mapping[str, Any]) -> InboundKeyword | None:
     match = payload.get("keyword")
     if not isinstance(match, Mapping):
         return None
@@ -153,9 +155,12 @@ def _message(item: WebhookItem, payload: Mapping[str, Any], *, foreign: bool = F
     wa_id, user_id = _ids(payload)
     if wa_id and user_id:
         consent_link_identity(wa_id=wa_id, user_id=user_id)
-    keyword = _keyword(payload)
+    keyword = keyword_of(payload)
     if foreign and (keyword is None or keyword.action != "opt_out"):
         keyword = None
+    asks_for_link = keyword if keyword is not None and keyword.action == OptOutKeyword.KeywordAction.PREFERENCES else None
+    if asks_for_link is not None:
+        keyword = None  # PREFERENCES changes no consent: it is answered with the customer's link below
     outcome = consent_apply_inbound_message(
         wa_id=wa_id, user_id=user_id, wamid=str(data.get("id") or ""), at=item.occurred_at, keyword=keyword,
         record_window=not foreign,
@@ -177,14 +182,28 @@ def _message(item: WebhookItem, payload: Mapping[str, Any], *, foreign: bool = F
             if result.reply_text and not data.get("standby"):
                 reply = message_reply(contact=contact, text=result.reply_text, reply_to_wamid=str(data.get("id") or ""))
                 notes.append("confirmation queued" if reply is not None else "no confirmation (window closed)")
+    if asks_for_link is not None:
+        notes.append(_preference_link_reply(contact, asks_for_link, data))
+    keyword_action = result.action if result is not None else (asks_for_link.action if asks_for_link else None)
     complaint = complaint_apply_inbound(
         contact=contact, wamid=str(data.get("id") or ""), at=item.occurred_at, text=str(data.get("text") or ""),
         message_type=str(data.get("type") or ""), context_wamid=str(data.get("context_id") or ""),
-        name=str(data.get("name") or ""), keyword_action=result.action if result is not None else None,
+        name=str(data.get("name") or ""), keyword_action=keyword_action,
     )
     if complaint is not None:
         notes.append(f"complaint {complaint.reference}")
     return _applied("; ".join(notes) or f"{data.get('type') or 'message'} recorded")
+
+
+def _preference_link_reply(contact: Contact, keyword: InboundKeyword, data: Mapping[str, Any]) -> str:
+    """PREFERENCES: the customer's signed preference-centre link, as a reply inside the window."""
+    if data.get("standby"):
+        return f"{keyword.phrase}: no link sent (Meta's agent holds the chat)"
+    text = preference_keyword_reply(contact=contact, reply_text=keyword.reply_text, language=keyword.language)
+    if text is None:
+        return f"{keyword.phrase}: no link (contact erased)"
+    reply = message_reply(contact=contact, text=text, reply_to_wamid=str(data.get("id") or ""))
+    return f"{keyword.phrase}: " + ("preference link queued" if reply is not None else "no link sent (window closed)")
 
 
 def _status(item: WebhookItem, payload: Mapping[str, Any]) -> Outcome:

@@ -164,3 +164,21 @@ def test_each_process_asks_for_a_drain_at_most_once_per_gather_window(monkeypatc
     # asked at 100.0, 100.21 and 100.5: each webhook in between was stored before that
     # request's drain (it waits 0.2 s before it looks) began to look
     assert len(asked) == 3
+
+
+def test_a_drain_that_ran_its_time_hands_the_backlog_to_a_new_task(client, sent, monkeypatch):
+    from pandorakart_wa.tasks import apply_deferred_webhooks
+
+    # given statuses waiting, and a drain whose time is up at once
+    for message in sent:
+        post_webhook(client, statuses_payload([status_item(message.wamid, "delivered")]))
+    asked = []
+    monkeypatch.setattr(apply_deferred_webhooks, "apply_async", lambda **kwargs: asked.append(kwargs))
+    monkeypatch.setattr(drain, "DRAIN_MAX_SECONDS", 0)
+    # when it runs, it applies nothing more and asks a fresh drain (no gathering) to go on
+    assert webhooks_drain() == 0
+    assert asked == [{"kwargs": {"gather": False}, "retry": False}]
+    # and that drain applies the backlog
+    monkeypatch.setattr(drain, "DRAIN_MAX_SECONDS", 120)
+    assert webhooks_drain(gather=False) == 3
+    assert [status_of(m) for m in sent] == [MessageStatus.DELIVERED] * 3
