@@ -11,11 +11,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template import engines
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -23,18 +25,21 @@ from messaging.admin_widgets import BUTTON_TYPES as BUTTON_TYPE_LABELS
 from messaging.admin_widgets import ButtonsField
 from messaging.lint import lint_template
 from messaging.models import (
+    HoldReason,
     LintTerm,
+    MessageRate,
     MessageTemplate,
     RevisionStatus,
     TemplateRevision,
     TemplateStatusEvent,
 )
-from messaging.selectors import lint_vocabulary, template_usable
+from messaging.selectors import lint_vocabulary, revision_content, template_usable
 from messaging.services import (
     TemplateFields,
     lint_term_save,
     template_approve,
     template_create_draft,
+    template_hold,
     template_reject,
     template_release_hold,
     template_revise,
@@ -192,14 +197,15 @@ class StatusEventInline(ReadOnlyInline):
 class MessageTemplateAdmin(admin.ModelAdmin):
     form = TemplateEditForm
     list_display = ("name", "language", "category", "purpose", "status", "meta_status", "quality", "usable",
-                    "hold_reason", "updated_at")
+                    "hold_reason", "scheduled", "updated_at")
     list_filter = ("category", "status", "meta_status", "quality", "hold_reason", "language")
     search_fields = ("name",)
     list_select_related = ("approved_revision",)
     inlines = (RevisionInline, StatusEventInline)
-    actions = ("submit_for_review", "approve", "reject", "submit_to_meta", "release_hold", "pull_from_meta")
-    readonly_fields = ("attention", "usable_now", "purpose", "status", "meta_status", "meta_reason", "quality",
-                       "meta_template_id", "meta_synced_at", "lint_findings", "in_use")
+    actions = ("submit_for_review", "approve", "reject", "submit_to_meta", "release_hold",
+               "hold_for_recategorisation", "pull_from_meta")
+    readonly_fields = ("attention", "scheduled_change", "usable_now", "purpose", "status", "meta_status",
+                       "meta_reason", "quality", "meta_template_id", "meta_synced_at", "lint_findings", "in_use")
 
     change_form_template = "admin/messaging/messagetemplate_change_form.html"
 
@@ -208,7 +214,10 @@ class MessageTemplateAdmin(admin.ModelAdmin):
         if obj is None:
             return [(None, {"fields": ("name", "language", "category")}), ("Content", {"fields": content})]
         attention = [("Needs attention", {"fields": ("attention",)})] if obj.attention_reason else []
+        scheduled = [("Recategorisation announced by Meta", {"fields": ("scheduled_change",)})] \
+            if obj.scheduled_category else []
         return [
+            *scheduled,
             *attention,
             (None, {"fields": ("name", "language", "category", "purpose", "status", "usable_now")}),
             ("Content of the current revision (saving a change writes a new revision for review)",
@@ -323,6 +332,39 @@ class MessageTemplateAdmin(admin.ModelAdmin):
             held = f"HELD ({obj.get_hold_reason_display()}) since {staff_time(obj.attention_since)}. "
         return format_html('<div style="color:#c62828;white-space:pre-wrap"><b>{}</b>{}</div>', held, obj.attention_reason)
 
+    @admin.display(description="Meta will change it to")
+    def scheduled(self, obj: MessageTemplate) -> str:
+        if not obj.scheduled_category:
+            return "-"
+        return f"{obj.scheduled_category} on {staff_time(obj.scheduled_category_at, seconds=False)}"
+
+    @admin.display(description="Scheduled change")
+    def scheduled_change(self, obj: MessageTemplate) -> SafeString | str:
+        """The notice, the time left, and what the revision in use lacks under the new category."""
+        if not obj.scheduled_category:
+            return "-"
+        at = obj.scheduled_category_at
+        left = ""
+        if at is not None:
+            hours = max(int((at - timezone.now()).total_seconds() // 3600), 0)
+            left = f" (in {hours // 24} days {hours % 24} h)"
+        revision = obj.approved_revision
+        verdict = "No revision in use yet."
+        if revision is not None:
+            findings = [f.as_dict() for f in lint_template(revision_content(revision, category=obj.scheduled_category),
+                                                          lint_vocabulary())]
+            errors = [f for f in findings if f["severity"] == "error"]
+            verdict = (format_html("Under {} the revision in use ({}) would be refused:{}", obj.scheduled_category,
+                                   revision.number, lint_table(errors))
+                       if errors else f"Under {obj.scheduled_category} the revision in use ({revision.number}) passes lint.")
+        return format_html(
+            '<div id="scheduled-change"><b>{} → {}</b> on {}{}, announced {}.<br>{}<br>Before then: hold it '
+            '(action “Hold until Meta recategorises it”), or write a corrected revision here, have it reviewed '
+            'and submit it to Meta; a revision submitted after the notice is left to Meta\'s verdict.</div>',
+            obj.category, obj.scheduled_category, staff_time(at), left, staff_time(obj.scheduled_category_noticed_at),
+            verdict,
+        )
+
     @admin.display(description="Lint findings")
     def lint_findings(self, obj: MessageTemplate) -> SafeString | str:
         revision = obj.current_revision
@@ -413,6 +455,22 @@ class MessageTemplateAdmin(admin.ModelAdmin):
                              "What did you check before putting these templates back in use?")
         self._each(request, queryset, "released",
                    lambda t: template_release_hold(template=t, actor=_staff(request), note=note))
+        return None
+
+    @admin.action(description="Hold until Meta recategorises it (compliance officer)", permissions=["approve"])
+    def hold_for_recategorisation(self, request: HttpRequest, queryset: QuerySet[MessageTemplate]) -> HttpResponse | None:
+        note = self._reason(request)
+        if note is None:
+            return self._ask(request, queryset, "hold_for_recategorisation", "Hold",
+                             "Why are these templates held before Meta's recategorisation?")
+
+        def hold(template: MessageTemplate) -> None:
+            if not template.scheduled_category:
+                raise ValidationError("Meta has announced no recategorisation of it.")
+            template_hold(template=template, reason=HoldReason.RECATEGORISED, actor=_staff(request),
+                          note=f"Held before Meta's recategorisation to {template.scheduled_category}: {note}")
+
+        self._each(request, queryset, "held", hold)
         return None
 
     @admin.action(description="Pull statuses from Meta now", permissions=["submit_meta"])
@@ -583,4 +641,18 @@ class LintTermAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: LintTerm, form: Any, change: bool) -> None:
         lint_term_save(term=obj, actor=_staff(request))
+@admin.register(MessageRate)
+class MessageRateAdmin(admin.ModelAdmin):
+    """The rate card the dashboard prices billable messages with. Meta changes a rate from a date:
+    add a line with that `effective_from` (the old line keeps pricing the months before it)."""
+
+    list_display = ("market", "category", "rate", "currency", "effective_from", "checked_on", "source_url")
+    list_filter = ("market", "category", "currency")
+    fields = ("market", "category", "currency", "rate", "effective_from", "source_url", "checked_on", "note")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a rate that was in force stays on the card: past months were priced with it
+
+
 from messaging import admin_sending  # noqa: E402,F401  (messages, campaigns, sending policy)

@@ -48,7 +48,8 @@ class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     inlines = (MessageEventInline,)
     fields = ("id", "customer", "template", "revision", "language", "variables", "text", "purpose", "kind",
               "campaign", "status", "reason", "error_code", "error_title", "wamid", "attempts", "not_before",
-              "claimed_at", "sent_at", "created_by", "idempotency_key", "created_at", "updated_at")
+              "claimed_at", "sent_at", "pricing_billable", "pricing_category", "pricing_type", "pricing_model",
+              "priced_at", "created_by", "idempotency_key", "created_at", "updated_at")
     readonly_fields = fields
     show_full_result_count = False  # the table is large: no COUNT(*) on every page
     change_list_template = "admin/messaging/message_change_list.html"

@@ -117,6 +117,15 @@ class MessageTemplate(models.Model):
     hold_reason = models.CharField(max_length=16, choices=HoldReason.choices, blank=True, default=HoldReason.NONE)
     attention_reason = models.TextField(blank=True, help_text="What staff must look at, and why.")
     attention_since = models.DateTimeField(null=True, blank=True)
+    # Meta's advance notice of a recategorisation (`template_category_update` with
+    # `correct_category` and `category_update_timestamp`): applied at that time by beat, unless a
+    # corrected revision was submitted after the notice (then Meta's verdict decides).
+    scheduled_category = models.CharField(
+        max_length=16, choices=TemplateCategory.choices, blank=True,
+        help_text="The category Meta announced it will give the template.",
+    )
+    scheduled_category_at = models.DateTimeField(null=True, blank=True, help_text="When Meta recategorises it.")
+    scheduled_category_noticed_at = models.DateTimeField(null=True, blank=True, help_text="When Meta announced it.")
     meta_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -357,6 +366,13 @@ class Message(models.Model):
     not_before = models.DateTimeField(null=True, blank=True, help_text="Deferred (quiet hours, retry) until then.")
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # What Meta says the message costs: its `pricing` object from the status webhooks (the last
+    # one seen; reference §status webhooks). Empty until a status carries one.
+    pricing_billable = models.BooleanField(null=True, blank=True, help_text="Meta's pricing.billable.")
+    pricing_category = models.CharField(max_length=32, blank=True, help_text="Meta's pricing.category (e.g. marketing).")
+    pricing_type = models.CharField(max_length=32, blank=True, help_text="Meta's pricing.type (regular, free_customer_service).")
+    pricing_model = models.CharField(max_length=16, blank=True, help_text="Meta's pricing.pricing_model (PMP).")
+    priced_at = models.DateTimeField(null=True, blank=True, help_text="When a status first carried Meta's pricing.")
     api_key = models.ForeignKey("core.StorefrontApiKey", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
                                 db_index=False)  # indexed in Meta: without the LIKE index of a varchar key
     idempotency_key = models.CharField(max_length=255, blank=True)
@@ -386,6 +402,9 @@ class Message(models.Model):
             models.Index(fields=["created_at"], name="messaging_message_created_idx"),  # date ranges
             models.Index(fields=["status", "claimed_at"], name="messaging_message_claimed_idx"),  # reconcile
             models.Index(fields=["api_key"], name="messaging_message_api_key_idx"),
+            # the dashboard's "billable messages this month": only priced messages are in it
+            models.Index(fields=["priced_at"], name="messaging_message_priced_idx",
+                         condition=Q(priced_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -437,3 +456,44 @@ class SendingPolicy(models.Model):
 
     def __str__(self) -> str:
         return "Sending policy"
+
+
+class PricingCategory(models.TextChoices):
+    """Meta's `pricing.category` values on status webhooks (per-message pricing)."""
+
+    MARKETING = "marketing", "Marketing"
+    MARKETING_LITE = "marketing_lite", "Marketing (MM Lite API)"
+    UTILITY = "utility", "Utility"
+    AUTHENTICATION = "authentication", "Authentication"
+    AUTHENTICATION_INTERNATIONAL = "authentication_international", "Authentication (international)"
+    SERVICE = "service", "Service"
+    REFERRAL_CONVERSION = "referral_conversion", "Free entry point (referral conversion)"
+
+
+class MessageRate(models.Model):
+    """One line of the rate card: what Meta charges per delivered message of a category to a
+    market, from a date. Staff edit it in the admin (a new line with a later `effective_from`
+    when Meta changes its rates); the dashboard prices this month's billable messages with the
+    line in force today. Seeded with India's rates (migration 0012, with its source)."""
+
+    market = models.CharField(max_length=2, default="IN", help_text="ISO country code of the recipients' market.")
+    category = models.CharField(max_length=32, choices=PricingCategory.choices)
+    currency = models.CharField(max_length=3, default="INR")
+    rate = models.DecimalField(max_digits=10, decimal_places=4, help_text="Per delivered billable message.")
+    effective_from = models.DateField()
+    source_url = models.URLField(max_length=500, help_text="Where the rate was read.")
+    checked_on = models.DateField(help_text="When the rate was compared with its source.")
+    note = models.CharField(max_length=300, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["market", "category", "-effective_from"]
+        verbose_name = "message rate"
+        verbose_name_plural = "rate card"
+        constraints = [
+            models.UniqueConstraint(fields=["market", "category", "effective_from"], name="messaging_rate_unique"),
+            models.CheckConstraint(condition=Q(rate__gte=0), name="messaging_rate_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.market} {self.category} from {self.effective_from:%d %b %Y}: {self.rate} {self.currency}"

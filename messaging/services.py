@@ -16,6 +16,7 @@ APPROVED again, so a template customers blocked or reported is looked at before 
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,7 +43,8 @@ from messaging.models import (
 )
 from messaging.selectors import lint_vocabulary, revision_content
 from messaging.template_format import meta_components
-from pandorakart_wa.audit import META_WEBHOOK, SYSTEM_USER_PREFIX, system_user
+from pandorakart_wa.audit import CELERY, META_WEBHOOK, SYSTEM_USER_PREFIX, system_user
+from pandorakart_wa.timefmt import staff_time
 from pandorakart_wa.whatsapp import get_backend
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, PermanentError
 
@@ -559,6 +561,8 @@ def _apply_meta_state(
         template.category = category
         template.purpose = PURPOSE_FOR_CATEGORY[TemplateCategory(category)]
         template.save(update_fields=["category", "purpose", "updated_at"])
+        if template.scheduled_category == category:  # Meta applied what it announced
+            _clear_schedule(template)
         text = (
             f"Meta changed the category from {old} to {category}: the template now needs "
             f"{template.purpose} consent" + (" and an opt-out" if category == TemplateCategory.MARKETING else "")
@@ -606,28 +610,126 @@ def template_apply_quality_update(value: Mapping[str, Any], *, event_id: int) ->
 
 @transaction.atomic
 def template_apply_category_update(value: Mapping[str, Any], *, event_id: int) -> None:
-    """Webhook `template_category_update`: a new category changes the consent the template needs,
-    so the template is held until staff review it. A `correct_category` notice (a change Meta
-    announces for later) is put in front of staff without holding."""
+    """Webhook `template_category_update`. A change (`new_category`, no `correct_category`):
+    the new category changes the consent the template needs, so the template is held until staff
+    review it. An advance notice (`correct_category`, `category_update_timestamp`; Meta also
+    repeats the current category as `new_category`): scheduled on the template, a compliance
+    alert raised, applied at the timestamp (`templates_apply_scheduled_categories`, beat) unless
+    staff submit a corrected revision first; a notice whose time has passed is applied at once."""
     template = _match(value)
     if template is None:
         logger.info("Category update for an unknown template %s; ignored", value.get("message_template_name"))
         return
+    announced = str(value.get("correct_category") or "").upper()
+    if announced:
+        _schedule_category(template, announced, value.get("category_update_timestamp"), event_id=event_id)
+        return
     new = str(value.get("new_category") or "").upper()
     if new:
+        _clear_schedule(template)
         _apply_meta_state(
             template, status=None, category=new, quality=None, reason="", source=Source.META_WEBHOOK,
             actor=_webhook_actor(), webhook_event_id=event_id,
         )
+
+
+def _timestamp(value: Any) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.fromtimestamp(int(value), tz=datetime.UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _clear_schedule(template: MessageTemplate) -> None:
+    if template.scheduled_category or template.scheduled_category_at:
+        template.scheduled_category, template.scheduled_category_at = "", None
+        template.scheduled_category_noticed_at = None
+        template.save(update_fields=["scheduled_category", "scheduled_category_at", "scheduled_category_noticed_at",
+                                     "updated_at"])
+
+
+def _schedule_category(template: MessageTemplate, announced: str, at_value: Any, *, event_id: int) -> None:
+    from profile.services import alert_raise
+
+    if announced not in TemplateCategory.values:
+        logger.warning("Meta announced an unknown category %r for %s; ignored", announced, template)
         return
-    announced = str(value.get("correct_category") or "").upper()
-    if announced and announced != template.category:
-        text = f"Meta says the correct category is {announced} (now {template.category}): it will be recategorised."
-        _attention(template, text)
-        _record(
-            template, kind=TemplateStatusEvent.Kind.CATEGORY, source=Source.META_WEBHOOK, old=template.category,
-            new=template.category, reason=text, actor=_webhook_actor(), webhook_event_id=event_id,
+    if announced == template.category:
+        _clear_schedule(template)
+        return
+    at = _timestamp(at_value)
+    now = timezone.now()
+    if at is not None and at <= now:  # the notice arrived late (or was replayed): the change is due
+        _clear_schedule(template)
+        _apply_meta_state(
+            template, status=None, category=announced, quality=None, reason="", source=Source.META_WEBHOOK,
+            actor=_webhook_actor(), webhook_event_id=event_id,
         )
+        return
+    when = f"on {staff_time(at)}" if at is not None else "at a time Meta did not give"
+    text = (
+        f"Meta will recategorise it from {template.category} to {announced} {when}: it will then need "
+        f"{PURPOSE_FOR_CATEGORY[TemplateCategory(announced)]} consent"
+        + (" and an opt-out" if announced == TemplateCategory.MARKETING else "")
+        + ". Hold it now, or submit a corrected revision before then."
+    )
+    template.scheduled_category, template.scheduled_category_at = announced, at
+    template.scheduled_category_noticed_at = now
+    template.attention_reason = f"{template.attention_reason}\n{text}".strip() if template.hold_reason else text
+    template.attention_since = template.attention_since or now
+    template.save(update_fields=["scheduled_category", "scheduled_category_at", "scheduled_category_noticed_at",
+                                 "attention_reason", "attention_since", "updated_at"])
+    _record(
+        template, kind=TemplateStatusEvent.Kind.CATEGORY, source=Source.META_WEBHOOK, old=template.category,
+        new=f"{announced} (scheduled)", reason=text, actor=_webhook_actor(), revision=template.approved_revision,
+        webhook_event_id=event_id,
+    )
+    alert_raise(
+        kind="template_recategorisation", title=f"Meta will recategorise {template} as {announced} {when}",
+        detail=text, dedupe_key=f"template-recategorisation:{template.pk}:{announced}", subject=template,
+    )
+
+
+def _corrected_after_notice(template: MessageTemplate) -> TemplateRevision | None:
+    """The revision submitted to Meta after the notice, if staff corrected the template."""
+    revision = template.approved_revision
+    noticed = template.scheduled_category_noticed_at
+    if revision is None or revision.submitted_at is None or noticed is None or revision.submitted_at <= noticed:
+        return None
+    return revision
+
+
+def templates_apply_scheduled_categories(*, now: datetime.datetime | None = None) -> int:
+    """Beat: apply each recategorisation Meta announced whose time has come (the safety net of
+    Meta's own `new_category` webhook, which clears the schedule when it arrives first). A
+    template corrected after the notice is left to Meta's verdict (its webhook or the template
+    sync). Returns how many templates changed category."""
+    now = now or timezone.now()
+    actor = system_user(CELERY)
+    changed = 0
+    due = MessageTemplate.objects.filter(scheduled_category_at__lte=now).exclude(scheduled_category="")
+    for template_id in list(due.values_list("pk", flat=True)):
+        with transaction.atomic():
+            template = MessageTemplate.objects.select_for_update(of=("self",)).select_related(
+                "approved_revision").get(pk=template_id)
+            announced = template.scheduled_category
+            if not announced or template.scheduled_category_at is None or template.scheduled_category_at > now:
+                continue  # Meta's webhook came first
+            corrected = _corrected_after_notice(template)
+            _clear_schedule(template)
+            if corrected is not None:
+                _record(
+                    template, kind=TemplateStatusEvent.Kind.CATEGORY, source=Source.SYSTEM, old=template.category,
+                    new=template.category, actor=actor, revision=corrected,
+                    reason=(f"Meta's announced recategorisation to {announced} is due; revision {corrected.number} "
+                            f"was submitted after the notice, so Meta's review of it decides (webhook or sync)."),
+                )
+                continue
+            changed += int(_apply_meta_state(
+                template, status=None, category=announced, quality=None, reason="", source=Source.SYSTEM,
+                actor=actor, webhook_event_id=None,
+            ))
+    return changed
 
 
 @dataclass

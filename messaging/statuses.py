@@ -37,8 +37,9 @@ META_STATUS = {
 }
 FINAL = {MessageStatus.FAILED, MessageStatus.SUPPRESSED, MessageStatus.CANCELLED}
 # What applying a status reads (the rest of a message loads only if a failure listener asks).
+PRICING_FIELDS = ("pricing_billable", "pricing_category", "pricing_type", "pricing_model", "priced_at")
 STATUS_FIELDS = ("id", "contact_id", "template_id", "campaign_id", "purpose", "status", "wamid", "sent_at",
-                 "error_code", "error_title", "not_before", "attempts")
+                 "error_code", "error_title", "not_before", "attempts", *PRICING_FIELDS)
 # Codes Meta reports asynchronously that mean "not delivered, may be sent again later".
 REQUEUE_AFTER = {wa_errors.ECOSYSTEM_ENGAGEMENT: dt.timedelta(hours=24)}
 
@@ -81,6 +82,7 @@ def messages_apply_statuses(statuses: Sequence[Mapping[str, Any]], *, event_id: 
         by_wamid = {m.wamid: m for m in rows if m.wamid}
         by_id = {m.id: m for m in rows}
         changed: dict[Any, Message] = {}
+        priced: dict[Any, Message] = {}
         events: list[MessageEvent] = []
         # apply in Meta's order of occurrence so a batch holding sent+delivered ends delivered
         for status in sorted(items, key=lambda s: int(s.get("timestamp") or 0)):
@@ -88,6 +90,8 @@ def messages_apply_statuses(statuses: Sequence[Mapping[str, Any]], *, event_id: 
             message = by_wamid.get(str(status.get("id"))) or (by_id.get(callback_id) if callback_id else None)
             if message is None:
                 continue  # not ours, or sent before this service: stored raw, ignored here
+            if _take_pricing(message, status.get("pricing"), received):
+                priced[message.id] = message
             new = META_STATUS[status["status"]]
             at = _at(status.get("timestamp"))  # when it happened at Meta (whole seconds)
             detail: dict[str, Any] = {"wamid": status.get("id"), "meta_timestamp": at.isoformat()}
@@ -130,12 +134,53 @@ def messages_apply_statuses(statuses: Sequence[Mapping[str, Any]], *, event_id: 
                 message.updated_at = now
             _write(list(changed.values()), events, now)
             moved = len(changed)
+        if priced:
+            _write_pricing(list(priced.values()))
     if failures:
         from messaging.sending import apply_failure_code
 
         for message, code, wamid in failures:
             apply_failure_code(message, code, wamid=wamid)
     return moved
+
+
+def _take_pricing(message: Message, pricing: Any, received: dt.datetime) -> bool:
+    """Meta's `pricing` object on a status (billable, category, type, model) onto the message;
+    True if it changed anything. Meta repeats it on each status: the last one seen wins, and
+    `priced_at` keeps when the first arrived (the month it is counted in)."""
+    if not isinstance(pricing, Mapping):
+        return False
+    billable = pricing.get("billable")
+    values = {
+        "pricing_billable": billable if isinstance(billable, bool) else None,
+        "pricing_category": str(pricing.get("category") or "")[:32],
+        "pricing_type": str(pricing.get("type") or "")[:32],
+        "pricing_model": str(pricing.get("pricing_model") or "")[:16],
+    }
+    if all(getattr(message, name) == value for name, value in values.items()) and message.priced_at is not None:
+        return False
+    for name, value in values.items():
+        setattr(message, name, value)
+    if message.priced_at is None:
+        message.priced_at = received
+    return True
+
+
+def _write_pricing(messages: list[Message]) -> None:
+    """The batch's pricing changes: on PostgreSQL one statement fed by arrays, else the ORM."""
+    if connection.vendor != "postgresql":
+        Message.objects.bulk_update(messages, list(PRICING_FIELDS))
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Message._meta.db_table} AS m SET pricing_billable = v.billable, "  # noqa: S608
+            "pricing_category = v.category, pricing_type = v.type, pricing_model = v.model, priced_at = v.priced_at "
+            "FROM unnest(%s::uuid[], %s::boolean[], %s::text[], %s::text[], %s::text[], %s::timestamptz[]) "
+            "AS v(id, billable, category, type, model, priced_at) WHERE m.id = v.id",
+            [[m.id for m in messages], [m.pricing_billable for m in messages], [m.pricing_category for m in messages],
+             [m.pricing_type for m in messages], [m.pricing_model for m in messages],
+             [m.priced_at for m in messages]],
+        )
 
 
 def _wamid_or_id(wamids: set[str], ids: set[uuid.UUID]) -> Q | RawSQL:

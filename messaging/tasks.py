@@ -134,3 +134,12 @@ def reconcile_stale_sending() -> int:
     Meta; it is marked failed (delivery unknown) for staff, never re-sent blindly."""
     with acting_as(system_user(CELERY)):
         return messages_fail_stale_sending()
+
+
+@shared_task(ignore_result=True)
+def template_apply_scheduled_categories_task() -> int:
+    """Beat: apply the recategorisations Meta announced whose time has come."""
+    from messaging.services import templates_apply_scheduled_categories
+
+    with acting_as(system_user(CELERY)):
+        return templates_apply_scheduled_categories()

@@ -104,3 +104,17 @@ def graph_api_version_check(app_configs: Any = None, **kwargs: Any) -> list[Erro
             id="whatsapp.W003",
         )]
     return []
+
+
+@register("retention")
+def retention_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Audit and access logs are never pruned before AUDIT_FLOOR_DAYS (DPDP Rules 2025, rule 6):
+    a lower RETENTION_AUDIT_DAYS is an error here, and apply_retention refuses to run with it."""
+    from pandorakart_wa.retention import AUDIT_FLOOR_DAYS, retention_policy, retention_problems
+
+    return [
+        Error(f"{text}.", id=check_id, hint=(
+            f"Set RETENTION_AUDIT_DAYS to {AUDIT_FLOOR_DAYS} or more (see .env.example)." if check_id == "retention.E001"
+            else "Set a positive number of days (see .env.example)."))
+        for check_id, text in retention_problems(retention_policy())
+    ]

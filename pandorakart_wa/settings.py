@@ -374,6 +374,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "messaging.tasks.template_sync_task",
         "schedule": timedelta(minutes=10),
     },
+    # Message templates: apply the recategorisations Meta announced in advance, once due (Meta's
+    # own webhook at that time usually comes first and clears the schedule).
+    "messaging-template-scheduled-categories": {
+        "task": "messaging.tasks.template_apply_scheduled_categories_task",
+        "schedule": timedelta(minutes=5),
+        "options": {"expires": 4 * 60},
+    },
     # Consent: nightly proof that the ledger is intact against every checkpoint (the dashboard
     # shows the run).
     "consent-ledger-verify": {
@@ -487,6 +494,20 @@ CELERY_BEAT_SCHEDULE["core-apply-deferred-webhooks"] = {  # the safety net: each
     "task": "pandorakart_wa.tasks.apply_deferred_webhooks",
     "schedule": timedelta(seconds=10),
     "options": {"expires": 9},
+}
+
+# --- Retention (DESIGN.md "Audit"; pandorakart_wa/retention.py) ----------------------------
+
+# Raw webhook bodies (they hold numbers) are redacted after this many days; the parsed items stay.
+RETENTION_WEBHOOK_DAYS = env.int("RETENTION_WEBHOOK_DAYS", default=30)
+# Profile sync runs, ledger verification runs and expired staff sessions are deleted after this.
+RETENTION_OPERATIONAL_DAYS = env.int("RETENTION_OPERATIONAL_DAYS", default=90)
+# Audit trail and staff sign-in logs: never fewer than 365 days (system check retention.E001).
+RETENTION_AUDIT_DAYS = env.int("RETENTION_AUDIT_DAYS", default=365)
+CELERY_BEAT_SCHEDULE["core-apply-retention"] = {
+    "task": "pandorakart_wa.tasks.apply_retention_task",
+    "schedule": crontab(hour=21, minute=15),  # 02:45 in India, after the nightly ledger verification
+    "options": {"expires": 6 * 60 * 60},
 }
 
 # --- Monitoring ---------------------------------------------------------------------------

@@ -41,3 +41,20 @@ def apply_deferred_webhooks(gather: bool = True) -> int:
     from pandorakart_wa.webhooks.drain import webhooks_drain
 
     return webhooks_drain(gather=gather)
+
+
+@shared_task(ignore_result=True)
+def apply_retention_task() -> int:
+    """Nightly: redact old raw webhook bodies and prune old operational rows (pandorakart_wa.retention).
+    A policy below the audit floor removes nothing: it raises, and the error is in the worker's log."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from pandorakart_wa.retention import retention_apply
+    from profile.services import alert_raise
+
+    try:
+        return retention_apply().total
+    except ImproperlyConfigured as exc:
+        alert_raise(kind="retention_misconfigured", title="Retention was not applied: its settings are refused",
+                    detail=str(exc), dedupe_key="retention:misconfigured")
+        raise

@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Aggregate, Count, DurationField, ExpressionWrapper, F, FloatField, Func, Max, Q, QuerySet
 from django.db.models.functions import TruncDate
@@ -33,12 +35,15 @@ from consent.selectors import ledger_last_verification
 from messaging.models import (
     HoldReason,
     Message,
+    MessageRate,
     MessageStatus,
     MessageTemplate,
+    PricingCategory,
     SendingPolicy,
     TemplateQuality,
 )
 from messaging.selectors import template_usable
+from pandorakart_wa.whatsapp.versions import VersionStatus, version_status
 from profile.models import ComplianceAlert, ProfileDrift, ProfileSyncRun
 from profile.selectors import alerts_open
 
@@ -412,3 +417,93 @@ def profile_status() -> ProfileStatus:
 def open_alerts() -> tuple[int, list[ComplianceAlert]]:
     alerts = alerts_open()
     return alerts.count(), list(alerts[:ALERTS_SHOWN])
+
+
+# --- What messages cost (Meta's pricing on status webhooks, against the staff's rate card) -----
+
+RATE_CARD_MARKET = "IN"  # PandoraKart messages Indian numbers: India's rate card prices them
+
+
+@dataclass(frozen=True)
+class CostRow:
+    category: str
+    label: str
+    billable: int
+    free: int
+    rate: MessageRate | None
+
+    @property
+    def cost(self) -> Decimal | None:
+        return None if self.rate is None else self.rate.rate * self.billable
+
+
+@dataclass(frozen=True)
+class MonthCost:
+    month: dt.date  # the first day, staff time zone
+    rows: list[CostRow]
+
+    @property
+    def billable(self) -> int:
+        return sum(r.billable for r in self.rows)
+
+    @property
+    def currencies(self) -> list[str]:
+        return sorted({r.rate.currency for r in self.rows if r.rate is not None and r.billable})
+
+    @property
+    def total(self) -> Decimal | None:
+        """The estimated total, when every billable row has a rate in one currency."""
+        if any(r.rate is None for r in self.rows if r.billable) or len(self.currencies) > 1:
+            return None
+        return sum((r.cost or Decimal(0) for r in self.rows), Decimal(0))
+
+    @property
+    def marketing_share(self) -> float | None:
+        """Marketing's share of the billable messages (part of "non-spammy": API.md, issue 17)."""
+        if not self.billable:
+            return None
+        marketing = sum(r.billable for r in self.rows if r.category.startswith("marketing"))
+        return 100.0 * marketing / self.billable
+
+
+def rates_in_force(today: dt.date, market: str = RATE_CARD_MARKET) -> dict[str, MessageRate]:
+    """The rate card line of each category in force on `today` (the latest effective_from)."""
+    found: dict[str, MessageRate] = {}
+    for rate in MessageRate.objects.filter(market=market, effective_from__lte=today).order_by("category",
+                                                                                               "-effective_from"):
+        found.setdefault(rate.category, rate)
+    return found
+
+
+def month_cost(today: dt.date | None = None) -> MonthCost:
+    """Messages Meta priced this calendar month (staff time zone), billable and free, per Meta's
+    pricing category, with the estimated cost at the rate card's rate in force today. One GROUP
+    BY over the priced messages' partial index."""
+    today = today or timezone.localdate()
+    first = today.replace(day=1)
+    until = (first + dt.timedelta(days=32)).replace(day=1)
+    counts = (
+        Message.objects.filter(priced_at__gte=_midnight(first), priced_at__lt=_midnight(until))
+        .values("pricing_category")
+        .annotate(billable=Count("id", filter=Q(pricing_billable=True)),
+                  free=Count("id", filter=~Q(pricing_billable=True)))
+    )
+    by_category: dict[str, dict[str, int]] = {
+        row["pricing_category"]: {"billable": row["billable"], "free": row["free"]} for row in counts
+    }
+    rates = rates_in_force(today)
+    labels = dict(PricingCategory.choices)
+    shown = [c for c in PricingCategory.values if c in by_category or c in rates]
+    shown += sorted(c for c in by_category if c not in shown)  # a category Meta added since
+    rows = [
+        CostRow(category=c, label=str(labels.get(c, c or "(none given)")),
+                billable=by_category.get(c, {}).get("billable", 0), free=by_category.get(c, {}).get("free", 0),
+                rate=rates.get(c))
+        for c in shown
+    ]
+    return MonthCost(month=first, rows=rows)
+
+
+def api_version_status(today: dt.date | None = None) -> VersionStatus:
+    """The configured WHATSAPP_API_VERSION in Meta's lifecycle (pandorakart_wa/whatsapp/versions.py)."""
+    return version_status(settings.WHATSAPP_API_VERSION, today=today or timezone.localdate())

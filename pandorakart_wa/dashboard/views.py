@@ -33,11 +33,13 @@ from pandorakart_wa.dashboard import models as perms
 from pandorakart_wa.dashboard.evidence import evidence_pack
 from pandorakart_wa.dashboard.forms import DateRangeForm, PhoneLookupForm
 from pandorakart_wa.dashboard.selectors import (
+    api_version_status,
     consent_activity,
     consent_coverage,
     default_range,
     ledger_status,
     message_figures,
+    month_cost,
     open_alerts,
     opt_out_honour_times,
     profile_status,
@@ -145,6 +147,10 @@ def dashboard(request: HttpRequest) -> HttpResponseBase:
         ledger=ledger_status(),
         sending=sending_state(),
         alerts=open_alerts(),
+        cost=month_cost(),
+        api_version=api_version_status(),
+        may_edit_rates=request.user.has_perm("messaging.change_messagerate"),
+        may_view_rates=request.user.has_perm("messaging.view_messagerate"),
         may_export_ledger=request.user.has_perm(perms.EXPORT_LEDGER),
         profile_interval=settings.PROFILE_SYNC_INTERVAL_MINUTES,
         query=request.GET.urlencode(),

@@ -26,6 +26,7 @@ from pandorakart_wa.correlation import get_correlation_id
 from pandorakart_wa.fields import decrypt_bytes
 from pandorakart_wa.models import WebhookEvent, WebhookItem
 from pandorakart_wa.phones import mask_phone, wa_id_e164
+from pandorakart_wa.timefmt import staff_time
 from pandorakart_wa.webhooks.services import webhooks_replay
 
 REVEAL_PERMISSION = "consent.reveal_phone"  # one rule for every reveal of a customer's data
@@ -73,7 +74,10 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[t
     @admin.display(description="Raw body")
     def body(self, obj: WebhookEvent) -> str:
         if obj.body_token is None:
-            return "Redacted." if obj.redacted_at else "-"
+            if obj.redacted_at:
+                return (f"Redacted on {staff_time(obj.redacted_at)} (retention after RETENTION_WEBHOOK_DAYS, or an "
+                        "erasure); the parsed items below keep their own copy.")
+            return "-"
         return "Holds customers' numbers and texts: use “Reveal raw body” (recorded in the audit trail)."
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",

@@ -314,6 +314,7 @@ def _resume(event_id: int, raw: bytes) -> tuple[list[int], str]:
 
 
 OPEN_STATES = (WebhookItem.State.PENDING, WebhookItem.State.FAILED)
+REDACTED = "the body was redacted"  # split_event's answer for a body retention or erasure removed
 
 
 def split_event(event: WebhookEvent, *, raw: bytes | None = None) -> str:
@@ -324,7 +325,7 @@ def split_event(event: WebhookEvent, *, raw: bytes | None = None) -> str:
     if raw is None:
         token = WebhookEvent.objects.filter(pk=event.pk).values_list("body_token", flat=True).get()
         if token is None:
-            return "the body was redacted"
+            return REDACTED
         raw = decrypt_bytes(token)
     received_at = event.received_at or timezone.now()
     try:

@@ -17,7 +17,7 @@ from pandorakart_wa.api.fields import utc_iso
 from pandorakart_wa.audit import acting_as
 from pandorakart_wa.models import WebhookEvent, WebhookItem
 from pandorakart_wa.webhooks.drain import webhooks_apply_pending
-from pandorakart_wa.webhooks.intake import split_event
+from pandorakart_wa.webhooks.intake import REDACTED, split_event
 from pandorakart_wa.webhooks.router import item_apply
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ class ReplayReport:
     replayed: int = 0
     applied: int = 0
     still_failing: int = 0
+    redacted: tuple[str, ...] = ()  # one line per asked-for event whose raw body was redacted
 
 
 def webhooks_replay(
@@ -42,10 +43,13 @@ def webhooks_replay(
     first. Each item is applied in its own transaction, as the first time; one already
     applied is never applied again."""
     read = 0
+    redacted: list[str] = []
     if event_ids is not None:
+        for event in WebhookEvent.objects.filter(pk__in=list(event_ids), redacted_at__isnull=False).order_by("pk"):
+            redacted.append(_redacted_note(event))
         for event in WebhookEvent.objects.filter(pk__in=list(event_ids), split_at__isnull=True):
-            split_event(event)
-            read += 1
+            if split_event(event) != REDACTED:
+                read += 1
     states = [State.DEAD, State.FAILED] if include_failed or event_ids is not None else [State.DEAD]
     items = WebhookItem.objects.filter(state__in=[*states, State.PENDING] if event_ids is not None else states)
     if item_ids is not None:
@@ -74,7 +78,18 @@ def webhooks_replay(
     if ids:
         webhooks_apply_pending(event_ids=list({*WebhookItem.objects.filter(pk__in=ids).values_list("event_id", flat=True)}))
     logger.info("Webhook replay: %s read, %s replayed, %s applied, %s still failing", read, len(ids), applied, failing)
-    return ReplayReport(read=read, replayed=len(ids), applied=applied, still_failing=failing)
+    return ReplayReport(read=read, replayed=len(ids), applied=applied, still_failing=failing, redacted=tuple(redacted))
+
+
+def _redacted_note(event: WebhookEvent) -> str:
+    """What replaying a redacted event can still do: its parsed items carry their own copy of
+    each update; an event redacted before it was read has nothing left to read."""
+    when = f"{event.redacted_at:%Y-%m-%d %H:%M} UTC" if event.redacted_at else "earlier"
+    if event.split_at is None:
+        return (f"event {event.pk}: its raw body was redacted on {when} before it was read into items; "
+                "there is nothing left to replay")
+    return (f"event {event.pk}: its raw body was redacted on {when} (retention or erasure); "
+            f"its {event.item_count} parsed item(s) are replayed from their own copies")
 
 
 def _contact_items(contact: Any) -> Any:

@@ -5,6 +5,11 @@ retired WHATSAPP_API_VERSION, a warning within RETIREMENT_WARNING_DAYS) and the 
 left for the configured version) read it. Meta publishes the dates on its "Graph API versions"
 changelog page (SOURCE_URL); a version whose retirement Meta has not announced yet has
 `retires=None`. When Meta announces a new version or a date, add it here with CHECKED_ON.
+
+Checked on CHECKED_ON against SOURCE_URL's current copies (e.g. `?locale=de_DE`, `ja_JP`,
+`id_ID`, which list v26.0 and the retirement dates below; the English copy stored with them was an
+older one, v25.0 newest and every date from v21.0 on "TBD"). The gateway itself is verified
+against Meta's OpenAPI file, which Meta publishes for v23.0 only (tests/gateway/test_api_version.py).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ ALL_VIEW = {
     "consent.consentnotice", "consent.consentstate", "consent.contact", "consent.ledgercheckpoint",
     "consent.ledgerverification", "consent.optoutkeyword",
     "core.storefrontapikey", "core.webhookevent", "core.webhookitem", "messaging.campaign", "messaging.lintterm",
-    "messaging.message",
+    "messaging.message", "messaging.messagerate",
     "messaging.messagetemplate", "messaging.sendingpolicy", "messaging.templaterevision",
     "messaging.templatestatusevent", "otp_totp.totpdevice",
 }
@@ -36,8 +36,7 @@ MATRIX: dict[str, dict[str, str]] = {
             ["business_profile.businessprofile", "business_profile.policyversion",
              "business_profile.regulatorychange", "complaints.complaint", "complaints.intaketrigger",
              "consent.consentmanager", "consent.consentnotice", "consent.optoutkeyword", "messaging.campaign",
-             "messaging.lintterm",
-             "messaging.messagetemplate"],
+             "messaging.lintterm", "messaging.messagerate", "messaging.messagetemplate"],
             "VA",
         ),
     },
@@ -57,7 +56,7 @@ MATRIX: dict[str, dict[str, str]] = {
     MARKETING: {
         **dict.fromkeys(
             ["business_profile.businessprofile", "business_profile.policyversion", "consent.consentnotice",
-             "messaging.lintterm", "messaging.sendingpolicy", "messaging.templaterevision",
+             "messaging.lintterm", "messaging.messagerate", "messaging.sendingpolicy", "messaging.templaterevision",
              "messaging.templatestatusevent"],
             "V",
         ),

@@ -38,6 +38,8 @@ class Command(BaseCommand):
         with acting_as(actor):
             report = webhooks_replay(event_ids=options["event"], include_failed=options["failed"],
                                      since=options["since"], actor=actor)
+        for note in report.redacted:
+            self.stdout.write(self.style.WARNING(f"Redacted: {note}"))
         self.stdout.write(
             f"{report.read} event(s) read, {report.replayed} item(s) replayed: {report.applied} applied, "
             f"{report.still_failing} still failing"
