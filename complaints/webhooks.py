@@ -128,13 +128,18 @@ def complaint_record_stop_replies(stops: Sequence[tuple[Contact, dt.datetime, st
     answered = attributed_messages([(contact, at, context) for contact, at, _, context, _ in stops])
     signals = [
         ComplaintSignal(
-            kind=SignalKind.STOP_REPLY, dedupe_key=f"{SignalKind.STOP_REPLY}:{wamid or f'{contact.pk}:{at.isoformat()}'}"[:300],
+            kind=SignalKind.STOP_REPLY, dedupe_key=_signal_key(SignalKind.STOP_REPLY, contact, at, wamid),
             occurred_at=at, contact=contact, template_id=message.template_id if message is not None else None,
             message=message, detail={"wamid": wamid, "keyword": text[:100]},
         )
         for (contact, at, wamid, _, text), message in zip(stops, answered, strict=True)
     ]
     ComplaintSignal.objects.bulk_create(signals, ignore_conflicts=True)
+
+
+def _signal_key(kind: str, contact: Contact, at: dt.datetime, wamid: str) -> str:
+    """A customer's signal is recorded once per message of theirs (or per moment, without a wamid)."""
+    return f"{kind}:{wamid or f'{contact.pk}:{at.isoformat()}'}"[:300]
 
 
 def _signal(
@@ -144,7 +149,7 @@ def _signal(
 ) -> None:
     answered = attributed_message(contact, at=at, context_wamid=context_wamid, purpose=purpose)
     signal_record(
-        kind=kind, dedupe_key=f"{kind}:{wamid or f'{contact.pk}:{at.isoformat()}'}", occurred_at=at, contact=contact,
+        kind=kind, dedupe_key=_signal_key(kind, contact, at, wamid), occurred_at=at, contact=contact,
         template=answered.template if answered is not None else None, message=answered, complaint=complaint,
         detail={"wamid": wamid, **(detail or {})},
     )

@@ -359,7 +359,8 @@ def _db_value(field: Field[Any, Any], value: Any) -> Any:
     return field.get_db_prep_save(value, connection)
 
 
-def _insert_one_by_one(messages: Sequence[Message], details: Sequence[str], now: dt.datetime) -> set[Any]:
+def _insert_one_by_one(messages: Sequence[Message], details: Sequence[str], now: dt.datetime,
+                       source: str = MessageEvent.Source.API) -> set[Any]:
     """SQLite (the run command): each message and its event, in one transaction."""
     inserted: set[Any] = set()
     with transaction.atomic():
@@ -368,7 +369,7 @@ def _insert_one_by_one(messages: Sequence[Message], details: Sequence[str], now:
                 with transaction.atomic():
                     message.save(force_insert=True)
                     MessageEvent.objects.create(message=message, status=MessageStatus.QUEUED, at=now,
-                                                source=MessageEvent.Source.API, detail=json.loads(detail))
+                                                source=source, detail=json.loads(detail))
             except IntegrityError:
                 continue  # its Idempotency-Key was used before: see _idempotent_replays
             inserted.add(message.pk)
@@ -428,11 +429,8 @@ def message_replies(replies: Sequence[tuple[Contact, str, str]]) -> list[Message
         if connection.vendor == "postgresql":
             _insert_pg(queued, ["{}"] * len(queued), source=MessageEvent.Source.SYSTEM, now=now)
         else:
-            created = Message.objects.bulk_create([Message(**row) for row in queued])
-            MessageEvent.objects.bulk_create([
-                MessageEvent(message=m, status=MessageStatus.QUEUED, at=now, source=MessageEvent.Source.SYSTEM)
-                for m in created
-            ])
+            _insert_one_by_one([Message(**row) for row in queued], ["{}"] * len(queued), now,
+                               source=MessageEvent.Source.SYSTEM)
         transaction.on_commit(outbox_wake)
     messages: list[Message | None] = []
     for row, (contact, _, _) in zip(rows, replies, strict=True):

@@ -365,6 +365,7 @@ def apply_opt_outs(item_ids: Sequence[int], *, budget: float = OPT_OUT_BUDGET_SE
 
     deadline = time.monotonic() + budget
     applied = 0
+    confirmations_owed = False
     group = max(1, settings.WEBHOOK_OPT_OUT_GROUP)
     for start in range(0, len(item_ids), group):
         if time.monotonic() > deadline:
@@ -372,13 +373,14 @@ def apply_opt_outs(item_ids: Sequence[int], *, budget: float = OPT_OUT_BUDGET_SE
         # in force now; their confirmations and signals follow from the workers (woken below)
         together, left = apply_opt_outs_together(item_ids[start:start + group], follow_up=False)
         applied += together
-        if together and settings.WEBHOOK_DEFER:
-            transaction.on_commit(request_drain)
+        confirmations_owed = confirmations_owed or together > 0
         for item_id in left:
             if time.monotonic() > deadline:
                 break
             if item_apply(item_id, wait=True) in (None, WebhookItem.State.APPLIED):  # None: a worker applied it first
                 applied += 1
+    if confirmations_owed and settings.WEBHOOK_DEFER:
+        transaction.on_commit(request_drain)
     if applied < len(item_ids):
         logger.warning("Opt-out budget spent: %s opt-outs left to the workers", len(item_ids) - applied)
     return applied

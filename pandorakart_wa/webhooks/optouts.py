@@ -163,17 +163,18 @@ def finish_opted_out(scope: Q | None = None, *, limit: int = 250) -> tuple[int, 
         if not items:
             return 0, set()
         contacts = contacts_by_digest({item.phone_digest for item in items})
-        done = []
+        done, gone = [], []
         for item in items:
             payload = item.data
             data = payload.get("data") or {}
             keyword = keyword_of(payload)
             contact = contacts.get(item.phone_digest)
             if contact is None:  # erased meanwhile: nothing to confirm to, the signal has no one
-                _mark([(item, item.note)], WebhookItem.State.APPLIED)
+                gone.append((item, item.note))
                 continue
             reply = keyword.reply_text if keyword is not None and not data.get("standby") else ""
             done.append(_FollowUp(item, data, contact, item.note, reply))
+        _mark(gone, WebhookItem.State.APPLIED)
         _follow_ups(done)
     return len(items), {item.event_id for item in items}
 
