@@ -54,6 +54,18 @@ def _own_checkpoint_dir(settings: Any, tmp_path: Any) -> None:
 
 
 @pytest.fixture
+def no_quiet_hours(db: Any) -> None:
+    """Marketing may leave at any hour: without this, a test that sends marketing passes by day
+    and fails between 21:00 and 09:00 India time (the default quiet hours), as CI found at 21:11."""
+    import datetime as dt
+
+    from messaging.models import SendingPolicy
+
+    SendingPolicy.objects.update_or_create(pk=1, defaults={"quiet_hours_start": dt.time(0, 0),
+                                                           "quiet_hours_end": dt.time(0, 0)})
+
+
+@pytest.fixture
 def outbox() -> list[dict[str, Any]]:
     """What the locmem WhatsApp backend 'sent' during the test."""
     return locmem.outbox

@@ -38,7 +38,7 @@ from tests.messaging.sending_helpers import (
     utility_template,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_quiet_hours")]  # marketing is sent
 
 PHONE = "+919876500001"
 WA_ID = "919876500001"

@@ -17,7 +17,7 @@ from messaging.sending import messages_claim
 from tests.messaging.sending_helpers import customer, marketing_template, utility_template
 from tests.needs import missing
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_quiet_hours")]  # marketing is sent
 
 SHIPPED = {"template": "order_shipped", "language": "en", "variables": ["Ravi", "PK-10023", "27 Nov"]}
 

@@ -29,7 +29,7 @@ from tests.messaging.sending_helpers import (
 )
 from tests.webhooks.helpers import SAMPLES, post_raw
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_quiet_hours")]  # marketing is sent
 
 DASHBOARD = "/admin/compliance/"
 SHIPPED = {"template": "order_shipped", "language": "en", "variables": ["Ravi", "PK-10023", "27 Nov"]}
