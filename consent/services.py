@@ -693,27 +693,6 @@ def _resubscribe(
     )
 
 
-@transaction.atomic
-def consent_resubscribe(
-    *,
-    phone: str,
-    source: str,
-    actor: Actor,
-    purposes: Sequence[str] | None = None,
-    evidence: Mapping[str, Any] | None = None,
-    occurred_at: datetime | None = None,
-) -> ConsentReceipt:
-    """Restore what the customer had before their latest opt-out (START). Grants nothing they
-    never consented to; an erased number stays suppressed."""
-    e164 = _normalize(phone)
-    contact, _ = _contact_locked(e164=e164)
-    assert contact is not None
-    events = _resubscribe(
-        contact=contact, purposes=purposes, source=source, actor=actor, evidence=evidence, occurred_at=occurred_at
-    )
-    return ConsentReceipt(contact=contact, events=events)
-
-
 # --- Erasure ------------------------------------------------------------------------------
 
 

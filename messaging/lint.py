@@ -390,7 +390,3 @@ class _Linter:
 def lint_template(content: TemplateContent, vocabulary: Vocabulary | None = None) -> list[Finding]:
     """Every finding for `content`, errors first."""
     return _Linter(content, vocabulary or Vocabulary()).run()
-
-
-def has_errors(findings: Iterable[Finding]) -> bool:
-    return any(f.severity == Severity.ERROR for f in findings)

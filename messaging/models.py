@@ -76,14 +76,6 @@ class HoldReason(models.TextChoices):
     COMPLAINT = "complaint", "Held by a complaint investigation (outcome or block/report signals)"
 
 
-class ButtonType(models.TextChoices):
-    QUICK_REPLY = "QUICK_REPLY", "Quick reply"
-    URL = "URL", "Website (URL)"
-    PHONE_NUMBER = "PHONE_NUMBER", "Call (phone number)"
-    COPY_CODE = "COPY_CODE", "Copy offer code"
-    OTP = "OTP", "One-time passcode (authentication)"
-
-
 class MessageTemplate(models.Model):
     name = models.CharField(max_length=512, help_text="Meta's name: lowercase letters, digits and _.")
     language = models.CharField(max_length=16, help_text="Meta's language code, e.g. en, en_US, hi.")

@@ -75,10 +75,6 @@ def template_usable(template: MessageTemplate) -> tuple[bool, str | None]:
     return True, None
 
 
-def template_is_usable(template: MessageTemplate) -> bool:
-    return template_usable(template)[0]
-
-
 def usable_templates() -> QuerySet[MessageTemplate]:
     """Every template `template_usable` accepts, in one query (campaigns, dashboards)."""
     return MessageTemplate.objects.filter(USABLE_Q).select_related("approved_revision")

@@ -38,7 +38,6 @@ logger = logging.getLogger(__name__)
 Actor = AbstractBaseUser | None
 
 SYNC_LOCK = "business-profile-sync"
-DEFAULT_SYNC_INTERVAL_MINUTES = 15
 # How long a policy stays current before its next review, when the draft names no date.
 DEFAULT_POLICY_REVIEW_DAYS = 365
 # A significant change whose notice has not left after this long is flagged to staff.
@@ -158,10 +157,6 @@ def profile_update(*, changes: Mapping[str, Any], actor: Actor) -> BusinessProfi
     profile.updated_by_id = _actor_id(actor)
     profile.save(update_fields=[*changed, "revision", "updated_by", "updated_at"])
     return profile
-
-
-def _sync_interval() -> timedelta:
-    return timedelta(minutes=getattr(settings, "PROFILE_SYNC_INTERVAL_MINUTES", DEFAULT_SYNC_INTERVAL_MINUTES))
 
 
 def _lock_ttl() -> timedelta:

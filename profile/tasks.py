@@ -39,7 +39,7 @@ def profile_sync_task(self: Any, trigger: str = ProfileSyncRun.Trigger.BEAT) -> 
         try:
             run = profile_sync(trigger=trigger, attempt=self.request.retries + 1)
         except (TransientError, DeliveryUnknown) as exc:
-            interval = 60 * getattr(settings, "PROFILE_SYNC_INTERVAL_MINUTES", 15)
+            interval = 60 * settings.PROFILE_SYNC_INTERVAL_MINUTES
             countdown = sync_backoff(self.request.retries, getattr(exc, "retry_after", None))
             if self.request.retries >= self.max_retries or countdown >= interval:
                 # The next beat run tries again; tell staff it keeps failing.
