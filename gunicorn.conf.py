@@ -7,8 +7,8 @@ Command-line flags (workers, threads, bind, --access-logfile) still win over wha
 import os
 import tempfile
 
-# Phone numbers masked in the access and error logs (pandorakart_wa/gunicorn_logging.py).
-logger_class = "pandorakart_wa.gunicorn_logging.MaskingLogger"
+# Phone numbers masked in the access and error logs (pandorakart_wa/core/gunicorn_logging.py).
+logger_class = "pandorakart_wa.core.gunicorn_logging.MaskingLogger"
 
 # GET /metrics reports the request metrics of every worker, whichever one answers the scrape:
 # prometheus-client's multiprocess mode, each worker writing its samples under this directory.

@@ -151,8 +151,8 @@ def load_audience(count: int, *, start: int = 0, purposes: Sequence[str] = ("mar
 
     from consent.models import ConsentEvent, Contact
     from consent.seed import seed_notices
-    from pandorakart_wa.fields import encrypt_str
-    from pandorakart_wa.phones import phone_digest
+    from pandorakart_wa.core.fields import encrypt_str
+    from pandorakart_wa.core.phones import phone_digest
 
     notice = next(n for n in seed_notices() if n.language == "en")
     now = timezone.now()

@@ -131,8 +131,8 @@ def load_contacts(n: int) -> list[int]:
     """n contacts with encrypted numbers and digests; returns their ids (1..n after truncate)."""
     from django.utils import timezone
 
-    from pandorakart_wa.fields import encrypt_str
-    from pandorakart_wa.phones import phone_digest
+    from pandorakart_wa.core.fields import encrypt_str
+    from pandorakart_wa.core.phones import phone_digest
 
     now = timezone.now()
     columns = ("uid", "phone", "phone_digest", "blocked", "blocked_reason", "erased", "undeliverable",

@@ -236,7 +236,7 @@ def main() -> None:
     load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     setup()
     from consent.seed import seed_notices
-    from pandorakart_wa.services import api_key_create
+    from pandorakart_wa.core.api.keys import api_key_create
 
     truncate_consent()
     seed_notices()

@@ -224,8 +224,8 @@ def measure() -> None:
 
     from consent.models import ConsentEvent, Contact
     from messaging.models import Message
-    from pandorakart_wa.dashboard import selectors
-    from pandorakart_wa.roles import COMPLIANCE_OFFICER
+    from pandorakart_wa.backoffice import selectors
+    from pandorakart_wa.core.roles import COMPLIANCE_OFFICER
     from tests.backoffice.helpers import make_staff, otp_force_login
 
     print(f"Data: {Contact.objects.count():,} contacts, {ConsentEvent.objects.count():,} ledger events, "
@@ -284,7 +284,7 @@ def export() -> None:
     from django.test import Client
     from django.utils import timezone
 
-    from pandorakart_wa.roles import AUDITOR
+    from pandorakart_wa.core.roles import AUDITOR
     from tests.backoffice.helpers import make_staff, otp_force_login
 
     get_user_model().objects.filter(username="bench-auditor").delete()

@@ -427,7 +427,7 @@ def main() -> None:
         setup_django(bench_env(BENCH_DB, fake_url), BENCH_DB)
         flush_redis()
         from benchmarks.common_send import load_audience, no_quiet_hours, sendable_template
-        from pandorakart_wa.services import api_key_create
+        from pandorakart_wa.core.api.keys import api_key_create
 
         total = args.messages + args.batch_messages + int(args.rate * args.rate_seconds) + 10
         load_audience(total, purposes=("order_updates",))

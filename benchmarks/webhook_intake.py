@@ -185,7 +185,7 @@ def part_statuses(base: str, args: argparse.Namespace, worker_running: bool) -> 
     from django.db.models import Count
 
     from messaging.models import Message, MessageEvent
-    from pandorakart_wa.models import WebhookEvent, WebhookItem
+    from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
 
     payloads = status_bodies(make_messages(args.messages), args.batch)
     asyncio.run(blast(f"{base}/__bench/ok", payloads[:300], args.concurrency, sign=False))  # warm every worker
@@ -227,8 +227,8 @@ def part_inbound(base: str, args: argparse.Namespace, worker_running: bool) -> l
     import requests
 
     from consent.models import ConsentState
-    from pandorakart_wa.models import WebhookItem
-    from pandorakart_wa.phones import phone_digest
+    from pandorakart_wa.core.phones import phone_digest
+    from pandorakart_wa.webhooks.models import WebhookItem
     from pandorakart_wa.whatsapp.signature import sign
 
     stops_per_batch, texts_per_batch = 10, 990

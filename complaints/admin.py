@@ -65,16 +65,16 @@ from complaints.services import (
     intake_trigger_save,
     proposed_outcome,
 )
-from pandorakart_wa.admin_mixins import (
+from pandorakart_wa.core.admin.mixins import (
     REVEAL_PERMISSION,
     AuditTrailMixin,
     PhoneDigestFilter,
     ReadOnlyAdminMixin,
     refuse_number_in_url,
 )
-from pandorakart_wa.audit import log_access
-from pandorakart_wa.phones import InvalidPhoneNumber, mask_phone, normalize_phone
-from pandorakart_wa.timefmt import staff_time
+from pandorakart_wa.core.audit import log_access
+from pandorakart_wa.core.phones import InvalidPhoneNumber, mask_phone, normalize_phone
+from pandorakart_wa.core.timefmt import staff_time
 
 PERM_EXPORT = "complaints.export_complaint_evidence"
 PERM_REVEAL = REVEAL_PERMISSION  # one rule for every reveal of a customer's data (number or contact details)

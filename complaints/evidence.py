@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q
 
-from consent.models import ConsentEvent, Status
-from consent.selectors import contact_history, contact_states
-from consent.services import GRANTS, STATUS_AFTER
+from complaints.models import Complaint, ComplaintSignal
+from consent.models import ConsentEvent
+from consent.selectors import consent_in_force, contact_history, contact_states
 from messaging.models import Message, TemplateStatusEvent
 
 if TYPE_CHECKING:
@@ -36,27 +36,6 @@ EVIDENCE_FORMAT = "pandorakart-complaint-evidence/1"
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def consent_in_force(
-    events: Sequence[ConsentEvent], purpose: str, at: dt.datetime, *, known_only: bool = False
-) -> dict[str, Any]:
-    """The consent for `purpose` in force at `at` (see the module docstring)."""
-    status: str = Status.NONE
-    since: dt.datetime | None = None
-    deciding: ConsentEvent | None = None
-    for event in events:  # the contact's decision order (contact_history)
-        if event.purpose != purpose or event.occurred_at > at or (known_only and event.recorded_at > at):
-            continue
-        if deciding is not None and since is not None and event.action in GRANTS and since > event.occurred_at:
-            continue  # a back-dated consent never overrides a newer decision
-        status, since, deciding = STATUS_AFTER[event.action], event.occurred_at, event
-    return {
-        "status": status,
-        "since": _iso(since),
-        "event": deciding.public_id if deciding is not None else None,
-        "notice_version": deciding.notice_version if deciding is not None else "",
-    }
 
 
 def _ledger_item(event: ConsentEvent) -> dict[str, Any]:
@@ -117,7 +96,6 @@ def _complaint_item(complaint: Complaint) -> dict[str, Any]:
 
 
 def _template_part(complaint: Complaint, now: dt.datetime) -> dict[str, Any] | None:
-    from complaints.models import ComplaintSignal
 
     template = complaint.template
     if template is None:
@@ -152,7 +130,6 @@ def _template_part(complaint: Complaint, now: dt.datetime) -> dict[str, Any] | N
 def complaint_evidence(complaint: Complaint, *, now: dt.datetime) -> dict[str, Any]:
     """The evidence document of `complaint` as of `now` (JSON-safe: stored on the complaint
     and exported as is)."""
-    from complaints.models import Complaint, ComplaintSignal
 
     document: dict[str, Any] = {
         "format": EVIDENCE_FORMAT,

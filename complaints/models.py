@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from pandorakart_wa.fields import EncryptedJSONField, EncryptedTextField
-from pandorakart_wa.timefmt import staff_time
+from pandorakart_wa.core.fields import EncryptedJSONField, EncryptedTextField
+from pandorakart_wa.core.timefmt import staff_time
 
 DESCRIPTION_MAX_LENGTH = 5000  # API.md: description <= 5,000 characters (checked by the service: it is ciphertext here)
 

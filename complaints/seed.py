@@ -16,7 +16,7 @@ from consent.models import Source
 from consent.selectors import notice_current
 from consent.services import consent_opt_in
 from consent.types import Actor as ConsentActor
-from pandorakart_wa.audit import system_user
+from pandorakart_wa.core.audit import system_user
 
 SEED_ACTOR = "seed-complaints"
 DEMO_MARKER = "[demo] "

@@ -69,7 +69,7 @@ def queue_escalated(queryset: QuerySet[Complaint]) -> QuerySet[Complaint]:
     return queryset.filter(escalated_to_dpo=True, status__in=OPEN_STATUSES)
 
 
-# --- privacy export (settings.PRIVACY_EXPORTERS) -------------------------------------------
+# --- privacy export (consent.hooks.privacy_exporters) -------------------------------------
 
 
 def complaints_export(*, contact: Contact) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from complaints.models import (
     Status,
 )
 from messaging.models import Message
-from pandorakart_wa.api.fields import PhoneField, StrictCharField, StrictChoiceField, StrictUUIDField, UtcDateTimeField
+from pandorakart_wa.core.api.fields import PhoneField, StrictCharField, StrictChoiceField, StrictUUIDField, UtcDateTimeField
 
 STATUS_HELP = ", ".join(s for s in Status.values if s not in PUBLIC_STATUS)  # staff-only steps are not shown
 

@@ -23,9 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import PermissionsMixin
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -54,13 +52,13 @@ from consent.types import Actor as ConsentActor
 from messaging.models import HoldReason, Message, MessageTemplate
 from messaging.outbox import MessageInvalid, MessageRefused, message_accept, message_reply
 from messaging.services import template_hold
-from pandorakart_wa.audit import API_KEY_USER_PREFIX, SYSTEM_USER_PREFIX
-from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
+from pandorakart_wa.core.audit import API_KEY_USER_PREFIX, User, is_system
+from pandorakart_wa.core.phones import InvalidPhoneNumber, normalize_phone, phone_digest
+from pandorakart_wa.core.roles import authorise, may
 from profile.services import alert_raise
 
 logger = logging.getLogger(__name__)
 
-Actor = AbstractBaseUser
 
 PERM_ADD = "complaints.add_complaint"
 PERM_INVESTIGATE = "complaints.investigate_complaint"
@@ -117,26 +115,6 @@ INDIA = ZoneInfo(settings.TIME_ZONE)  # the business's calendar (references, dat
 # --- helpers -------------------------------------------------------------------------------
 
 
-def is_system(actor: Actor) -> bool:
-    """Tasks, webhooks and commands act as users that can never sign in."""
-    return str(actor.get_username()).startswith(SYSTEM_USER_PREFIX)
-
-
-def may(actor: Actor, permission: str) -> bool:
-    if is_system(actor):
-        return True
-    return bool(isinstance(actor, PermissionsMixin) and actor.is_active and actor.has_perm(permission))
-
-
-def _authorise(actor: Actor, permission: str, action: str) -> None:
-    if not may(actor, permission):
-        raise PermissionDenied(f"{actor.get_username()} may not {action}.")
-
-
-def _consent_actor(actor: Actor) -> ConsentActor:
-    return ConsentActor.system(str(actor.get_username())) if is_system(actor) else ConsentActor.staff(actor)
-
-
 def _locked(complaint: Complaint | int) -> Complaint:
     pk = complaint.pk if isinstance(complaint, Complaint) else complaint
     # The evidence snapshot can be large (every message of 90 days): loaded only when read.
@@ -152,7 +130,7 @@ def _record(
     complaint: Complaint,
     kind: str,
     *,
-    actor: Actor | None,
+    actor: User | None,
     at: dt.datetime,
     from_status: str = "",
     to_status: str = "",
@@ -214,7 +192,7 @@ def complaint_create(
     channel: str,
     category: str,
     description: str,
-    actor: Actor,
+    actor: User,
     phone: str | None = None,
     contact: Contact | None = None,
     message_id: Any = None,
@@ -233,7 +211,7 @@ def complaint_create(
     is acknowledged after commit (`acknowledge=False` for internal investigations).
     """
     if not str(actor.get_username()).startswith(API_KEY_USER_PREFIX):
-        _authorise(actor, PERM_ADD, "take in complaints")
+        authorise(actor, PERM_ADD, "take in complaints")
     now = now or timezone.now()
     errors: dict[str, str] = {}
     if channel not in Channel.values:
@@ -405,11 +383,11 @@ def complaint_acknowledgement_owe(*, complaint_id: int, reason: str, now: dt.dat
 
 @transaction.atomic
 def complaint_acknowledgement_record(
-    *, complaint: Complaint, note: str, actor: Actor, now: dt.datetime | None = None
+    *, complaint: Complaint, note: str, actor: User, now: dt.datetime | None = None
 ) -> Complaint:
     """Staff acknowledged the customer themselves (email, phone...). A complaint still in
     `received` moves to `acknowledged`: that is its first response."""
-    _authorise(actor, PERM_INVESTIGATE, "record acknowledgements")
+    authorise(actor, PERM_INVESTIGATE, "record acknowledgements")
     if not note.strip():
         raise ValidationError({"note": "Say how and when the customer was acknowledged."})
     now = now or timezone.now()
@@ -428,7 +406,7 @@ def complaint_acknowledgement_record(
 # --- workflow ------------------------------------------------------------------------------
 
 
-def _move(complaint: Complaint, to_status: str, *, actor: Actor | None, now: dt.datetime, note: str,
+def _move(complaint: Complaint, to_status: str, *, actor: User | None, now: dt.datetime, note: str,
           detail: Mapping[str, Any] | None = None, internal: bool = True) -> None:
     """Change the status and run the clocks' bookkeeping (caller holds the row lock)."""
     old = complaint.status
@@ -467,7 +445,7 @@ def transition_permission(from_status: str, to_status: str) -> str | None:
     return TRANSITIONS.get((from_status, to_status))
 
 
-def allowed_steps(complaint: Complaint, actor: Actor) -> list[str]:
+def allowed_steps(complaint: Complaint, actor: User) -> list[str]:
     """The statuses `actor` may move `complaint` to now (the admin shows these buttons)."""
     steps = [to for (frm, to) in TRANSITIONS if frm == complaint.status]
     if complaint.status in OPEN_STATUSES:
@@ -477,7 +455,7 @@ def allowed_steps(complaint: Complaint, actor: Actor) -> list[str]:
 
 @transaction.atomic
 def complaint_transition(
-    *, complaint: Complaint, to_status: str, actor: Actor, note: str = "", now: dt.datetime | None = None
+    *, complaint: Complaint, to_status: str, actor: User, note: str = "", now: dt.datetime | None = None
 ) -> Complaint:
     """One workflow step other than resolving (see complaint_resolve). Awaiting the customer
     pauses the resolution clock; leaving it resumes the clock, later by the time paused."""
@@ -490,7 +468,7 @@ def complaint_transition(
         raise ValidationError(
             {"status": f"A {complaint.get_status_display().lower()} complaint cannot move to {to_status}."}
         )
-    _authorise(actor, permission, f"move complaints to {to_status}")
+    authorise(actor, permission, f"move complaints to {to_status}")
     if to_status in NOTE_REQUIRED and not note.strip():
         raise ValidationError({"note": NOTE_REQUIRED_MESSAGES.get(to_status, "Say why.")})
     _move(complaint, to_status, actor=actor, now=now, note=note.strip())
@@ -499,7 +477,7 @@ def complaint_transition(
 
 @transaction.atomic
 def complaint_hand_off(
-    *, complaint: Complaint, findings: str, actor: Actor, proposed_outcome: str = "", now: dt.datetime | None = None
+    *, complaint: Complaint, findings: str, actor: User, proposed_outcome: str = "", now: dt.datetime | None = None
 ) -> Complaint:
     """An agent's investigation is done: the complaint waits in the officers' queue ("Ready for
     an officer") with the findings and, optionally, the outcome the agent proposes. The officer
@@ -511,7 +489,7 @@ def complaint_hand_off(
         raise ValidationError(
             {"status": f"A {complaint.get_status_display().lower()} complaint cannot be handed to an officer."}
         )
-    _authorise(actor, permission, "hand complaints to an officer")
+    authorise(actor, permission, "hand complaints to an officer")
     errors: dict[str, str] = {}
     if not findings.strip():
         errors["note"] = NOTE_REQUIRED_MESSAGES[Status.READY_FOR_OFFICER]
@@ -539,12 +517,12 @@ def proposed_outcome(complaint: Complaint) -> str:
 
 @transaction.atomic
 def complaint_resolve(
-    *, complaint: Complaint, outcome: str, resolution: str, actor: Actor, now: dt.datetime | None = None
+    *, complaint: Complaint, outcome: str, resolution: str, actor: User, now: dt.datetime | None = None
 ) -> Complaint:
     """Resolve with an outcome code and the resolution the customer is told. Outcomes that
     imply an action run it through the owning app's service in this transaction: suppress the
     contact (consent), hold the template (messaging). Any refusal rolls everything back."""
-    _authorise(actor, PERM_RESOLVE, "resolve complaints")
+    authorise(actor, PERM_RESOLVE, "resolve complaints")
     now = now or timezone.now()
     complaint = _locked(complaint)
     errors: dict[str, str] = {}
@@ -573,7 +551,7 @@ def complaint_resolve(
 
 
 def _outcome_action(
-    complaint: Complaint, outcome: str, resolution: str, actor: Actor, now: dt.datetime
+    complaint: Complaint, outcome: str, resolution: str, actor: User, now: dt.datetime
 ) -> dict[str, Any] | None:
     reference = complaint.reference
     if outcome in CONTACT_OUTCOMES:
@@ -584,10 +562,10 @@ def _outcome_action(
             if outcome == Outcome.CONSENT_MISSING_CONTACT_SUPPRESSED:
                 if not contact.phone:  # erased or BSUID-only: block instead (no number to opt out)
                     contact_block(contact=contact, reason=f"Complaint {reference}: consent missing",
-                                  actor=_consent_actor(actor))
+                                  actor=ConsentActor.of_user(actor))
                     return {"note": "Contact blocked (no number held to opt out).", "blocked": True}
                 receipt = consent_opt_out(
-                    phone=contact.phone, purposes=None, source=Source.SUPPORT_AGENT, actor=_consent_actor(actor),
+                    phone=contact.phone, purposes=None, source=Source.SUPPORT_AGENT, actor=ConsentActor.of_user(actor),
                     reason=f"Complaint {reference}: consent missing", evidence={"complaint": reference},
                 )
                 purposes: list[str] = list(Purpose.values)
@@ -597,7 +575,7 @@ def _outcome_action(
                 purposes = [complaint.message.purpose] if complaint.message is not None else [Purpose.MARKETING]
                 receipt = consent_opt_out(
                     phone=contact.phone, purposes=purposes, source=Source.SUPPORT_AGENT,
-                    actor=_consent_actor(actor), reason=f"Complaint {reference}: opt-out not honoured",
+                    actor=ConsentActor.of_user(actor), reason=f"Complaint {reference}: opt-out not honoured",
                     evidence={"complaint": reference},
                 )
         except ConsentError as exc:
@@ -624,14 +602,14 @@ def _outcome_action(
 
 @transaction.atomic
 def complaint_assign(
-    *, complaint: Complaint, assignee: Actor | None, actor: Actor, now: dt.datetime | None = None
+    *, complaint: Complaint, assignee: User | None, actor: User, now: dt.datetime | None = None
 ) -> Complaint:
     """Take a complaint (anyone who investigates may assign it to themselves) or assign it to
     someone else / nobody (`assign_complaint`)."""
     if assignee is not None and assignee.pk == actor.pk:
-        _authorise(actor, PERM_INVESTIGATE, "take complaints")
+        authorise(actor, PERM_INVESTIGATE, "take complaints")
     else:
-        _authorise(actor, PERM_ASSIGN, "assign complaints to others")
+        authorise(actor, PERM_ASSIGN, "assign complaints to others")
     if assignee is not None and not (getattr(assignee, "is_staff", False) and may(assignee, PERM_INVESTIGATE)):
         raise ValidationError({"assignee": "Assign to a staff member who investigates complaints."})
     now = now or timezone.now()
@@ -648,7 +626,7 @@ def complaint_assign(
 
 
 def _escalate(
-    complaint: Complaint, *, reason: str, actor: Actor | None, now: dt.datetime, alert: bool = True
+    complaint: Complaint, *, reason: str, actor: User | None, now: dt.datetime, alert: bool = True
 ) -> None:
     complaint.escalated_to_dpo = True
     complaint.escalated_at = now
@@ -667,10 +645,10 @@ def _escalate(
 
 @transaction.atomic
 def complaint_escalate(
-    *, complaint: Complaint, reason: str, actor: Actor, now: dt.datetime | None = None
+    *, complaint: Complaint, reason: str, actor: User, now: dt.datetime | None = None
 ) -> Complaint:
     """Flag the complaint to the data protection officer (it keeps its status)."""
-    _authorise(actor, PERM_ESCALATE, "escalate complaints")
+    authorise(actor, PERM_ESCALATE, "escalate complaints")
     if not reason.strip():
         raise ValidationError({"reason": "Say why the DPO must look at it."})
     complaint = _locked(complaint)
@@ -682,10 +660,10 @@ def complaint_escalate(
 
 @transaction.atomic
 def complaint_add_note(
-    *, complaint: Complaint, note: str, actor: Actor, now: dt.datetime | None = None
+    *, complaint: Complaint, note: str, actor: User, now: dt.datetime | None = None
 ) -> ComplaintAction:
     """An internal note: on the timeline for staff, never shown through the API."""
-    _authorise(actor, PERM_INVESTIGATE, "add notes to complaints")
+    authorise(actor, PERM_INVESTIGATE, "add notes to complaints")
     if not note.strip():
         raise ValidationError({"note": "Write the note."})
     complaint = _locked(complaint)
@@ -694,10 +672,10 @@ def complaint_add_note(
 
 @transaction.atomic
 def complaint_set_category(
-    *, complaint: Complaint, category: str, actor: Actor, now: dt.datetime | None = None
+    *, complaint: Complaint, category: str, actor: User, now: dt.datetime | None = None
 ) -> Complaint:
     """Correct the category (a WhatsApp complaint arrives as `other` or `unwanted_messages`)."""
-    _authorise(actor, PERM_INVESTIGATE, "recategorise complaints")
+    authorise(actor, PERM_INVESTIGATE, "recategorise complaints")
     if category not in Category.values:
         raise ValidationError({"category": "Unknown category."})
     complaint = _locked(complaint)
@@ -712,9 +690,9 @@ def complaint_set_category(
 
 
 @transaction.atomic
-def complaint_refresh_evidence(*, complaint: Complaint, actor: Actor, now: dt.datetime | None = None) -> Complaint:
+def complaint_refresh_evidence(*, complaint: Complaint, actor: User, now: dt.datetime | None = None) -> Complaint:
     """Assemble the evidence again (consent ledger, messages, earlier complaints) as of now."""
-    _authorise(actor, PERM_INVESTIGATE, "refresh evidence")
+    authorise(actor, PERM_INVESTIGATE, "refresh evidence")
     now = now or timezone.now()
     complaint = _locked(complaint)
     _store_evidence(complaint, now)
@@ -724,7 +702,7 @@ def complaint_refresh_evidence(*, complaint: Complaint, actor: Actor, now: dt.da
 
 @transaction.atomic
 def complaint_customer_message(
-    *, complaint: Complaint, text: str, wamid: str, actor: Actor, at: dt.datetime | None = None
+    *, complaint: Complaint, text: str, wamid: str, actor: User, at: dt.datetime | None = None
 ) -> Complaint:
     """The customer wrote again on WhatsApp: on the timeline, and a complaint awaiting them
     resumes (its clock too)."""
@@ -747,7 +725,7 @@ class ClockReport:
     outer_limit: list[str] = field(default_factory=list)
 
 
-def complaints_check_clocks(*, now: dt.datetime | None = None, actor: Actor | None = None) -> ClockReport:
+def complaints_check_clocks(*, now: dt.datetime | None = None, actor: User | None = None) -> ClockReport:
     """Mark each newly breached clock, escalate the complaint and alert Compliance (beat task).
     One short transaction per complaint; a breach is marked once."""
     now = now or timezone.now()
@@ -779,7 +757,7 @@ BREACH_TEXT = {
 
 
 @transaction.atomic
-def _breach(pk: int, clock: str, now: dt.datetime, actor: Actor | None) -> bool:
+def _breach(pk: int, clock: str, now: dt.datetime, actor: User | None) -> bool:
     complaint = _locked(pk)
     if not complaint.is_open or getattr(complaint, f"{clock}_breached_at") is not None:
         return False
@@ -808,9 +786,9 @@ def _breach(pk: int, clock: str, now: dt.datetime, actor: Actor | None) -> bool:
 
 
 @transaction.atomic
-def intake_trigger_save(*, trigger: IntakeTrigger, actor: Actor) -> IntakeTrigger:
+def intake_trigger_save(*, trigger: IntakeTrigger, actor: User) -> IntakeTrigger:
     """Create or change an intake word (the admin's save): stores its normalised form."""
-    _authorise(actor, "complaints.change_intaketrigger" if trigger.pk else "complaints.add_intaketrigger",
+    authorise(actor, "complaints.change_intaketrigger" if trigger.pk else "complaints.add_intaketrigger",
                "edit the WhatsApp intake words")
     normalized = normalize_phrase(trigger.phrase)
     if not normalized:
@@ -822,7 +800,7 @@ def intake_trigger_save(*, trigger: IntakeTrigger, actor: Actor) -> IntakeTrigge
     return trigger
 
 
-# --- DPDP erasure (settings.PRIVACY_ERASERS) -----------------------------------------------
+# --- DPDP erasure (consent.hooks.privacy_erasers) -----------------------------------------
 
 
 def complaints_erase(*, contact: Contact) -> int:

@@ -1,7 +1,7 @@
 """Block and report signals: Meta sends no "user blocked you" event, so collect the proxies.
 
 - send failures 131050 (the user stopped marketing) and 131026 (undeliverable: often a block),
-  reported by messaging through settings.MESSAGING_FAILURE_LISTENERS (`record_failure`);
+  reported by messaging through messaging.hooks.failure_listeners (`record_failure`);
 - Meta's `user_preferences` stop, STOP replies and spam reports in inbound text (complaints.webhooks).
 
 Each is one ComplaintSignal row per contact and template (deduplicated). The beat task
@@ -29,7 +29,7 @@ from complaints.services import complaint_create
 from consent.models import Contact
 from messaging.models import HoldReason, Message, MessageStatus, MessageTemplate
 from messaging.services import template_hold
-from pandorakart_wa.audit import CELERY, system_user
+from pandorakart_wa.core.audit import CELERY, system_user
 from pandorakart_wa.whatsapp import errors as wa_errors
 from profile.services import alert_raise
 
@@ -120,7 +120,7 @@ def attributed_messages(reactions: Sequence[tuple[Contact, dt.datetime, str]]) -
 
 
 def record_failure(*, message: Message, code: int | None, wamid: str = "") -> ComplaintSignal | None:
-    """MESSAGING_FAILURE_LISTENERS hook: a send of `message` failed with Meta error `code`."""
+    """messaging.hooks.failure_listeners: a send of `message` failed with Meta error `code`."""
     kind = FAILURE_SIGNALS.get(code) if code is not None else None
     if kind is None:
         return None

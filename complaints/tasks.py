@@ -6,7 +6,7 @@ from celery import shared_task
 
 from complaints.services import complaints_check_clocks
 from complaints.signals_intake import signals_evaluate
-from pandorakart_wa.audit import CELERY, acting_as, system_user
+from pandorakart_wa.core.audit import CELERY, acting_as, system_user
 
 
 @shared_task(ignore_result=True)

@@ -29,7 +29,7 @@ from complaints.signals_intake import attributed_message, attributed_messages, s
 from consent.models import Contact, OptOutKeyword
 from consent.purposes import Purpose
 from messaging.models import Message
-from pandorakart_wa.audit import META_WEBHOOK, system_user
+from pandorakart_wa.core.audit import META_WEBHOOK, system_user
 
 logger = logging.getLogger(__name__)
 

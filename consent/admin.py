@@ -53,11 +53,11 @@ from consent.services import (
     notice_save,
 )
 from consent.types import Actor
-from pandorakart_wa.admin_mixins import ReadOnlyAdminMixin
-from pandorakart_wa.audit import log_access
-from pandorakart_wa.correlation import get_correlation_id
-from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
-from pandorakart_wa.timefmt import staff_time
+from pandorakart_wa.core.admin.mixins import ReadOnlyAdminMixin
+from pandorakart_wa.core.audit import log_access
+from pandorakart_wa.core.correlation import get_correlation_id
+from pandorakart_wa.core.phones import InvalidPhoneNumber, normalize_phone, phone_digest
+from pandorakart_wa.core.timefmt import staff_time
 
 STATUS_ICONS = {Status.OPTED_IN: "✓", Status.OPTED_OUT: "out", Status.NONE: "\u2014"}
 STATUS_WORDS = {Status.OPTED_IN: "opted in", Status.OPTED_OUT: "opted out", Status.NONE: "not asked"}
@@ -143,7 +143,7 @@ class ReasonForm(forms.Form):
 
 
 @admin.register(Contact)
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # every change is a service call (the actions)
     list_display = (
         "masked",
         "consent_summary",
@@ -174,16 +174,6 @@ class ContactAdmin(admin.ModelAdmin):
     inlines = (ConsentStateInline, ConsentEventInline)
     actions = ("opt_out_action", "block_action", "unblock_action")
     list_per_page = 50
-
-    # Nobody edits a contact directly: every change is a service call (actions below).
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_opt_out_contact_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("consent.opt_out_contact"))  # type: ignore[union-attr]

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from django.conf import settings
-from django.utils.module_loading import import_string
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
@@ -15,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consent import selectors, services
+from consent.hooks import privacy_exporters
 from consent.models import ConsentState, Contact
 from consent.preferences import preference_link_issue
 from consent.serializers import (
@@ -34,36 +32,24 @@ from consent.serializers import (
     contact_state_document,
 )
 from consent.types import Actor, ConsentReceipt
-from pandorakart_wa.api.errors import PolicyRefused, invalid
-from pandorakart_wa.models import ApiScope
-from pandorakart_wa.phones import InvalidPhoneNumber, mask_phone, normalize_phone
+from pandorakart_wa.core.api.errors import invalid
+from pandorakart_wa.core.models import ApiScope
+from pandorakart_wa.core.phones import InvalidPhoneNumber, mask_phone, normalize_phone
 
-T = TypeVar("T")
-
-_ERRORS = {
+API_ERRORS = {
     400: OpenApiResponse(description="invalid: a field is missing or bad (`fields` names each one)"),
     401: OpenApiResponse(description="not_authenticated"),
     403: OpenApiResponse(description="permission_denied: the key lacks the scope"),
 }
 
 
-def _call(service: Callable[..., T], **kwargs: Any) -> T:
-    """Run a service; its refusals become API.md errors (a 400 naming the field, or a 422)."""
-    try:
-        return service(**kwargs)
-    except services.ContactErased as exc:
-        raise PolicyRefused(exc.code, str(exc)) from exc
-    except services.ConsentError as exc:
-        raise invalid({exc.field or "non_field_errors": str(exc)}) from exc
-
-
-def _receipt_document(receipt: ConsentReceipt, phone: str) -> dict[str, Any]:
+def receipt_document(receipt: ConsentReceipt, phone: str) -> dict[str, Any]:
     contact = receipt.contact
     if receipt.created:
         # First seen in this call: its whole history and state are the events just written.
         history = receipt.events
         states = {
-            e.purpose: ConsentState(purpose=e.purpose, status=services.STATUS_AFTER[e.action], since=e.occurred_at,
+            e.purpose: ConsentState(purpose=e.purpose, status=selectors.STATUS_AFTER[e.action], since=e.occurred_at,
                                     source=e.source, notice_version=e.notice_version)
             for e in receipt.events
         }
@@ -82,15 +68,14 @@ class ConsentOptInApi(APIView):
         operation_id="consent_opt_in",
         request=OptInInputSerializer,
         responses={201: ConsentReceiptSerializer, 422: OpenApiResponse(description="contact_erased (import)"),
-                   **_ERRORS},
+                   **API_ERRORS},
         summary="Record explicit consent to one or more purposes",
     )
     def post(self, request: Request) -> Response:
         data = OptInInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        receipt = _call(
-            services.consent_opt_in,
+        receipt = services.consent_opt_in(
             phone=values["phone"],
             purposes=values["purposes"],
             notice=values["notice_version"],
@@ -99,7 +84,7 @@ class ConsentOptInApi(APIView):
             occurred_at=values.get("occurred_at"),
             actor=Actor.api_key(request.auth),
         )
-        return Response(_receipt_document(receipt, values["phone"]), status=201)
+        return Response(receipt_document(receipt, values["phone"]), status=201)
 
 
 class ConsentOptOutApi(APIView):
@@ -108,15 +93,14 @@ class ConsentOptOutApi(APIView):
     @extend_schema(
         operation_id="consent_opt_out",
         request=OptOutInputSerializer,
-        responses={200: ConsentReceiptSerializer, **_ERRORS},
+        responses={200: ConsentReceiptSerializer, **API_ERRORS},
         summary="Withdraw consent (every purpose when `purposes` is omitted); never fails for a valid phone",
     )
     def post(self, request: Request) -> Response:
         data = OptOutInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        receipt = _call(
-            services.consent_opt_out,
+        receipt = services.consent_opt_out(
             phone=values["phone"],
             purposes=values.get("purposes"),
             source=values["source"],
@@ -125,7 +109,7 @@ class ConsentOptOutApi(APIView):
             occurred_at=values.get("occurred_at"),
             actor=Actor.api_key(request.auth),
         )
-        return Response(_receipt_document(receipt, values["phone"]), status=200)
+        return Response(receipt_document(receipt, values["phone"]), status=200)
 
 
 def _phone_or_400(raw: str) -> str:
@@ -147,7 +131,7 @@ class ConsentStateApi(APIView):
 
     @extend_schema(
         operation_id="consent_state",
-        responses={200: ContactStateSerializer, 404: OpenApiResponse(description="not_found: never seen"), **_ERRORS},
+        responses={200: ContactStateSerializer, 404: OpenApiResponse(description="not_found: never seen"), **API_ERRORS},
         summary="A number's consent per purpose and its history",
     )
     def get(self, request: Request, phone: str) -> Response:
@@ -171,7 +155,7 @@ class ConsentLookupApi(APIView):
     @extend_schema(
         operation_id="consent_lookup",
         request=LookupInputSerializer,
-        responses={200: ContactStateSerializer, 404: OpenApiResponse(description="not_found: never seen"), **_ERRORS},
+        responses={200: ContactStateSerializer, 404: OpenApiResponse(description="not_found: never seen"), **API_ERRORS},
         summary="A number's consent per purpose and its history (the number in the body, not the URL)",
     )
     def post(self, request: Request) -> Response:
@@ -195,7 +179,7 @@ class NoticeCurrentApi(APIView):
         operation_id="notice_current",
         parameters=[OpenApiParameter("language", OpenApiTypes.STR, description="ISO 639-1, default en")],
         responses={200: NoticeSerializer, 404: OpenApiResponse(description="not_found: none in that language"),
-                   **_ERRORS},
+                   **API_ERRORS},
         summary="The consent notice to show beside the opt-in control",
     )
     def get(self, request: Request) -> Response:
@@ -214,14 +198,14 @@ class PrivacyErasureApi(APIView):
     @extend_schema(
         operation_id="privacy_erasure",
         request=ErasureInputSerializer,
-        responses={202: ErasureResponseSerializer, **_ERRORS},
+        responses={202: ErasureResponseSerializer, **API_ERRORS},
         summary="Erase a customer's personal data; the number stays suppressed for every purpose",
     )
     def post(self, request: Request) -> Response:
         data = ErasureInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         e164 = data.validated_data["phone"]
-        receipt = _call(services.consent_erase, phone=e164, actor=Actor.api_key(request.auth))
+        receipt = services.consent_erase(phone=e164, actor=Actor.api_key(request.auth))
         contact = receipt.contact
         body = {
             "contact": contact.public_id,
@@ -235,11 +219,10 @@ class PrivacyErasureApi(APIView):
 
 def privacy_export(contact: Contact) -> dict[str, Any]:
     """Everything held about a contact: consent's part, then each exporter in
-    settings.PRIVACY_EXPORTERS ({"messages": "messaging.exporters.export", ...}), called as
-    `exporter(contact=contact)`; consent cannot import the apps above it."""
+    consent.hooks.privacy_exporters (connected by wiring.py), each called as `exporter(contact=contact)`
+    under its section name; consent cannot import the apps above it."""
     body: dict[str, Any] = {"contact": contact.public_id, "phone": contact.masked_phone}
-    for name, path in getattr(settings, "PRIVACY_EXPORTERS", {}).items():
-        exporter = import_string(path)
+    for name, exporter in privacy_exporters.items():
         body[name] = exporter(contact=contact)
     return body
 
@@ -251,7 +234,7 @@ class PrivacyExportApi(APIView):
         operation_id="privacy_export",
         parameters=[ExportQuerySerializer],
         responses={200: ExportResponseSerializer, 404: OpenApiResponse(description="not_found: never seen"),
-                   **_ERRORS},
+                   **API_ERRORS},
         summary="All the service holds about a customer (consent history, messages, complaints)",
     )
     def get(self, request: Request) -> Response:
@@ -263,7 +246,7 @@ class PrivacyExportApi(APIView):
         operation_id="privacy_export_post",
         request=LookupInputSerializer,
         responses={200: ExportResponseSerializer, 404: OpenApiResponse(description="not_found: never seen"),
-                   **_ERRORS},
+                   **API_ERRORS},
         summary="The same export, with the number in the body instead of the URL",
     )
     def post(self, request: Request) -> Response:
@@ -288,12 +271,12 @@ class PreferenceLinkApi(APIView):
         operation_id="preference_link",
         request=PreferenceLinkInputSerializer,
         responses={201: PreferenceLinkSerializer, 404: OpenApiResponse(description="not_found: never seen"),
-                   422: OpenApiResponse(description="contact_erased"), **_ERRORS},
+                   422: OpenApiResponse(description="contact_erased"), **API_ERRORS},
         summary="A signed, expiring link to the customer's own preference centre",
     )
     def post(self, request: Request) -> Response:
         data = PreferenceLinkInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         contact = _contact_or_404(data.validated_data["phone"])
-        link = _call(preference_link_issue, contact=contact, language=data.validated_data["language"])
+        link = preference_link_issue(contact=contact, language=data.validated_data["language"])
         return Response(PreferenceLinkSerializer({"url": link.url, "expires_at": link.expires_at}).data, status=201)

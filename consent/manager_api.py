@@ -9,8 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from consent.api import _ERRORS, _receipt_document
-from consent.managers import ArtefactWithdrawn, consent_artefact_record, consent_artefact_state, consent_manager_for_key
+from consent.api import API_ERRORS, receipt_document
+from consent.managers import consent_artefact_record, consent_artefact_state, consent_manager_for_key
 from consent.models import ConsentManager
 from consent.serializers import (
     ArtefactSerializer,
@@ -18,9 +18,7 @@ from consent.serializers import (
     ConsentManagerReceiptSerializer,
     history_item,
 )
-from consent.services import ConsentError, ContactErased
-from pandorakart_wa.api.errors import PolicyRefused, invalid
-from pandorakart_wa.models import ApiScope, StorefrontApiKey
+from pandorakart_wa.core.models import ApiScope, StorefrontApiKey
 
 
 def _manager(request: Request) -> ConsentManager:
@@ -52,7 +50,7 @@ class ConsentManagerEventApi(APIView):
             200: OpenApiResponse(ConsentManagerReceiptSerializer,
                                  description="The same artefact and action again: the first receipt, nothing written"),
             422: OpenApiResponse(description="artefact_withdrawn: a grant of an artefact already withdrawn"),
-            **_ERRORS,
+            **API_ERRORS,
         },
         summary="A consent manager's grant or withdrawal of one consent artefact (withdrawal in force on answer)",
     )
@@ -61,19 +59,14 @@ class ConsentManagerEventApi(APIView):
         data = ConsentManagerEventInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        try:
-            outcome = consent_artefact_record(
-                manager=manager, artefact_id=values["artefact_id"], action=values["action"],
-                phone=values.get("phone") or None, purposes=values.get("purposes"),
-                notice=values.get("notice_version"), occurred_at=values.get("occurred_at"),
-                key_label=_key_label(request),
-            )
-        except (ArtefactWithdrawn, ContactErased) as exc:
-            raise PolicyRefused(exc.code, str(exc)) from exc
-        except ConsentError as exc:
-            raise invalid({exc.field or "non_field_errors": str(exc)}) from exc
+        outcome = consent_artefact_record(
+            manager=manager, artefact_id=values["artefact_id"], action=values["action"],
+            phone=values.get("phone") or None, purposes=values.get("purposes"),
+            notice=values.get("notice_version"), occurred_at=values.get("occurred_at"),
+            key_label=_key_label(request),
+        )  # a refusal (ConsentError, ArtefactWithdrawn 422) is answered by the API's exception handler
         # the service's transaction has committed: a withdrawal is in force before this answer
-        body = _receipt_document(outcome.receipt, outcome.receipt.contact.phone or values.get("phone") or "")
+        body = receipt_document(outcome.receipt, outcome.receipt.contact.phone or values.get("phone") or "")
         body.update(artefact_id=outcome.action.artefact_id, action=outcome.action.action,
                     consent_manager=manager.registration_id, replayed=outcome.replayed)
         body["receipt"] = list(outcome.action.receipt)
@@ -86,7 +79,7 @@ class ConsentManagerArtefactApi(APIView):
     @extend_schema(
         operation_id="consent_manager_artefact",
         responses={200: ArtefactSerializer,
-                   404: OpenApiResponse(description="not_found: unknown, or another manager's artefact"), **_ERRORS},
+                   404: OpenApiResponse(description="not_found: unknown, or another manager's artefact"), **API_ERRORS},
         summary="One of this consent manager's artefacts: its status, purposes and ledger events",
     )
     def get(self, request: Request, artefact_id: str) -> Response:

@@ -44,7 +44,7 @@ from consent.services import (
     consent_opt_out,
 )
 from consent.types import Actor, ConsentReceipt
-from pandorakart_wa.models import StorefrontApiKey
+from pandorakart_wa.core.models import StorefrontApiKey
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ ARTEFACT_LABEL_PREFIX = "artefact "
 
 class ArtefactWithdrawn(ConsentError):
     """A grant for an artefact already withdrawn: the customer's withdrawal stands (422)."""
+
+    status = 422
 
     def __init__(self, artefact_id: str) -> None:
         super().__init__(

@@ -16,9 +16,10 @@ import uuid
 from django.db import models
 
 from consent.purposes import Purpose
-from pandorakart_wa.fields import EncryptedJSONField, EncryptedTextField
-from pandorakart_wa.phones import mask_phone
-from pandorakart_wa.timefmt import staff_time
+from pandorakart_wa.core.audit import ActorType
+from pandorakart_wa.core.fields import EncryptedJSONField, EncryptedTextField
+from pandorakart_wa.core.phones import mask_phone
+from pandorakart_wa.core.timefmt import staff_time
 
 
 class Source(models.TextChoices):
@@ -55,15 +56,6 @@ class Status(models.TextChoices):
     OPTED_IN = "opted_in", "Opted in"
     OPTED_OUT = "opted_out", "Opted out"
     NONE = "none", "None"
-
-
-class ActorType(models.TextChoices):
-    API_KEY = "api_key", "API key"
-    STAFF = "staff", "Staff user"
-    META = "meta", "Meta"
-    SYSTEM = "system", "System"
-    CUSTOMER = "customer", "The customer (signed preference link)"
-    CONSENT_MANAGER = "consent_manager", "Registered consent manager"
 
 
 class Contact(models.Model):

@@ -27,7 +27,7 @@ from django.core import signing
 from django.db import transaction
 from django.urls import reverse
 
-from consent.models import Action, ActorType, ConsentEvent, ConsentNotice, ConsentState, Contact, Source, Status
+from consent.models import Action, ConsentEvent, ConsentNotice, ConsentState, Contact, Source, Status
 from consent.preference_texts import DEFAULT_KEYWORD_REPLY, language_or_default
 from consent.purposes import Purpose
 from consent.selectors import notice_current
@@ -41,6 +41,7 @@ from consent.services import (
     _published_notice,
 )
 from consent.types import Actor
+from pandorakart_wa.core.audit import ActorType
 
 logger = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import FilteredRelation, Q, QuerySet, Subquery
 
 from consent.models import (
+    Action,
     ConsentEvent,
     ConsentNotice,
     ConsentState,
@@ -23,7 +24,7 @@ from consent.models import (
 )
 from consent.purposes import Purpose
 from consent.types import Decision, PolicyCode
-from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest, wa_id_e164
+from pandorakart_wa.core.phones import InvalidPhoneNumber, normalize_phone, phone_digest, wa_id_e164
 
 ALLOWED = Decision(allowed=True)
 MISSING = Decision(allowed=False, reason=PolicyCode.CONSENT_MISSING)
@@ -35,6 +36,15 @@ _DECISIONS = {
 }
 # SQLite caps the number of bound parameters per statement (the run command's database).
 SQLITE_IN_CHUNK = 10_000
+
+# What each ledger action leaves a purpose in, and which actions grant.
+STATUS_AFTER: dict[str, str] = {
+    Action.OPT_IN: Status.OPTED_IN,
+    Action.RESUBSCRIBE: Status.OPTED_IN,
+    Action.OPT_OUT: Status.OPTED_OUT,
+    Action.ERASE: Status.OPTED_OUT,
+}
+GRANTS = frozenset({Action.OPT_IN, Action.RESUBSCRIBE})
 
 
 def _decide(blocked: bool, erased: bool, status: str | None) -> Decision:
@@ -225,7 +235,7 @@ def contact_for_phone(phone: str) -> Contact | None:
 
 
 def contacts_by_digest(digests: Collection[str]) -> dict[str, Contact]:
-    """The contacts of these phone digests (pandorakart_wa.phones.phone_digest), by digest;
+    """The contacts of these phone digests (pandorakart_wa.core.phones.phone_digest), by digest;
     erased contacts are left out (there is no one to write to)."""
     found = Contact.objects.filter(phone_digest__in=[d for d in digests if d], erased=False)
     return {str(contact.phone_digest): contact for contact in found}
@@ -345,3 +355,34 @@ def keywords_active() -> list[dict[str, Any]]:
 def ledger_checkpoint_latest() -> LedgerCheckpoint | None:
     """The latest signed checkpoint of the consent ledger (monitoring: its age)."""
     return LedgerCheckpoint.objects.order_by("-tree_size").only("tree_size", "signed_at").first()
+
+
+# --- Consent in force at a moment (evidence) --------------------------------------------------
+
+
+def _iso_or_none(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def consent_in_force(
+    events: Sequence[ConsentEvent], purpose: str, at: datetime, *, known_only: bool = False
+) -> dict[str, Any]:
+    """The consent for `purpose` in force at `at`, replayed from the contact's events in decision
+    order (`contact_history`): what had occurred by then, or with `known_only` what had also been
+    recorded by then (a complaint's "known at send"). A back-dated grant never overrides a newer
+    decision. Complaints' evidence and the back office's evidence pack both ask this."""
+    status: str = Status.NONE
+    since: datetime | None = None
+    deciding: ConsentEvent | None = None
+    for event in events:  # the contact's decision order (contact_history)
+        if event.purpose != purpose or event.occurred_at > at or (known_only and event.recorded_at > at):
+            continue
+        if deciding is not None and since is not None and event.action in GRANTS and since > event.occurred_at:
+            continue  # a back-dated consent never overrides a newer decision
+        status, since, deciding = STATUS_AFTER[event.action], event.occurred_at, event
+    return {
+        "status": status,
+        "since": _iso_or_none(since),
+        "event": deciding.public_id if deciding is not None else None,
+        "notice_version": deciding.notice_version if deciding is not None else "",
+    }

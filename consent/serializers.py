@@ -14,7 +14,7 @@ from consent.models import API_SOURCES, ConsentEvent, ConsentNotice, ConsentStat
 from consent.purposes import Purpose
 from consent.selectors import notice_by_version
 from consent.services import CLOCK_SKEW_TOLERANCE, EVIDENCE_MAX_BYTES
-from pandorakart_wa.api.fields import (
+from pandorakart_wa.core.api.fields import (
     PhoneField,
     StrictCharField,
     StrictChoiceField,
@@ -22,7 +22,7 @@ from pandorakart_wa.api.fields import (
     UtcDateTimeField,
     json_type_name,
 )
-from pandorakart_wa.phones import mask_phone
+from pandorakart_wa.core.phones import mask_phone
 
 
 class PurposesField(serializers.ListField):

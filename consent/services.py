@@ -21,13 +21,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from auditlog.context import disable_auditlog
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
+from consent.hooks import privacy_erasers
 from consent.keywords import normalize_keyword
 from consent.ledger import canonical_json, evidence_digest, sha256_hex
+from consent.log import ledger_verify
 from consent.models import (
     Action,
     ActorType,
@@ -42,8 +42,10 @@ from consent.models import (
     Status,
 )
 from consent.purposes import Purpose
+from consent.selectors import GRANTS, STATUS_AFTER, notice_by_version
 from consent.types import Actor, ConsentReceipt, InboundKeyword, InboundOptOut, InboundOutcome, KeywordResult
-from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest, wa_id_e164
+from pandorakart_wa.core.errors import ApplicationError
+from pandorakart_wa.core.phones import InvalidPhoneNumber, normalize_phone, phone_digest, wa_id_e164
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +54,6 @@ EVIDENCE_MAX_BYTES = 8 * 1024  # API.md: evidence <= 8 KiB
 # consent given "in the future" can never outrank a withdrawal recorded after it.
 CLOCK_SKEW_TOLERANCE = timedelta(seconds=60)
 
-STATUS_AFTER: dict[str, str] = {
-    Action.OPT_IN: Status.OPTED_IN,
-    Action.RESUBSCRIBE: Status.OPTED_IN,
-    Action.OPT_OUT: Status.OPTED_OUT,
-    Action.ERASE: Status.OPTED_OUT,
-}
-GRANTS = frozenset({Action.OPT_IN, Action.RESUBSCRIBE})
 ALL_PURPOSES: tuple[str, ...] = tuple(Purpose.values)
 # An erased number can consent again only by an affirmative act of the customer: not by import.
 REVIVING_SOURCES = frozenset(
@@ -66,13 +61,12 @@ REVIVING_SOURCES = frozenset(
 )
 
 
-class ConsentError(Exception):
-    """A consent write refused: `field` names the input at fault, `code` is a stable code."""
+class ConsentError(ApplicationError):
+    """A consent write refused: `field` names the input at fault, `code` is a stable code (the
+    API answers 400 naming the field)."""
 
     def __init__(self, message: str, *, field: str | None = None, code: str = "invalid") -> None:
-        super().__init__(message)
-        self.field = field
-        self.code = code
+        super().__init__(message, field=field, code=code)
 
 
 class NoticePublished(ConsentError):
@@ -84,6 +78,8 @@ class NoticePublished(ConsentError):
 
 
 class ContactErased(ConsentError):
+    status = 422
+
     def __init__(self) -> None:
         super().__init__("This number was erased at the customer's request.", code="contact_erased")
 
@@ -520,7 +516,6 @@ def _project_state(contact: Contact, events: Sequence[ConsentEvent], *, new_cont
 
 def _published_notice(notice: ConsentNotice | str) -> ConsentNotice:
     if isinstance(notice, str):
-        from consent.selectors import notice_by_version
 
         found = notice_by_version(notice)
         if found is None or not found.is_published:
@@ -696,10 +691,6 @@ def _resubscribe(
 # --- Erasure ------------------------------------------------------------------------------
 
 
-def _erasers() -> list[Any]:
-    return [import_string(path) for path in getattr(settings, "PRIVACY_ERASERS", [])]
-
-
 @transaction.atomic
 def consent_erase(*, phone: str, actor: Actor) -> ConsentReceipt:
     """DPDP erasure: remove the number's ciphertext, Meta ids and personal evidence; keep the
@@ -724,7 +715,7 @@ def consent_erase(*, phone: str, actor: Actor) -> ConsentReceipt:
     contact.erased = True
     contact.erased_at = now
     contact.save(update_fields=["phone", "wa_id", "user_id", "last_inbound_wamid", "erased", "erased_at", "updated_at"])
-    for eraser in _erasers():  # other apps' personal data (messages, complaints), same transaction
+    for eraser in privacy_erasers:  # other apps' personal data (messages, complaints), same transaction
         eraser(contact=contact)
     return ConsentReceipt(contact=contact, events=events)
 
@@ -902,7 +893,7 @@ def consent_apply_inbound_message(
     opposite one the customer already sent is recorded as superseded and changes nothing.
 
     The sender is whoever Meta names: a wa_id libphonenumber does not validate is kept as its
-    digits (pandorakart_wa.phones.wa_id_e164), a BSUID alone is enough."""
+    digits (pandorakart_wa.core.phones.wa_id_e164), a BSUID alone is enough."""
     if keyword is not None and keyword.action not in CONSENT_KEYWORD_ACTIONS:
         keyword = None  # PREFERENCES asks for the customer's link (the router replies); no consent change
     e164 = wa_id_e164(wa_id)
@@ -1421,7 +1412,6 @@ def consent_ledger_verify(*, triggered_by: str = "") -> LedgerVerification:
     """Recompute the log from the events and check it against the stored tree and every signed
     checkpoint, in the database and in LEDGER_CHECKPOINT_DIR (consent.log_verify; streamed,
     flat memory), and record the run."""
-    from consent.log import ledger_verify
 
     started = timezone.now()
     result = ledger_verify()

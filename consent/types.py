@@ -1,12 +1,16 @@
-"""Small value types shared by consent's services, selectors and callers in other apps."""
+"""Small value types shared by consent's services, selectors and callers in other apps (`Actor`, who
+made a change, is the project's one actor type: pandorakart_wa/core/audit.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from consent.models import ActorType
+from pandorakart_wa.core.audit import Actor
+
+__all__ = ["Actor", "ConsentReceipt", "Decision", "InboundKeyword", "InboundOptOut", "InboundOutcome",
+           "KeywordResult", "PolicyCode"]
 
 if TYPE_CHECKING:
     from consent.models import ConsentEvent, Contact
@@ -27,31 +31,6 @@ class Decision:
 
     allowed: bool
     reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who made a consent change: recorded on every ledger event."""
-
-    type: str
-    id: str = ""
-    label: str = ""
-
-    @classmethod
-    def api_key(cls, api_key: Any) -> Actor:
-        return cls(ActorType.API_KEY, str(api_key.pk), str(api_key.name)[:200])
-
-    @classmethod
-    def staff(cls, user: Any) -> Actor:
-        return cls(ActorType.STAFF, str(user.pk), str(user.get_username())[:200])
-
-    @classmethod
-    def meta(cls, label: str = "WhatsApp") -> Actor:
-        return cls(ActorType.META, "", label)
-
-    @classmethod
-    def system(cls, label: str) -> Actor:
-        return cls(ActorType.SYSTEM, "", label)
 
 
 @dataclass(frozen=True)

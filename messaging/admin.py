@@ -49,9 +49,9 @@ from messaging.services import (
 )
 from messaging.tasks import template_submit_later
 from messaging.template_format import TemplateContent, render, variable_count
-from pandorakart_wa.admin_mixins import ReadOnlyAdminMixin
-from pandorakart_wa.admin_site import reader_may
-from pandorakart_wa.timefmt import staff_time
+from pandorakart_wa.core.admin.mixins import ReadOnlyAdminMixin
+from pandorakart_wa.core.admin.reader import reader_may
+from pandorakart_wa.core.timefmt import staff_time
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError, WhatsAppError
 
 # An intermediate page asking for a reason (reject, release); kept here so the app ships no

@@ -19,8 +19,8 @@ from messaging.control import sending_policy_update, sending_restart, sending_st
 from messaging.models import Campaign, Message, MessageEvent, SendingPolicy
 from messaging.selectors import REASON_WORDS, template_send_variable_count, usable_templates
 from messaging.wording import variable_count_error
-from pandorakart_wa.admin_mixins import AuditTrailMixin, MessageDigestFilter, ReadOnlyAdminMixin, refuse_number_in_url
-from pandorakart_wa.phones import mask_phone
+from pandorakart_wa.core.admin.mixins import AuditTrailMixin, MessageDigestFilter, ReadOnlyAdminMixin, refuse_number_in_url
+from pandorakart_wa.core.phones import mask_phone
 
 
 class MessageEventInline(ReadOnlyAdminMixin, admin.TabularInline):

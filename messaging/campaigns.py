@@ -30,8 +30,9 @@ from messaging.gate import gate, sending_policy
 from messaging.models import Campaign, Message, MessageEvent, MessageKind, MessageStatus, MessageTemplate
 from messaging.selectors import template_get, template_send_variable_count, template_usable
 from messaging.wording import variable_count_error
-from pandorakart_wa.audit import SYSTEM_USER_PREFIX
-from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone, phone_digest
+from pandorakart_wa.core.audit import SYSTEM_USER_PREFIX
+from pandorakart_wa.core.phones import InvalidPhoneNumber, normalize_phone, phone_digest
+from profile.models import PolicyVersion
 
 logger = logging.getLogger(__name__)
 
@@ -345,7 +346,6 @@ def policy_change_notify(*, policy_version_id: int) -> Campaign:
     """The notifier profile calls after a significant policy change is published: a campaign of
     the `policy_update_notice` utility template to everyone holding any consent. Idempotent per
     policy version: a second call returns the campaign already started."""
-    from profile.models import PolicyVersion
 
     version = PolicyVersion.objects.get(pk=policy_version_id)
     reason = f"policy-version:{version.pk}"

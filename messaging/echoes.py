@@ -21,7 +21,7 @@ from consent.selectors import consent_decision_for_contact
 from messaging.lint import PROMOTIONAL_PATTERNS, find_terms
 from messaging.models import LintTerm, Message, MessageEvent, MessageKind, MessageStatus
 from messaging.selectors import template_get
-from pandorakart_wa.timefmt import staff_time
+from pandorakart_wa.core.timefmt import staff_time
 from profile.services import alert_raise
 
 logger = logging.getLogger(__name__)

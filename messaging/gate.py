@@ -88,7 +88,7 @@ def quiet_hours_end(now: dt.datetime, policy: SendingPolicy) -> dt.datetime | No
     return dt.datetime.combine(end_day, end, tzinfo=zone).astimezone(dt.UTC)
 
 
-def _any_consent(contact_ids: Sequence[int]) -> dict[int, str]:
+def any_consent(contact_ids: Sequence[int]) -> dict[int, str]:
     """Contacts holding no consent for any purpose, with the reason (one query per purpose)."""
     refused: dict[int, str] = {}
     allowed: set[int] = set()
@@ -159,7 +159,7 @@ def gate(
     if facts is None:
         facts = contact_send_facts(contact_ids=list(contact_ids), purpose=purpose)
     if kind == MessageKind.NOTICE:
-        refused = _any_consent(contact_ids)
+        refused = any_consent(contact_ids)
     else:
         refused = {cid: str(f.decision.reason) for cid, f in facts.items() if not f.decision.allowed}
     for contact_id in contact_ids:

@@ -22,8 +22,8 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from consent.purposes import Purpose, TemplateCategory
-from pandorakart_wa.fields import EncryptedJSONField, EncryptedTextField
-from pandorakart_wa.timefmt import staff_time
+from pandorakart_wa.core.fields import EncryptedJSONField, EncryptedTextField
+from pandorakart_wa.core.timefmt import staff_time
 
 
 class MetaTemplateStatus(models.TextChoices):

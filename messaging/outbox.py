@@ -25,33 +25,33 @@ from messaging.gate import gate, sending_policy
 from messaging.models import Message, MessageEvent, MessageKind, MessageStatus, MessageTemplate, SendingPolicy
 from messaging.selectors import template_send_variable_count, templates_get
 from messaging.wording import refusal_detail, variable_count_error
-from pandorakart_wa.models import StorefrontApiKey
-from pandorakart_wa.phones import InvalidPhoneNumber, mask_phone, normalize_phone, phone_digest
+from pandorakart_wa.core.errors import ApplicationError, Conflict, PolicyForbids
+from pandorakart_wa.core.models import StorefrontApiKey
+from pandorakart_wa.core.phones import InvalidPhoneNumber, mask_phone, normalize_phone, phone_digest
 
 logger = logging.getLogger(__name__)
 
 TEXT_MAX_LENGTH = 4096  # Meta: a text message body is at most 4096 characters
 
 
-class MessageRefused(Exception):
+class MessageRefused(PolicyForbids):
     """Policy forbids the message (API.md 422); nothing was queued."""
 
     def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+        super().__init__(detail, code=code)
 
 
-class IdempotencyConflict(Exception):
+class IdempotencyConflict(Conflict):
     """The Idempotency-Key was used before with a different body (API.md 409)."""
 
+    default_code = "idempotency_conflict"
 
-class MessageInvalid(Exception):
+
+class MessageInvalid(ApplicationError):
     """A field is wrong (API.md 400): `fields` names each one."""
 
     def __init__(self, fields: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
-        self.fields = fields
+        super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()), fields=fields)
 
 
 class Accepted:

@@ -1,6 +1,6 @@
 """Messaging's part of the DPDP rights: what a customer's export holds, and what erasure removes.
 
-Plugged into consent's export and erasure through settings.PRIVACY_EXPORTERS / PRIVACY_ERASERS
+Plugged into consent's export and erasure through consent.hooks (connected in pandorakart_wa/wiring.py)
 (consent cannot import messaging).
 """
 
@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from consent.models import Contact
 from messaging.models import Message, MessageEvent, MessageStatus
-from pandorakart_wa.api.fields import utc_iso
+from pandorakart_wa.core.api.fields import utc_iso
 
 
 def messages_export(*, contact: Contact) -> list[dict[str, Any]]:

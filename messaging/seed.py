@@ -23,7 +23,7 @@ from messaging.services import (
     template_submit_for_review,
     template_submit_to_meta,
 )
-from pandorakart_wa.audit import system_user
+from pandorakart_wa.core.audit import system_user
 from pandorakart_wa.whatsapp.errors import WhatsAppError
 
 SEED_AUTHOR = "seed-author"

@@ -13,7 +13,6 @@ import datetime as dt
 import functools
 import json
 import logging
-import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -29,7 +28,8 @@ from consent.models import Contact
 from consent.purposes import TemplateCategory
 from consent.selectors import consent_decisions, revocation_clock_expression
 from consent.services import consent_record_platform_opt_out, contact_mark_undeliverable
-from messaging.gate import _any_consent, gate, in_array, sending_policy
+from messaging.gate import any_consent, gate, in_array, sending_policy
+from messaging.hooks import failure_listeners
 from messaging.inflight import in_flight
 from messaging.models import (
     Campaign,
@@ -42,6 +42,7 @@ from messaging.models import (
 )
 from messaging.ratelimit import pair_limiter, throughput_limiter
 from messaging.selectors import TEMPLATE_PAUSED
+from pandorakart_wa.core.backoff import backoff
 from pandorakart_wa.whatsapp import errors as wa_errors
 from pandorakart_wa.whatsapp import get_backend
 from pandorakart_wa.whatsapp.base import Late, OutboundMessage, SendResult, Withheld
@@ -62,13 +63,6 @@ RESERVE_HORIZON_SECONDS = 3600.0  # a chunk's rate-limit slots may lie this far 
 SLOT_TOLERANCE = 0.02  # seconds a paced send may leave after its slot (see _send)
 SLOT_TOLERANCE_MIN_INTERVAL = 0.002  # slots this far apart (500/s or less) are paced
 Source = MessageEvent.Source
-
-
-def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with full jitter, never sooner than Meta's own hint."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (2 ** max(attempt - 1, 0)))
-    wait = random.uniform(ceiling / 2, ceiling)
-    return max(wait, retry_after or 0.0)
 
 
 @dataclass
@@ -308,7 +302,7 @@ def _last_check(messages: Sequence[Message]) -> dict[Any, tuple[str, str]]:
     for (purpose, kind), group in groups.items():
         contact_ids = list({m.contact_id for m in group})
         if kind == MessageKind.NOTICE:
-            codes = _any_consent(contact_ids)
+            codes = any_consent(contact_ids)
         elif kind == MessageKind.CONFIRMATION:
             erased = set(Contact.objects.filter(id__in=contact_ids, erased=True).values_list("id", flat=True))
             codes = dict.fromkeys(erased, "contact_erased")
@@ -414,7 +408,7 @@ def _retry_or_fail(message: Message, error: wa_errors.TransientError, outcome: O
         wait = float(PAIR_RATE_BACKOFF_BASE ** max(message.attempts - 1, 0))
         wait = max(wait, error.retry_after or 0.0)
     else:
-        wait = backoff_seconds(message.attempts, error.retry_after)
+        wait = backoff(message.attempts - 1, base=BACKOFF_BASE_SECONDS, cap=BACKOFF_CAP_SECONDS, retry_after=error.retry_after)
     outcome.requeue[message.id] = (
         timezone.now() + dt.timedelta(seconds=wait),
         {"retry": error.code or error.http_status, "title": error.title[:200], "wait_s": round(wait, 1)},
@@ -537,15 +531,13 @@ def apply_failure_code(message: Message, code: int | None, *, wamid: str) -> Non
 
 def _notify_failure_listeners(message: Message, code: int | None, *, wamid: str) -> None:
     """Apps above messaging (complaints: block/report signals) learn of each failed send through
-    settings.MESSAGING_FAILURE_LISTENERS, dotted paths called as `listener(message=, code=, wamid=)`.
-    A listener's error is logged, never allowed to undo what the failure already recorded."""
-    from django.utils.module_loading import import_string
-
-    for path in getattr(settings, "MESSAGING_FAILURE_LISTENERS", []):
+    messaging.hooks.failure_listeners, called as `listener(message=, code=, wamid=)`. A listener's
+    error is logged, never allowed to undo what the failure already recorded."""
+    for name, listener in failure_listeners.items():
         try:
-            import_string(path)(message=message, code=code, wamid=wamid)
+            listener(message=message, code=code, wamid=wamid)
         except Exception:
-            logger.exception("Failure listener %s failed for message %s", path, message.pk)
+            logger.exception("Failure listener %s failed for message %s", name, message.pk)
 
 
 def messages_fail_stale_sending(*, older_than: dt.timedelta | None = None) -> int:

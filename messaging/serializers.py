@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from pandorakart_wa.api.fields import StrictCharField, UtcDateTimeField
+from pandorakart_wa.core.api.fields import StrictCharField, UtcDateTimeField
 
 
 class StorefrontTemplateSerializer(serializers.Serializer):
@@ -33,7 +33,7 @@ BATCH_MAX_MESSAGES = 1000  # API.md: POST /api/v1/messages/batch takes at most 1
 
 
 class MessageInputSerializer(serializers.Serializer):
-    # Strict types (pandorakart_wa.api.fields): `"to": 9198...` or `"variables": [1]` is a 400 naming
+    # Strict types (pandorakart_wa.core.api.fields): `"to": 9198...` or `"variables": [1]` is a 400 naming
     # the field, not a number quietly read as text. The number itself is parsed once, by the intake.
     to = StrictCharField(max_length=64, help_text="A string: E.164, national Indian format or wa_id digits.")
     template = StrictCharField(max_length=512, required=False)

@@ -22,8 +22,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -43,14 +41,15 @@ from messaging.models import (
 )
 from messaging.selectors import lint_vocabulary, revision_content
 from messaging.template_format import meta_components
-from pandorakart_wa.audit import CELERY, META_WEBHOOK, SYSTEM_USER_PREFIX, system_user
-from pandorakart_wa.timefmt import staff_time
+from pandorakart_wa.core.audit import CELERY, META_WEBHOOK, User, is_system, system_user
+from pandorakart_wa.core.roles import authorise
+from pandorakart_wa.core.timefmt import staff_time
 from pandorakart_wa.whatsapp import get_backend
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, PermanentError
+from profile.services import alert_raise
 
 logger = logging.getLogger(__name__)
 
-Actor = AbstractBaseUser
 Source = TemplateStatusEvent.Source
 
 PERM_ADD = "messaging.add_messagetemplate"
@@ -104,21 +103,8 @@ class TemplateFields:
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _is_system(actor: Actor) -> bool:
-    return str(actor.get_username()).startswith(SYSTEM_USER_PREFIX)
-
-
-def _source(actor: Actor) -> str:
-    return Source.SYSTEM if _is_system(actor) else Source.STAFF
-
-
-def _authorise(actor: Actor, permission: str, action: str) -> None:
-    """Staff need `permission`; system actors (seed, tasks, commands; they cannot sign in) pass."""
-    if _is_system(actor):
-        return
-    if isinstance(actor, PermissionsMixin) and actor.has_perm(permission):
-        return
-    raise PermissionDenied(f"{actor.get_username()} may not {action}.")
+def _source(actor: User) -> str:
+    return Source.SYSTEM if is_system(actor) else Source.STAFF
 
 
 def _record(
@@ -129,7 +115,7 @@ def _record(
     old: str = "",
     new: str = "",
     reason: str = "",
-    actor: Actor | None = None,
+    actor: User | None = None,
     revision: TemplateRevision | None = None,
     webhook_event_id: int | None = None,
 ) -> TemplateStatusEvent:
@@ -174,7 +160,7 @@ def _current(template: MessageTemplate, *expected: str) -> TemplateRevision:
     return revision
 
 
-def _set_status(template: MessageTemplate, revision: TemplateRevision, status: str, *, actor: Actor, reason: str = "") -> None:
+def _set_status(template: MessageTemplate, revision: TemplateRevision, status: str, *, actor: User, reason: str = "") -> None:
     old = revision.status
     revision.status = status
     revision.save(update_fields=["status"])
@@ -186,7 +172,7 @@ def _set_status(template: MessageTemplate, revision: TemplateRevision, status: s
     )
 
 
-def _new_revision(template: MessageTemplate, fields: TemplateFields, *, author: Actor, category: str) -> TemplateRevision:
+def _new_revision(template: MessageTemplate, fields: TemplateFields, *, author: User, category: str) -> TemplateRevision:
     number = (template.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
     revision = TemplateRevision.objects.create(
         template=template,
@@ -222,7 +208,7 @@ def _hold(
     text: str,
     *,
     source: str,
-    actor: Actor | None,
+    actor: User | None,
     webhook_event_id: int | None,
 ) -> None:
     old = template.hold_reason
@@ -252,10 +238,10 @@ def _attention(template: MessageTemplate, text: str) -> None:
 
 @transaction.atomic
 def template_create_draft(
-    *, name: str, language: str, category: str, fields: TemplateFields, author: Actor
+    *, name: str, language: str, category: str, fields: TemplateFields, author: User
 ) -> MessageTemplate:
     """A new template with its first revision, in draft (Marketing or Compliance)."""
-    _authorise(author, PERM_ADD, "create templates")
+    authorise(author, PERM_ADD, "create templates")
     if category not in TemplateCategory.values:
         raise ValidationError({"category": f"Unknown category {category!r}."})
     if MessageTemplate.objects.filter(name=name, language=language).exists():
@@ -275,7 +261,7 @@ def template_create_draft(
 
 @transaction.atomic
 def template_revise(
-    *, template: MessageTemplate, fields: TemplateFields, author: Actor, category: str | None = None
+    *, template: MessageTemplate, fields: TemplateFields, author: User, category: str | None = None
 ) -> TemplateRevision:
     """A new revision (draft) of `template`. The revision in use, if any, keeps sending until the
     new one is approved and submitted; any other unfinished revision is superseded.
@@ -283,7 +269,7 @@ def template_revise(
     The category can change only before Meta has seen the template (Meta refuses to change the
     category of an approved template).
     """
-    _authorise(author, PERM_CHANGE, "edit templates")
+    authorise(author, PERM_CHANGE, "edit templates")
     template = _locked(template)
     new_category = category or template.category
     if new_category not in TemplateCategory.values:
@@ -313,9 +299,9 @@ def template_revise(
 
 
 @transaction.atomic
-def template_submit_for_review(*, template: MessageTemplate, actor: Actor) -> TemplateRevision:
+def template_submit_for_review(*, template: MessageTemplate, actor: User) -> TemplateRevision:
     """Send the current draft to the compliance officers; refused while lint finds errors."""
-    _authorise(actor, PERM_CHANGE, "submit templates for review")
+    authorise(actor, PERM_CHANGE, "submit templates for review")
     template = _locked(template)
     revision = _current(template, RevisionStatus.DRAFT)
     _require_lint_clean(revision)
@@ -324,9 +310,9 @@ def template_submit_for_review(*, template: MessageTemplate, actor: Actor) -> Te
 
 
 @transaction.atomic
-def template_approve(*, template: MessageTemplate, actor: Actor, note: str = "") -> TemplateRevision:
+def template_approve(*, template: MessageTemplate, actor: User, note: str = "") -> TemplateRevision:
     """A compliance officer approves the revision in review. Never its own author (four eyes)."""
-    _authorise(actor, PERM_APPROVE, "approve templates")
+    authorise(actor, PERM_APPROVE, "approve templates")
     template = _locked(template)
     revision = _current(template, RevisionStatus.IN_REVIEW)
     if revision.author_id == actor.pk:
@@ -341,9 +327,9 @@ def template_approve(*, template: MessageTemplate, actor: Actor, note: str = "")
 
 
 @transaction.atomic
-def template_reject(*, template: MessageTemplate, actor: Actor, reason: str) -> TemplateRevision:
+def template_reject(*, template: MessageTemplate, actor: User, reason: str) -> TemplateRevision:
     """A compliance officer sends the revision in review back, saying why."""
-    _authorise(actor, PERM_APPROVE, "reject templates")
+    authorise(actor, PERM_APPROVE, "reject templates")
     if not reason.strip():
         raise ValidationError({"reason": "Say why the revision is rejected."})
     template = _locked(template)
@@ -390,7 +376,7 @@ def _component_projection(components: Any) -> list[tuple[Any, ...]]:
 
 
 @transaction.atomic
-def template_submit_to_meta(*, template: MessageTemplate, actor: Actor, reconcile: bool = False) -> TemplateRevision:
+def template_submit_to_meta(*, template: MessageTemplate, actor: User, reconcile: bool = False) -> TemplateRevision:
     """Submit the internally approved, lint-clean current revision (POST /{waba-id}/message_templates).
 
     On success the revision becomes the one in use and Meta's answer (PENDING, or APPROVED at
@@ -400,7 +386,7 @@ def template_submit_to_meta(*, template: MessageTemplate, actor: Actor, reconcil
     or, for a template Meta holds, checks whether Meta already holds this edit (then it is not sent again).
     The row stays locked during the call, so two clicks cannot submit twice.
     """
-    _authorise(actor, PERM_SUBMIT, "submit templates to Meta")
+    authorise(actor, PERM_SUBMIT, "submit templates to Meta")
     template = _locked(template)
     revision = _current(template, RevisionStatus.APPROVED)
     if revision.reviewed_by_id is None:
@@ -509,7 +495,7 @@ def _apply_meta_state(
     quality: str | None,
     reason: str,
     source: str,
-    actor: Actor | None,
+    actor: User | None,
     webhook_event_id: int | None,
 ) -> bool:
     """Apply what Meta says about `template` (locked by the caller). Returns True if anything changed."""
@@ -577,7 +563,7 @@ def _apply_meta_state(
     return changed
 
 
-def _webhook_actor() -> Actor:
+def _webhook_actor() -> User:
     return system_user(META_WEBHOOK)
 
 
@@ -649,7 +635,6 @@ def _clear_schedule(template: MessageTemplate) -> None:
 
 
 def _schedule_category(template: MessageTemplate, announced: str, at_value: Any, *, event_id: int) -> None:
-    from profile.services import alert_raise
 
     if announced not in TemplateCategory.values:
         logger.warning("Meta announced an unknown category %r for %s; ignored", announced, template)
@@ -739,7 +724,7 @@ class SyncReport:
     unknown: int = 0
 
 
-def template_sync_from_meta(*, actor: Actor) -> SyncReport:
+def template_sync_from_meta(*, actor: User) -> SyncReport:
     """Pull every template's status, quality and category from Meta (one list call, then one
     transaction per template). Templates Meta does not list are left as they are: a sandbox
     worker only knows its own submissions, and webhooks report deletions."""
@@ -769,11 +754,11 @@ def template_sync_from_meta(*, actor: Actor) -> SyncReport:
 
 
 @transaction.atomic
-def template_hold(*, template: MessageTemplate, reason: HoldReason, note: str, actor: Actor) -> MessageTemplate:
+def template_hold(*, template: MessageTemplate, reason: HoldReason, note: str, actor: User) -> MessageTemplate:
     """Hold a template from outside Meta's verdicts (a complaint outcome, a block/report signal
     investigation): unusable at once and its queued messages held, until a compliance officer
     releases it (`template_release_hold`). Holding a held template adds `note` for staff."""
-    _authorise(actor, PERM_APPROVE, "hold templates")
+    authorise(actor, PERM_APPROVE, "hold templates")
     if not note.strip():
         raise ValidationError({"note": "Say why the template is held."})
     template = _locked(template)
@@ -782,11 +767,11 @@ def template_hold(*, template: MessageTemplate, reason: HoldReason, note: str, a
 
 
 @transaction.atomic
-def template_release_hold(*, template: MessageTemplate, actor: Actor, note: str) -> MessageTemplate:
+def template_release_hold(*, template: MessageTemplate, actor: User, note: str) -> MessageTemplate:
     """A compliance officer puts a held template back in use, once Meta approves it again, its
     quality is not RED and the revision in use passes lint under the template's current category
     (a recategorised UTILITY template needs an opt-out before it can go out as MARKETING)."""
-    _authorise(actor, PERM_APPROVE, "release held templates")
+    authorise(actor, PERM_APPROVE, "release held templates")
     if not note.strip():
         raise ValidationError({"note": "Say what was checked before releasing the template."})
     template = _locked(template)
@@ -817,10 +802,10 @@ def template_release_hold(*, template: MessageTemplate, actor: Actor, note: str)
 
 
 @transaction.atomic
-def lint_term_save(*, term: LintTerm, actor: Actor) -> LintTerm:
+def lint_term_save(*, term: LintTerm, actor: User) -> LintTerm:
     """Save a staff-edited term, then re-lint every revision in use or in the workflow, so a
     newly listed abusive word stops the templates that contain it at once."""
-    _authorise(actor, "messaging.change_lintterm", "edit lint terms")
+    authorise(actor, "messaging.change_lintterm", "edit lint terms")
     term.term = term.term.strip()
     term.save()
     templates_relint()

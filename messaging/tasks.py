@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any
 
 from celery import shared_task
@@ -14,7 +13,8 @@ from messaging import campaigns
 from messaging.dispatch import outbox_dispatch, outbox_wake
 from messaging.models import Message, MessageTemplate
 from messaging.sending import dispatchable, due_messages, messages_fail_stale_sending
-from pandorakart_wa.audit import CELERY, acting_as, system_user
+from pandorakart_wa.core.audit import CELERY, acting_as, system_user
+from pandorakart_wa.core.backoff import backoff
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError
 
 logger = logging.getLogger(__name__)
@@ -25,9 +25,7 @@ SUBMIT_BACKOFF_BASE_SECONDS = 60
 
 
 def submit_backoff(retries: int, retry_after: float | None) -> float:
-    """Exponential backoff with jitter, never sooner than Meta's retry_after."""
-    delay = SUBMIT_BACKOFF_BASE_SECONDS * 2**retries * random.uniform(0.8, 1.2)
-    return max(delay, retry_after or 0.0)
+    return backoff(retries, base=SUBMIT_BACKOFF_BASE_SECONDS, retry_after=retry_after)
 
 
 @shared_task(bind=True, ignore_result=True, acks_late=True, max_retries=SUBMIT_MAX_RETRIES)

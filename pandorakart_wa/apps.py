@@ -4,12 +4,18 @@ from django.apps import AppConfig
 
 
 class CoreConfig(AppConfig):
-    """The project package as an app: API keys, staff roles, project-wide commands and checks."""
+    """The project package as an app: API keys, staff roles, webhook events, project-wide commands
+    and checks; its ready() wires the apps together (pandorakart_wa/wiring.py)."""
 
     name = "pandorakart_wa"
     label = "core"
     verbose_name = "Service"
 
     def ready(self) -> None:
-        from pandorakart_wa import checks  # noqa: F401  (registers the system checks)
-        from pandorakart_wa.api import schema  # noqa: F401  (registers the OpenAPI auth scheme)
+        from pandorakart_wa import (
+            checks,  # noqa: F401  (registers the system checks)
+            wiring,
+        )
+        from pandorakart_wa.core.api import schema  # noqa: F401  (registers the OpenAPI auth scheme)
+
+        wiring.connect()

@@ -20,7 +20,7 @@ CORRELATION_HEADER = "correlation_id"
 @signals.before_task_publish.connect
 def _propagate_correlation_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
     """A task enqueued while handling a request carries the request's correlation id."""
-    from pandorakart_wa.correlation import get_correlation_id
+    from pandorakart_wa.core.correlation import get_correlation_id
 
     if headers is not None and CORRELATION_HEADER not in headers:
         headers[CORRELATION_HEADER] = get_correlation_id()
@@ -31,7 +31,7 @@ def _quiet_routine_tasks(**_: Any) -> None:
     """Celery's own lines for the every-second sequencer, on the loggers that write them."""
     import logging
 
-    from pandorakart_wa.logging import QuietRoutineTasksFilter
+    from pandorakart_wa.core.logging import QuietRoutineTasksFilter
 
     for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
         logging.getLogger(name).addFilter(QuietRoutineTasksFilter())
@@ -39,7 +39,7 @@ def _quiet_routine_tasks(**_: Any) -> None:
 
 @signals.task_prerun.connect
 def _bind_task_context(task: Any = None, **_: Any) -> None:
-    from pandorakart_wa.correlation import new_correlation_id, set_correlation_id
+    from pandorakart_wa.core.correlation import new_correlation_id, set_correlation_id
 
     cid = getattr(task.request, CORRELATION_HEADER, None) if task is not None else None
     set_correlation_id(cid or new_correlation_id())
@@ -47,6 +47,6 @@ def _bind_task_context(task: Any = None, **_: Any) -> None:
 
 @signals.task_postrun.connect
 def _unbind_task_context(**_: Any) -> None:
-    from pandorakart_wa.correlation import set_correlation_id
+    from pandorakart_wa.core.correlation import set_correlation_id
 
     set_correlation_id(None)

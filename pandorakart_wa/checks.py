@@ -9,7 +9,8 @@ from django.core.checks import Error, Warning, register
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from pandorakart_wa.secret_checks import secret_problems
+from pandorakart_wa.core.secret_checks import secret_problems
+from pandorakart_wa.retention import AUDIT_FLOOR_DAYS, retention_policy, retention_problems
 from pandorakart_wa.whatsapp.versions import SOURCE_URL, Lifecycle, newest_version, version_status
 
 
@@ -110,7 +111,6 @@ def graph_api_version_check(app_configs: Any = None, **kwargs: Any) -> list[Erro
 def retention_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     """Audit and access logs are never pruned before AUDIT_FLOOR_DAYS (DPDP Rules 2025, rule 6):
     a lower RETENTION_AUDIT_DAYS is an error here, and apply_retention refuses to run with it."""
-    from pandorakart_wa.retention import AUDIT_FLOOR_DAYS, retention_policy, retention_problems
 
     return [
         Error(f"{text}.", id=check_id, hint=(

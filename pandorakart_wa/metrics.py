@@ -36,7 +36,7 @@ from complaints.models import OPEN_STATUSES, Complaint
 from consent import selectors as consent_selectors
 from consent.models import Action, ConsentEvent, LedgerVerification, Source
 from messaging.models import Message, MessageEvent, MessageStatus, SendingPolicy
-from pandorakart_wa.models import WebhookEvent, WebhookItem
+from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
 from profile.models import ComplianceAlert, ProfileDrift, ProfileSyncRun
 
 RECENT = dt.timedelta(minutes=5)  # the window of the send and failure figures

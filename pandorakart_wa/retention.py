@@ -32,6 +32,11 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from consent.models import LedgerVerification
+from pandorakart_wa.core.audit import CELERY, log_event, system_user
+from pandorakart_wa.webhooks.models import WebhookEvent
+from profile.models import ProfileSyncRun
+
 logger = logging.getLogger(__name__)
 
 AUDIT_FLOOR_DAYS = 365  # DPDP Rules 2025, rule 6(1)(e): logs retained for a period of one year
@@ -104,7 +109,6 @@ def _delete_in_batches(queryset: QuerySet, *, dry_run: bool) -> int:  # type: ig
 
 
 def _redact_webhook_bodies(line: RetentionLine, *, dry_run: bool, now: dt.datetime) -> None:
-    from pandorakart_wa.models import WebhookEvent
 
     old = WebhookEvent.objects.filter(received_at__lt=line.before, body_token__isnull=False)
     line.kept = old.filter(split_at__isnull=True).count()
@@ -124,7 +128,6 @@ def _redact_webhook_bodies(line: RetentionLine, *, dry_run: bool, now: dt.dateti
 
 
 def _sync_runs(before: dt.datetime) -> QuerySet:  # type: ignore[type-arg]
-    from profile.models import ProfileSyncRun
 
     keep = [pk for pk in (
         ProfileSyncRun.objects.order_by("-started_at", "-id").values_list("pk", flat=True).first(),
@@ -138,7 +141,6 @@ def _sync_runs(before: dt.datetime) -> QuerySet:  # type: ignore[type-arg]
 
 
 def _verifications(before: dt.datetime) -> QuerySet:  # type: ignore[type-arg]
-    from consent.models import LedgerVerification
 
     newest = LedgerVerification.objects.order_by("-started_at", "-id").values_list("pk", flat=True).first()
     return LedgerVerification.objects.filter(finished_at__lt=before).exclude(pk__in=[newest] if newest else [])
@@ -206,8 +208,6 @@ def _record(report: RetentionReport, *, actor: Any) -> None:
     """The run in the audit trail (what was removed, not what it held), and in the log."""
     from auditlog.models import LogEntry
 
-    from pandorakart_wa.audit import CELERY, log_event, system_user
-    from pandorakart_wa.models import WebhookEvent
 
     details = {line.name: line.count for line in report.lines}
     logger.info("Retention applied: %s", ", ".join(f"{n} {c}" for n, c in details.items()))

@@ -45,8 +45,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     # The admin with two-factor sign-in: django.contrib.admin's own app config whose default
-    # site (admin.site) is the OTP-verified StaffAdminSite (pandorakart_wa/admin_site.py).
-    "pandorakart_wa.admin_apps.StaffAdminConfig",
+    # site (admin.site) is the OTP-verified StaffAdminSite (pandorakart_wa/backoffice/admin/site.py).
+    "pandorakart_wa.backoffice.admin.apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -71,9 +71,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times the whole request
-    "pandorakart_wa.middleware.CorrelationIdMiddleware",
-    "pandorakart_wa.middleware.BodySizeLimitMiddleware",
-    "pandorakart_wa.middleware.ApiTimesInUtcMiddleware",
+    "pandorakart_wa.core.middleware.CorrelationIdMiddleware",
+    "pandorakart_wa.core.middleware.BodySizeLimitMiddleware",
+    "pandorakart_wa.core.middleware.ApiTimesInUtcMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -81,7 +81,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "pandorakart_wa.admin_security.StaffSessionTimeoutMiddleware",
+    "pandorakart_wa.backoffice.admin.security.StaffSessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
@@ -167,7 +167,7 @@ SECURE_HSTS_PRELOAD = HTTPS_ONLY
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)  # one working day
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-# Staff sessions also end after this long without a request (pandorakart_wa/admin_security.py);
+# Staff sessions also end after this long without a request (pandorakart_wa/backoffice/admin/security.py);
 # SESSION_COOKIE_AGE stays the absolute limit from sign-in.
 STAFF_IDLE_TIMEOUT = env.int("STAFF_IDLE_TIMEOUT", default=30 * 60)
 X_FRAME_OPTIONS = "DENY"
@@ -206,15 +206,8 @@ if not FIELD_ENCRYPTION_KEYS:
     FIELD_ENCRYPTION_KEYS = ["ZGV2ZWxvcG1lbnQtb25seS1rZXktbm90LWZvci1wcm8="]
 PII_HASH_KEY = _required("PII_HASH_KEY", debug_default="development-only-pii-hash-key-not-for-production")
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="IN")
-# DPDP access and erasure span apps that consent cannot import (it sits below them): each app
-# plugs its part in here. Exporters: name -> dotted path of `export(*, contact) -> JSON data`
-# (GET /api/v1/privacy/export). Erasers: dotted paths of `erase(*, contact) -> None`, called in
-# the erasure's transaction (POST /api/v1/privacy/erasure).
-PRIVACY_EXPORTERS: dict[str, str] = {
-    "consent": "consent.selectors.consent_export",
-    "messages": "messaging.privacy.messages_export",
-}
-PRIVACY_ERASERS: list[str] = ["messaging.privacy.messages_erase"]
+# DPDP access and erasure, policy notices, failed-send signals and the sandbox's status webhooks
+# span apps: pandorakart_wa/wiring.py connects them with real imports (no dotted paths here).
 
 # --- Consent ledger (a verifiable log, consent/log.py) --------------------------------------
 
@@ -286,13 +279,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="6000/min")
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["pandorakart_wa.api.auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["pandorakart_wa.api.auth.HasApiKey"],
-    "DEFAULT_THROTTLE_CLASSES": ["pandorakart_wa.api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["pandorakart_wa.core.api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["pandorakart_wa.core.api.auth.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["pandorakart_wa.core.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": API_THROTTLE_RATE},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "pandorakart_wa.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "pandorakart_wa.core.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     "DATETIME_FORMAT": "iso-8601",
@@ -314,7 +307,7 @@ SPECTACULAR_SETTINGS = {
 
 # --- Audit --------------------------------------------------------------------------------
 
-AUDITLOG_CID_GETTER = "pandorakart_wa.correlation.get_correlation_id"
+AUDITLOG_CID_GETTER = "pandorakart_wa.core.correlation.get_correlation_id"
 AUDITLOG_STORE_JSON_CHANGES = True
 
 # --- Celery -------------------------------------------------------------------------------
@@ -411,9 +404,6 @@ CELERY_BEAT_SCHEDULE["profile-compliance-reviews"] = {
     "schedule": crontab(hour=3, minute=45),  # 09:15 in India
     "options": {"expires": 6 * 60 * 60},
 }
-# After a significant policy change is published (on commit), each notifier here is called as
-# `notifier(policy_version_id=<int>)`; messaging plugs in its policy_update_notice campaign.
-POLICY_CHANGE_NOTIFIERS: list[str] = ["messaging.campaigns.policy_change_notify"]
 
 # Sending (messaging): chunk size of claims and bulk writes, how many dispatcher tasks drain the
 # outbox at once across all workers (CAMPAIGN_SEND_PARALLELISM is its former name), and how long a
@@ -451,13 +441,6 @@ CELERY_BEAT_SCHEDULE["complaints-evaluate-signals"] = {
     "schedule": timedelta(hours=1),
     "options": {"expires": 55 * 60},
 }
-# Messaging calls each of these as `listener(message=, code=, wamid=)` when a send fails
-# (messaging cannot import the apps above it); complaints records block/report signals.
-MESSAGING_FAILURE_LISTENERS: list[str] = ["complaints.signals_intake.record_failure"]
-PRIVACY_EXPORTERS["complaints"] = "complaints.selectors.complaints_export"
-PRIVACY_ERASERS.append("complaints.services.complaints_erase")
-PRIVACY_EXPORTERS["webhooks"] = "pandorakart_wa.webhooks.services.webhooks_export"
-PRIVACY_ERASERS.append("pandorakart_wa.webhooks.services.webhooks_erase")
 
 # --- WhatsApp (Meta Cloud API) ------------------------------------------------------------
 
@@ -481,8 +464,6 @@ WHATSAPP_READ_TIMEOUT = env.float("WHATSAPP_READ_TIMEOUT", default=20.0)
 WHATSAPP_POOL_SIZE = env.int("WHATSAPP_POOL_SIZE", default=128)
 # How many sends `send_batch` runs at once over the pooled Session (threads, or greenlets under gevent).
 WHATSAPP_SEND_CONCURRENCY = env.int("WHATSAPP_SEND_CONCURRENCY", default=64)
-# How a payload reaches the webhook processing path (the sandbox backend feeds statuses here).
-WHATSAPP_WEBHOOK_PROCESSOR = "pandorakart_wa.webhooks.intake.process_payload"
 # Webhooks: every update is stored before the answer and its opt-outs applied; the rest is
 # applied by the workers (on). Off: everything is applied before the answer (tests, debugging).
 # WEBHOOK_DEFER_STATUSES is the variable's earlier name, still read.
@@ -523,7 +504,7 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # key that is not one) or never (a webhook secret Meta cannot have issued). `check --deploy`
 # reports the same problems (pandorakart_wa/checks.py, ids secrets.E001-E005).
 if not DEBUG:
-    from pandorakart_wa.secret_checks import secret_problems
+    from pandorakart_wa.core.secret_checks import secret_problems
 
     _secret_problems = [p for p in secret_problems(globals()) if not p.warning]
     if _secret_problems:
@@ -540,8 +521,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "correlation": {"()": "pandorakart_wa.logging.CorrelationIdFilter"},
-        "mask_pii": {"()": "pandorakart_wa.logging.MaskPhoneNumbersFilter"},
+        "correlation": {"()": "pandorakart_wa.core.logging.CorrelationIdFilter"},
+        "mask_pii": {"()": "pandorakart_wa.core.logging.MaskPhoneNumbersFilter"},
     },
     "formatters": {
         "line": {

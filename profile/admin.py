@@ -17,8 +17,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from pandorakart_wa.admin_mixins import ReadOnlyAdminMixin
-from pandorakart_wa.timefmt import staff_time
+from pandorakart_wa.core.admin.mixins import ReadOnlyAdminMixin
+from pandorakart_wa.core.timefmt import staff_time
 from pandorakart_wa.whatsapp.errors import WhatsAppError
 from profile.models import (
     BusinessProfile,

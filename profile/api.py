@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from pandorakart_wa.models import ApiScope
+from pandorakart_wa.core.models import ApiScope
 from profile.selectors import profile_get
 from profile.serializers import ProfileSerializer
 

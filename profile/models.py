@@ -9,7 +9,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
 
-from pandorakart_wa.timefmt import staff_time
+from pandorakart_wa.core.timefmt import staff_time
 
 
 class Vertical(models.TextChoices):

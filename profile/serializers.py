@@ -5,7 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from pandorakart_wa.api.fields import UtcDateTimeField
+from pandorakart_wa.core.api.fields import UtcDateTimeField
 from profile.models import BusinessProfile
 
 

@@ -7,21 +7,21 @@ profile is the lowest app: it imports no other app, and any app may call `alert_
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
-from pandorakart_wa.timefmt import staff_time
+from pandorakart_wa.core.audit import User
+from pandorakart_wa.core.timefmt import staff_time
 from pandorakart_wa.whatsapp import get_backend
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError, WhatsAppError
+from profile.hooks import policy_change_notifiers
 from profile.locks import lease
 from profile.models import (
     BusinessProfile,
@@ -35,7 +35,6 @@ from profile.validation import EDITABLE_FIELDS, META_FIELDS, profile_validate
 
 logger = logging.getLogger(__name__)
 
-Actor = AbstractBaseUser | None
 
 SYNC_LOCK = "business-profile-sync"
 # How long a policy stays current before its next review, when the draft names no date.
@@ -52,7 +51,7 @@ class PolicyImmutable(Exception):
     """A published policy version cannot be changed: write a new version instead."""
 
 
-def _actor_id(actor: Actor) -> int | None:
+def _actor_id(actor: User | None) -> int | None:
     return int(actor.pk) if actor is not None and actor.pk is not None else None
 
 
@@ -96,7 +95,7 @@ def alert_raise(
 
 
 @transaction.atomic
-def alert_acknowledge(*, alert_ids: Iterable[int], actor: Actor) -> int:
+def alert_acknowledge(*, alert_ids: Iterable[int], actor: User | None) -> int:
     """Mark alerts as seen by `actor`; returns how many were still open."""
     count = 0
     for alert in ComplianceAlert.objects.select_for_update().filter(pk__in=list(alert_ids), acknowledged_at__isnull=True):
@@ -120,7 +119,7 @@ def _editable_values(profile: BusinessProfile) -> dict[str, Any]:
 
 
 @transaction.atomic
-def profile_ensure(*, values: Mapping[str, Any], actor: Actor) -> tuple[BusinessProfile, bool]:
+def profile_ensure(*, values: Mapping[str, Any], actor: User | None) -> tuple[BusinessProfile, bool]:
     """Create the business profile from `values` unless one exists (seeding): (profile, created)."""
     existing = BusinessProfile.objects.select_for_update().first()
     if existing is not None:
@@ -135,7 +134,7 @@ def profile_ensure(*, values: Mapping[str, Any], actor: Actor) -> tuple[Business
 
 
 @transaction.atomic
-def profile_update(*, changes: Mapping[str, Any], actor: Actor) -> BusinessProfile:
+def profile_update(*, changes: Mapping[str, Any], actor: User | None) -> BusinessProfile:
     """Change fields of the business profile after checking Meta's limits on the result.
 
     Raises ValidationError keyed by field (each message names the field and the limit);
@@ -301,7 +300,7 @@ def _open_drift(drift_id: int) -> ProfileDrift:
     return drift
 
 
-def profile_drift_keep_ours(*, drift_id: int, actor: Actor, note: str = "") -> ProfileDrift:
+def profile_drift_keep_ours(*, drift_id: int, actor: User | None, note: str = "") -> ProfileDrift:
     """Resolve a drift by pushing our value of the field to Meta (overwriting the edit made
     elsewhere). Raises ProfileSyncBusy while a sync runs, WhatsAppError when Meta refuses:
     the drift then stays open."""
@@ -334,7 +333,7 @@ def profile_drift_keep_ours(*, drift_id: int, actor: Actor, note: str = "") -> P
         return drift
 
 
-def profile_drift_accept_theirs(*, drift_id: int, actor: Actor, note: str = "") -> ProfileDrift:
+def profile_drift_accept_theirs(*, drift_id: int, actor: User | None, note: str = "") -> ProfileDrift:
     """Resolve a drift by taking Meta's value into our profile (validated like any edit)."""
     with lease(name=SYNC_LOCK, ttl=_lock_ttl()) as held:
         if not held:
@@ -375,7 +374,7 @@ def policy_draft_create(
     change_summary: str = "",
     significant_change: bool = False,
     next_review_due: date | None = None,
-    actor: Actor,
+    actor: User | None,
 ) -> PolicyVersion:
     values = {"title": title, "body": body, "change_summary": change_summary,
               "significant_change": significant_change, "next_review_due": next_review_due}
@@ -384,7 +383,7 @@ def policy_draft_create(
 
 
 @transaction.atomic
-def policy_draft_update(*, version_id: int, changes: Mapping[str, Any], actor: Actor) -> PolicyVersion:
+def policy_draft_update(*, version_id: int, changes: Mapping[str, Any], actor: User | None) -> PolicyVersion:
     """Edit a draft. Raises PolicyImmutable for a published version."""
     version = PolicyVersion.objects.select_for_update().get(pk=version_id)
     if version.status != PolicyVersion.Status.DRAFT:
@@ -400,11 +399,11 @@ def policy_draft_update(*, version_id: int, changes: Mapping[str, Any], actor: A
 
 
 @transaction.atomic
-def policy_publish(*, version_id: int, actor: Actor) -> PolicyVersion:
+def policy_publish(*, version_id: int, actor: User | None) -> PolicyVersion:
     """Publish a draft as the next version number: from now on it is `GET /policy/`.
 
     For a significant change, once this transaction commits, every notifier named in
-    settings.POLICY_CHANGE_NOTIFIERS is called with the version id (see `policy_notify`).
+    profile.hooks.policy_change_notifiers is called with the version id (see `policy_notify`).
     """
     version = PolicyVersion.objects.select_for_update().get(pk=version_id)
     if version.status != PolicyVersion.Status.DRAFT:
@@ -432,7 +431,7 @@ def policy_publish(*, version_id: int, actor: Actor) -> PolicyVersion:
 
 
 @transaction.atomic
-def policy_review_record(*, version_id: int, next_review_due: date, actor: Actor) -> PolicyVersion:
+def policy_review_record(*, version_id: int, next_review_due: date, actor: User | None) -> PolicyVersion:
     """Record that the policy in force was reviewed and needs no change: only its next review
     date moves (the text of a published version never changes; a change is a new version)."""
     version = PolicyVersion.objects.select_for_update().get(pk=version_id)
@@ -453,26 +452,27 @@ def _enqueue_policy_notify(version_id: int) -> None:
 
 def policy_notify(*, version_id: int) -> PolicyVersion:
     """Tell customers of a significantly changed policy: call each notifier in
-    settings.POLICY_CHANGE_NOTIFIERS as `notifier(policy_version_id=<id>)` and record the outcome
+    profile.hooks.policy_change_notifiers as `notifier(policy_version_id=<id>)` and record the outcome
     on the version. Notifiers must be idempotent per version id (this may run again after a
     failure). No notifier configured, or one failing, raises a compliance alert."""
     version = PolicyVersion.objects.get(pk=version_id)
     if version.status != PolicyVersion.Status.PUBLISHED or not version.significant_change:
         return version
-    paths: Sequence[str] = getattr(settings, "POLICY_CHANGE_NOTIFIERS", [])
+    notifiers = policy_change_notifiers.items()
     errors: list[str] = []
-    for path in paths:
+    for name, notifier in notifiers:
         try:
-            import_string(path)(policy_version_id=version.pk)
+            notifier(policy_version_id=version.pk)
         except Exception as exc:
-            logger.exception("Policy change notifier %s failed for %s", path, version)
-            errors.append(f"{path}: {type(exc).__name__}: {exc}")
-    if not paths:
-        status, detail = PolicyVersion.Notification.NO_NOTIFIER, "settings.POLICY_CHANGE_NOTIFIERS is empty."
+            logger.exception("Policy change notifier %s failed for %s", name, version)
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+    if not notifiers:
+        status = PolicyVersion.Notification.NO_NOTIFIER
+        detail = "No policy change notifier is connected (pandorakart_wa/wiring.py)."
     elif errors:
         status, detail = PolicyVersion.Notification.FAILED, "\n".join(errors)
     else:
-        status, detail = PolicyVersion.Notification.NOTIFIED, "Called: " + ", ".join(paths)
+        status, detail = PolicyVersion.Notification.NOTIFIED, "Called: " + ", ".join(name for name, _ in notifiers)
     PolicyVersion.objects.filter(pk=version.pk).update(
         notification_status=status, notification_detail=detail, notified_at=timezone.now()
     )
@@ -495,7 +495,7 @@ REGISTER_FIELDS = ("source", "title", "summary", "reference_url", "effective_dat
 
 
 @transaction.atomic
-def regulatory_change_save(*, change: RegulatoryChange, actor: Actor) -> RegulatoryChange:
+def regulatory_change_save(*, change: RegulatoryChange, actor: User | None) -> RegulatoryChange:
     """Create or update a register entry (the admin form has validated the fields)."""
     change.full_clean(exclude=["seed_key"])
     change.save()

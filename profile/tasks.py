@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any
 
 from celery import shared_task
 from django.conf import settings
 
-from pandorakart_wa.audit import CELERY, acting_as, system_user
+from pandorakart_wa.core.audit import CELERY, acting_as, system_user
+from pandorakart_wa.core.backoff import backoff
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, PermanentError, TransientError
 from profile.models import ProfileSyncRun
 from profile.services import alert_raise, compliance_reviews_check, policy_notify, profile_sync
@@ -22,9 +22,7 @@ SYNC_BACKOFF_BASE_SECONDS = 30
 
 
 def sync_backoff(retries: int, retry_after: float | None) -> float:
-    """Exponential backoff with jitter, never sooner than Meta's retry_after."""
-    delay = SYNC_BACKOFF_BASE_SECONDS * 2**retries * random.uniform(0.8, 1.2)
-    return max(delay, retry_after or 0.0)
+    return backoff(retries, base=SYNC_BACKOFF_BASE_SECONDS, retry_after=retry_after)
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=SYNC_MAX_RETRIES)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from pandorakart_wa.phones import InvalidPhoneNumber, normalize_phone
+from pandorakart_wa.core.phones import InvalidPhoneNumber, normalize_phone
 from profile.models import Vertical
 
 # The fields that exist on Meta's profile and are synced, in Meta's order.

@@ -19,7 +19,7 @@ def _fresh_gateway() -> Iterator[None]:
     consent notices or keywords (their rows are rolled back between tests)."""
     from complaints.webhooks import triggers_cache_clear
     from consent.selectors import notice_cache_clear
-    from pandorakart_wa.audit import system_user_cache_clear
+    from pandorakart_wa.core.audit import system_user_cache_clear
     from pandorakart_wa.webhooks import keywords
 
     locmem.reset()
@@ -54,6 +54,16 @@ def _own_checkpoint_dir(settings: Any, tmp_path: Any) -> None:
 
 
 @pytest.fixture
+def replace_hooks() -> Iterator[Any]:
+    """`replace_hooks(hook, [fn, ...])`: only these functions on that hook (pandorakart_wa.core.hooks)
+    until the test ends."""
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        yield lambda hook, fns: stack.enter_context(hook.replaced(fns))
+
+
+@pytest.fixture
 def no_quiet_hours(db: Any) -> None:
     """Marketing may leave at any hour: without this, a test that sends marketing passes by day
     and fails between 21:00 and 09:00 India time (the default quiet hours), as CI found at 21:11."""
@@ -74,7 +84,7 @@ def outbox() -> list[dict[str, Any]]:
 @pytest.fixture
 def api_key(db: Any) -> tuple[Any, str]:
     """A storefront API key with every scope: (model, plain key)."""
-    from pandorakart_wa.services import api_key_create
+    from pandorakart_wa.core.api.keys import api_key_create
 
     return api_key_create(name="storefront-test")
 

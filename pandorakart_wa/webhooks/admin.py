@@ -20,13 +20,13 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from pandorakart_wa.admin_mixins import ReadOnlyAdminMixin
-from pandorakart_wa.audit import log_access
-from pandorakart_wa.correlation import get_correlation_id
-from pandorakart_wa.fields import decrypt_bytes
-from pandorakart_wa.models import WebhookEvent, WebhookItem
-from pandorakart_wa.phones import mask_phone, wa_id_e164
-from pandorakart_wa.timefmt import staff_time
+from pandorakart_wa.core.admin.mixins import ReadOnlyAdminMixin
+from pandorakart_wa.core.audit import log_access
+from pandorakart_wa.core.correlation import get_correlation_id
+from pandorakart_wa.core.fields import decrypt_bytes
+from pandorakart_wa.core.phones import mask_phone, wa_id_e164
+from pandorakart_wa.core.timefmt import staff_time
+from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
 from pandorakart_wa.webhooks.services import webhooks_replay
 
 REVEAL_PERMISSION = "consent.reveal_phone"  # one rule for every reveal of a customer's data

@@ -18,15 +18,16 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 
+from celery import shared_task
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from pandorakart_wa.audit import META_WEBHOOK, acting_as, system_user
-from pandorakart_wa.models import WebhookEvent, WebhookItem
+from pandorakart_wa.core.audit import META_WEBHOOK, acting_as, system_user
 from pandorakart_wa.webhooks.intake import split_event
+from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
 from pandorakart_wa.webhooks.optouts import apply_due_opt_outs_together, finish_opted_out
-from pandorakart_wa.webhooks.router import OPEN_STATES, Outcome, _finish, apply_statuses, item_apply
+from pandorakart_wa.webhooks.router import OPEN_STATES, Outcome, apply_statuses, item_apply, items_finish
 from pandorakart_wa.whatsapp.inbound import ItemKind
 
 logger = logging.getLogger(__name__)
@@ -58,17 +59,22 @@ def request_drain() -> None:
     waits that long before it looks. A broker that is down loses nothing either: the items stay
     stored, the next webhook asks again, and beat sweeps."""
     global _drain_requested_at
-    from pandorakart_wa.tasks import apply_deferred_webhooks
-
     now = time.monotonic()
     if now - _drain_requested_at < DRAIN_GATHER_SECONDS:
         return
     _drain_requested_at = now
-    try:
-        apply_deferred_webhooks.apply_async(retry=False)
-    except Exception:
+    if not _ask(gather=True, failing="Could not ask a worker to apply stored webhooks; beat's sweep will"):
         _drain_requested_at = float("-inf")
-        logger.warning("Could not ask a worker to apply stored webhooks; beat's sweep will", exc_info=True)
+
+
+def _ask(*, gather: bool, failing: str) -> bool:
+    """Queue a drain (apply_deferred_webhooks); False, logged, when the broker refused it."""
+    try:
+        apply_deferred_webhooks.apply_async(kwargs={} if gather else {"gather": False}, retry=False)
+    except Exception:
+        logger.warning(failing, exc_info=True)
+        return False
+    return True
 
 
 def webhooks_drain(*, gather: bool = True) -> int:
@@ -91,18 +97,9 @@ def webhooks_drain(*, gather: bool = True) -> int:
             # A backlog longer than one task may run (CELERY_TASK_SOFT_TIME_LIMIT): hand it to
             # a fresh task rather than be killed mid-item with the broker asked by no one.
             logger.info("Webhook drain ran %.0f s with items still due; a new drain takes over", DRAIN_MAX_SECONDS)
-            _request_now()
+            _ask(gather=False, failing="Could not hand the webhook backlog to a new drain; beat's sweep will")
             break
     return applied
-
-
-def _request_now() -> None:
-    from pandorakart_wa.tasks import apply_deferred_webhooks
-
-    try:
-        apply_deferred_webhooks.apply_async(kwargs={"gather": False}, retry=False)
-    except Exception:
-        logger.warning("Could not hand the webhook backlog to a new drain; beat's sweep will", exc_info=True)
 
 
 def _drain_lock(*, take: bool) -> bool:
@@ -166,7 +163,7 @@ def _apply_status_batch(scope: Q, touched: set[int]) -> int:
             logger.exception("Applying %s statuses together failed; applying them one by one", len(items))
             failed_together = True
         else:
-            _finish(items, Outcome(WebhookItem.State.APPLIED, "status applied"))
+            items_finish(items, Outcome(WebhookItem.State.APPLIED, "status applied"))
             failed_together = False
     if failed_together:
         for item in items:
@@ -200,3 +197,12 @@ def _mark_finished(event_ids: set[int]) -> None:
     WebhookEvent.objects.filter(pk__in=list(event_ids), processed_at__isnull=True, split_at__isnull=False).exclude(
         Exists(open_items)
     ).update(processed_at=timezone.now())
+
+
+@shared_task(name="pandorakart_wa.tasks.apply_deferred_webhooks", ignore_result=True)
+def apply_deferred_webhooks(gather: bool = True) -> int:
+    """Apply the stored webhook items not applied yet (asked for after each webhook's commit;
+    beat sweeps too, which also reads any event a crash left unread; a drain that ran its time
+    asks for the next with gather=False). The task lives beside the drain that queues it; its
+    name is the one beat and queued messages already use."""
+    return webhooks_drain(gather=gather)

@@ -1,6 +1,6 @@
 """The intake of Meta's webhooks: store the bytes durably, read them once, dedupe per update.
 
-`webhook_receive` is the whole of what a POST does (API.md "Webhooks from Meta"):
+Steps 1 and 2 of what a POST does (API.md "Webhooks from Meta"); receive.py is the whole of it:
 1. the body's bytes are stored, encrypted, with a keyed digest that answers an identical
    redelivery at once; parsing is bounded and never fails a signed body that is JSON;
 2. the body is read into typed items (pandorakart_wa.whatsapp.inbound), each stored in the same
@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,20 +29,14 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
-from pandorakart_wa.fields import encrypt_bytes, encrypt_str, keyed_digest
-from pandorakart_wa.models import WebhookEvent, WebhookItem
-from pandorakart_wa.phones import phone_digest, wa_id_e164
+from pandorakart_wa.core.fields import decrypt_bytes, encrypt_bytes, encrypt_str, keyed_digest
+from pandorakart_wa.core.phones import phone_digest, wa_id_e164
 from pandorakart_wa.webhooks import keywords
+from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
 from pandorakart_wa.whatsapp.inbound import Item, ItemKind, NotJson, Parsed, parse_body
 
 logger = logging.getLogger(__name__)
 
-# Opt-outs applied in the request stop after this long; the rest go to the workers at once
-# (API.md: in force before the 200 or within 1 second of it; a 1,000-item batch under 2 s).
-OPT_OUT_BUDGET_SECONDS = 1.0
-# Above this many opt-outs in one body a worker is woken before the request applies them, so
-# both apply them (the request in Meta's order, the worker taking what the request has not).
-MANY_OPT_OUTS = 40
 # Meta's error on a marketing send to a customer who stopped marketing in WhatsApp: an opt-out.
 PLATFORM_OPT_OUT_CODE = 131050
 # Kinds that name a customer of this service's number; the rest are WABA-level events.
@@ -72,32 +65,6 @@ class ItemRow:
     phone_digest: str
     user_id: str
     payload: str  # JSON, encrypted when stored
-
-
-def webhook_receive(raw: bytes, *, source: str = WebhookEvent.Source.META) -> Receipt:
-    """Store, read and (opt-outs first) apply one webhook body. NotJson for bytes that are not
-    JSON (nothing stored, 400); every other body is stored and answered."""
-    received_at = timezone.now()
-    parsed, rows, problem = read_body(raw, received_at=received_at)  # NotJson propagates
-    event_id, new_opt_outs, new_items, duplicate = _store(
-        raw, source=source, parsed=parsed, rows=rows, received_at=received_at, problem=problem
-    )
-    if duplicate:
-        new_opt_outs, problem = _resume(event_id, raw)
-    elif new_items == 0 and rows is not None:  # nothing new to apply: an envelope, or updates seen before
-        WebhookEvent.objects.filter(pk=event_id).update(processed_at=received_at)
-    from pandorakart_wa.webhooks.drain import request_drain, webhooks_apply_pending
-
-    many = len(new_opt_outs) > MANY_OPT_OUTS
-    if settings.WEBHOOK_DEFER and many:
-        transaction.on_commit(request_drain)  # more opt-outs than one request applies at once: a worker helps
-    applied = apply_opt_outs(new_opt_outs)
-    if not settings.WEBHOOK_DEFER:
-        webhooks_apply_pending(event_ids=[event_id])  # tests and debugging: everything before the answer
-    elif not many and (new_items > applied or duplicate):
-        transaction.on_commit(request_drain)
-    return Receipt(event_id=event_id, duplicate=duplicate, new_items=new_items, opt_outs_applied=applied,
-                   problem=problem)
 
 
 def read_body(raw: bytes, *, received_at: datetime) -> tuple[Parsed | None, list[ItemRow] | None, str]:
@@ -199,7 +166,7 @@ SELECT (SELECT id FROM ev),
 """
 
 
-def _store(raw: bytes, *, source: str, parsed: Parsed | None, rows: list[ItemRow] | None, received_at: datetime,
+def store_event(raw: bytes, *, source: str, parsed: Parsed | None, rows: list[ItemRow] | None, received_at: datetime,
            problem: str) -> tuple[int, list[int], int, bool]:
     """(event id, new opt-out item ids, new item count, duplicate). On PostgreSQL one statement
     (so one implicit transaction: the event and its items together, or neither)."""
@@ -296,7 +263,7 @@ def _existing_id(digest: str) -> int:
     return int(WebhookEvent.objects.filter(body_digest=digest).values_list("pk", flat=True).get())
 
 
-def _resume(event_id: int, raw: bytes) -> tuple[list[int], str]:
+def resume_event(event_id: int, raw: bytes) -> tuple[list[int], str]:
     """A redelivery of bytes received before: finish whatever that event left undone (a crash
     between storing and applying): read it if it was stored unread, and return its opt-outs
     still pending, for the caller to apply now."""
@@ -320,7 +287,6 @@ REDACTED = "the body was redacted"  # split_event's answer for a body retention 
 def split_event(event: WebhookEvent, *, raw: bytes | None = None) -> str:
     """Read a stored event's body into items (the sweep, a redelivery, a replay); returns the
     problem left, "" when read. Items seen before are not inserted again."""
-    from pandorakart_wa.fields import decrypt_bytes
 
     if raw is None:
         token = WebhookEvent.objects.filter(pk=event.pk).values_list("body_token", flat=True).get()
@@ -348,44 +314,3 @@ def split_event(event: WebhookEvent, *, raw: bytes | None = None) -> str:
         )
     event.split_at = timezone.now()
     return problem
-
-
-# --- Opt-outs first -------------------------------------------------------------------------------
-
-
-def apply_opt_outs(item_ids: Sequence[int], *, budget: float = OPT_OUT_BUDGET_SECONDS) -> int:
-    """Apply these opt-out items now until the budget is spent (the workers take the rest
-    first): in groups of settings.WEBHOOK_OPT_OUT_GROUP, each one transaction (webhooks.optouts), and what a
-    group leaves one transaction each, in Meta's order. Returns how many were applied."""
-    if not item_ids:
-        return 0
-    from pandorakart_wa.webhooks.drain import request_drain
-    from pandorakart_wa.webhooks.optouts import apply_opt_outs_together
-    from pandorakart_wa.webhooks.router import item_apply
-
-    deadline = time.monotonic() + budget
-    applied = 0
-    confirmations_owed = False
-    group = max(1, settings.WEBHOOK_OPT_OUT_GROUP)
-    for start in range(0, len(item_ids), group):
-        if time.monotonic() > deadline:
-            break
-        # in force now; their confirmations and signals follow from the workers (woken below)
-        together, left = apply_opt_outs_together(item_ids[start:start + group], follow_up=False)
-        applied += together
-        confirmations_owed = confirmations_owed or together > 0
-        for item_id in left:
-            if time.monotonic() > deadline:
-                break
-            if item_apply(item_id, wait=True) in (None, WebhookItem.State.APPLIED):  # None: a worker applied it first
-                applied += 1
-    if confirmations_owed and settings.WEBHOOK_DEFER:
-        transaction.on_commit(request_drain)
-    if applied < len(item_ids):
-        logger.warning("Opt-out budget spent: %s opt-outs left to the workers", len(item_ids) - applied)
-    return applied
-
-
-def process_payload(payload: Any, *, source: str = WebhookEvent.Source.SANDBOX) -> Receipt:
-    """The sandbox backend's entry point: the same path as a signed POST from Meta."""
-    return webhook_receive(json.dumps(payload, sort_keys=True).encode(), source=source)

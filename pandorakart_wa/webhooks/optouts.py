@@ -18,24 +18,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from complaints.webhooks import complaint_record_stop_replies
+from consent.models import Contact
 from consent.selectors import contacts_by_digest
 from consent.services import consent_apply_inbound_opt_outs
 from consent.types import InboundOptOut
 from messaging.outbox import message_replies
-from pandorakart_wa.audit import META_WEBHOOK, acting_as, system_user
-from pandorakart_wa.models import WebhookItem
+from pandorakart_wa.core.audit import META_WEBHOOK, acting_as, system_user
+from pandorakart_wa.webhooks.models import WebhookItem
 from pandorakart_wa.webhooks.router import OPEN_STATES, keyword_of
 from pandorakart_wa.whatsapp.inbound import ItemKind
-
-if TYPE_CHECKING:
-    from consent.models import Contact
 
 logger = logging.getLogger(__name__)
 

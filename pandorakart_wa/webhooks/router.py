@@ -42,8 +42,8 @@ from messaging.services import (
 )
 from messaging.statuses import messages_apply_statuses
 from messaging.webhooks import account_update
-from pandorakart_wa.audit import META_WEBHOOK, acting_as, system_user
-from pandorakart_wa.models import WebhookItem
+from pandorakart_wa.core.audit import META_WEBHOOK, acting_as, system_user
+from pandorakart_wa.webhooks.models import WebhookItem
 from pandorakart_wa.whatsapp.inbound import ItemKind
 from profile.services import alert_raise
 
@@ -90,11 +90,11 @@ def item_apply(item_id: int, *, force: bool = False, wait: bool = False) -> str 
             logger.exception("Webhook item %s (%s, event %s) failed", item.pk, item.kind, item.event_id)
             _failed(item, exc)
         else:
-            _finish([item], outcome)
+            items_finish([item], outcome)
     return item.state
 
 
-def _finish(items: Sequence[WebhookItem], outcome: Outcome) -> None:
+def items_finish(items: Sequence[WebhookItem], outcome: Outcome) -> None:
     now = timezone.now()
     WebhookItem.objects.filter(pk__in=[i.pk for i in items]).update(
         state=outcome.state, note=outcome.note, applied_at=now, last_error="", next_attempt_at=None

@@ -1,6 +1,6 @@
 """Reads of the webhooks that the back office needs: what a customer sent us, for the customer page.
 
-The content of each update lives in its encrypted payload (pandorakart_wa.models.WebhookItem);
+The content of each update lives in its encrypted payload (pandorakart_wa.webhooks.models.WebhookItem);
 the number is only a digest, so a customer's items are found by digest and by BSUID, the same
 two keys the pipeline links them by.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from pandorakart_wa.models import WebhookItem
+from pandorakart_wa.webhooks.models import WebhookItem
 from pandorakart_wa.whatsapp.inbound import ItemKind
 
 INBOUND_SHOWN = 200  # the newest; the evidence pack and the privacy export carry everything

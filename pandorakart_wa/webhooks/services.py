@@ -13,11 +13,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from pandorakart_wa.api.fields import utc_iso
-from pandorakart_wa.audit import acting_as
-from pandorakart_wa.models import WebhookEvent, WebhookItem
+from pandorakart_wa.core.api.fields import utc_iso
+from pandorakart_wa.core.audit import acting_as
 from pandorakart_wa.webhooks.drain import webhooks_apply_pending
 from pandorakart_wa.webhooks.intake import REDACTED, split_event
+from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
 from pandorakart_wa.webhooks.router import item_apply
 
 logger = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from pandorakart_wa.api.errors import error_body
-from pandorakart_wa.webhooks.intake import webhook_receive
+from pandorakart_wa.core.api.errors import error_body
+from pandorakart_wa.webhooks.receive import webhook_receive
 from pandorakart_wa.whatsapp.inbound import NotJson
 from pandorakart_wa.whatsapp.signature import verify_signature
 

@@ -21,8 +21,8 @@ from django.core.handlers.wsgi import WSGIHandler
 WEBHOOK_PREFIX = "/webhooks/"
 WEBHOOK_MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",  # webhook latency and codes in /metrics
-    "pandorakart_wa.middleware.CorrelationIdMiddleware",
-    "pandorakart_wa.middleware.BodySizeLimitMiddleware",
+    "pandorakart_wa.core.middleware.CorrelationIdMiddleware",
+    "pandorakart_wa.core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]

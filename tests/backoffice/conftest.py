@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from pandorakart_wa.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
+from pandorakart_wa.core.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
 from tests.backoffice.helpers import make_staff, otp_force_login
 
 ROLE_SLUGS = {

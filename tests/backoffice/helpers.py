@@ -10,7 +10,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from pandorakart_wa.admin_accounts import totp_device_ensure
+from pandorakart_wa.backoffice.admin.accounts import totp_device_ensure
 
 STAFF_PASSWORD = "correct-horse-battery-staple-42"
 

@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from pandorakart_wa.core.roles import COMPLIANCE_OFFICER
 from pandorakart_wa.management.commands.seed_demo import Command as SeedDemo
-from pandorakart_wa.roles import COMPLIANCE_OFFICER
 from tests.backoffice.helpers import current_code
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 from consent.managers import consent_manager_key_bind, consent_manager_register
 from consent.models import ConsentManager
 from consent.types import Actor
-from pandorakart_wa.services import api_key_create
+from pandorakart_wa.core.api.keys import api_key_create
 
 pytestmark = pytest.mark.django_db
 

@@ -31,9 +31,9 @@ from consent.services import (
 )
 from consent.types import Actor
 from messaging.models import HoldReason, Message, MessageKind, MessageStatus, SendingPolicy, TemplateQuality
-from pandorakart_wa.audit import COMMAND, system_user
-from pandorakart_wa.dashboard import charts
-from pandorakart_wa.dashboard.selectors import DateRange, consent_activity, opt_out_honour_times
+from pandorakart_wa.backoffice import charts
+from pandorakart_wa.backoffice.selectors import DateRange, consent_activity, opt_out_honour_times
+from pandorakart_wa.core.audit import COMMAND, system_user
 from profile.models import ProfileDrift, ProfileSyncRun
 from profile.services import alert_raise
 from tests.backoffice.helpers import make_staff

@@ -7,10 +7,10 @@ from auditlog.models import LogEntry
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 
-from pandorakart_wa.audit import CELERY, META_WEBHOOK, acting_as, log_access, system_user
-from pandorakart_wa.correlation import set_correlation_id
-from pandorakart_wa.models import StorefrontApiKey
-from pandorakart_wa.services import api_key_create
+from pandorakart_wa.core.api.keys import api_key_create
+from pandorakart_wa.core.audit import CELERY, META_WEBHOOK, acting_as, log_access, system_user
+from pandorakart_wa.core.correlation import set_correlation_id
+from pandorakart_wa.core.models import StorefrontApiKey
 
 pytestmark = pytest.mark.django_db
 

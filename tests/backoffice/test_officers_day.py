@@ -21,10 +21,10 @@ from messaging.campaigns import CampaignError, campaign_create
 from messaging.models import Campaign, Message, MessageKind
 from messaging.outbox import message_accept
 from messaging.sending import messages_claim, messages_send_claimed
-from pandorakart_wa.admin_audit import readable_changes
-from pandorakart_wa.audit import log_access
-from pandorakart_wa.models import StorefrontApiKey
-from pandorakart_wa.services import api_key_ensure
+from pandorakart_wa.core.admin.history import readable_changes
+from pandorakart_wa.core.api.keys import api_key_ensure
+from pandorakart_wa.core.audit import log_access
+from pandorakart_wa.core.models import StorefrontApiKey
 from pandorakart_wa.webhooks.selectors import inbound_messages_for
 from tests.backoffice.helpers import otp_force_login
 from tests.complaints.factories import drive, new_complaint
@@ -95,7 +95,7 @@ def test_customer_page_shows_consent_messages_both_ways_and_complaints_and_the_l
 
 
 def test_timeline_puts_the_stop_before_the_opt_out_it_caused(story, staff):
-    from pandorakart_wa.dashboard.customer import customer_page
+    from pandorakart_wa.backoffice.customer import customer_page
 
     sides = [(e.side, e.title) for e in customer_page(story["contact"])["timeline"]]
     stop = next(i for i, (side, _) in enumerate(sides) if side == "in")

@@ -23,8 +23,8 @@ from consent.models import ConsentEvent, ConsentEvidence
 from consent.seed import seed_notices
 from consent.services import consent_opt_in
 from consent.types import Actor
-from pandorakart_wa.dashboard import reports
-from pandorakart_wa.phones import mask_phone
+from pandorakart_wa.backoffice import reports
+from pandorakart_wa.core.phones import mask_phone
 from tests.backoffice.helpers import otp_force_login
 from tests.backoffice.test_dashboard import seed_compliance_history
 from tests.consent.factories import indian_mobile

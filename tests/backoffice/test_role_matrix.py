@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from django.contrib import admin
 
-from pandorakart_wa.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
+from pandorakart_wa.core.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
 from tests.backoffice.helpers import make_staff
 
 pytestmark = pytest.mark.django_db

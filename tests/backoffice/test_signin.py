@@ -11,7 +11,7 @@ from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from pandorakart_wa.admin_security import LAST_SEEN_KEY, SIGNED_IN_KEY
+from pandorakart_wa.backoffice.admin.security import LAST_SEEN_KEY, SIGNED_IN_KEY
 from tests.backoffice.helpers import STAFF_PASSWORD, current_code, otp_force_login, wrong_code
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ from django.utils import timezone
 from complaints.models import Category, Channel, Complaint, Outcome, Status
 from complaints.services import complaint_create, complaint_resolve, complaint_transition
 from messaging.models import MessageTemplate
-from pandorakart_wa.audit import COMMAND, system_user
-from pandorakart_wa.roles import AUDITOR, COMPLIANCE_OFFICER, SUPPORT_AGENT
+from pandorakart_wa.core.audit import COMMAND, system_user
+from pandorakart_wa.core.roles import AUDITOR, COMPLIANCE_OFFICER, SUPPORT_AGENT
 from tests.messaging.factories import UserFactory, make_usable_template
 
 ACK_BODY = ("Hi {{1}}, we have received your complaint {{2}} and will respond by {{3}}. You can reply here to "

@@ -11,8 +11,8 @@ from rest_framework.test import APIClient
 from complaints.models import Acknowledgement, Complaint, ComplaintAction
 from complaints.services import complaint_add_note, complaint_resolve
 from messaging.models import Message
-from pandorakart_wa.models import ApiScope
-from pandorakart_wa.services import api_key_create
+from pandorakart_wa.core.api.keys import api_key_create
+from pandorakart_wa.core.models import ApiScope
 from tests.complaints.factories import ack_template, officer
 from tests.messaging.sending_helpers import customer
 

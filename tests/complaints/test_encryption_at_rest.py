@@ -11,10 +11,10 @@ from django.db.utils import DatabaseError
 
 from complaints.models import Complaint, ComplaintAction, Outcome
 from complaints.services import complaint_customer_message, complaint_resolve
-from consent.management.commands.rotate_field_encryption import encrypted_columns
 from consent.models import ConsentEvidence, Contact
-from pandorakart_wa.fields import encrypt_plaintext_rows
-from pandorakart_wa.models import WebhookEvent, WebhookItem
+from pandorakart_wa.core.fields import encrypt_plaintext_rows
+from pandorakart_wa.management.commands.rotate_field_encryption import encrypted_columns
+from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
 from tests.complaints.factories import new_complaint, system
 
 pytestmark = pytest.mark.django_db

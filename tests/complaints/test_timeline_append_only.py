@@ -7,7 +7,7 @@ from django.db import DatabaseError, connection, transaction
 
 from complaints.models import ComplaintAction
 from complaints.services import complaint_create
-from pandorakart_wa.audit import system_user
+from pandorakart_wa.core.audit import system_user
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import factory
 from django.utils import timezone
 
 from consent.models import ConsentNotice, Contact
-from pandorakart_wa.phones import phone_digest
+from pandorakart_wa.core.phones import phone_digest
 
 
 def indian_mobile(n: int) -> str:

@@ -9,9 +9,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from consent.hooks import privacy_exporters
 from consent.models import ConsentEvent, ConsentEvidence, ConsentNotice, ConsentState, Contact
-from pandorakart_wa.models import ApiScope
-from pandorakart_wa.services import api_key_create
+from pandorakart_wa.core.api.keys import api_key_create
+from pandorakart_wa.core.models import ApiScope
 from tests.consent.factories import NoticeFactory
 
 pytestmark = pytest.mark.django_db
@@ -422,9 +423,9 @@ def test_export_of_unknown_number_is_404_and_bad_number_400(api_client):
     assert api_client.get("/api/v1/privacy/export").status_code == 400
 
 
-def test_export_gathers_other_apps_through_the_exporter_registry(api_client, notices, settings):
+def test_export_gathers_other_apps_through_the_exporter_registry(api_client, notices, replace_hooks):
     # given another app plugged an exporter in
-    settings.PRIVACY_EXPORTERS = {**settings.PRIVACY_EXPORTERS, "messages": "tests.consent.test_api.fake_exporter"}
+    replace_hooks(privacy_exporters, {**dict(privacy_exporters.items()), "messages": fake_exporter})
     api_client.post("/api/v1/consents/opt-in", opt_in_body(), format="json")
     # when
     body = api_client.get("/api/v1/privacy/export", {"phone": PHONE}).json()

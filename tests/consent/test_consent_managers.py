@@ -19,9 +19,9 @@ from consent.models import ConsentArtefactAction, ConsentEvent, ConsentEvidence,
 from consent.selectors import consent_decision_for_phone
 from consent.services import consent_erase, consent_opt_in
 from consent.types import Actor
-from pandorakart_wa.dashboard.evidence import evidence_pack
-from pandorakart_wa.models import ApiScope, StorefrontApiKey
-from pandorakart_wa.services import api_key_create
+from pandorakart_wa.backoffice.evidence import evidence_pack
+from pandorakart_wa.core.api.keys import api_key_create
+from pandorakart_wa.core.models import ApiScope, StorefrontApiKey
 
 pytestmark = pytest.mark.django_db
 

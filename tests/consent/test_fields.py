@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from consent.models import Contact
-from pandorakart_wa.fields import decrypt_str, encrypt_str, is_current
+from pandorakart_wa.core.fields import decrypt_str, encrypt_str, is_current
 from tests.consent.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db

@@ -41,7 +41,7 @@ from consent.note import Checkpoint, open_checkpoint, sign, signing_key_from_see
 from consent.services import consent_erase, consent_ledger_verify, consent_opt_in, consent_opt_out
 from consent.tiles import TileWriter
 from consent.types import Actor
-from pandorakart_wa.services import api_key_create
+from pandorakart_wa.core.api.keys import api_key_create
 from tests.core.helpers import ROOT
 
 PHONE = "+919227021270"
@@ -713,7 +713,7 @@ def test_64_concurrent_opt_ins_and_opt_outs_on_distinct_numbers_keep_one_tree_an
     assert Counter(statuses) == {201: 32, 200: 32}
     assert_one_valid_tree(capsys)
     states = dict(ConsentState.objects.filter(purpose="marketing").values_list("contact__phone_digest", "status"))
-    from pandorakart_wa.phones import phone_digest
+    from pandorakart_wa.core.phones import phone_digest
 
     assert [states[phone_digest(p)] for p in phones] == ["opted_out" if i % 2 else "opted_in" for i in range(64)]
 

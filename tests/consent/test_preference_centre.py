@@ -19,8 +19,8 @@ from consent.models import ConsentEvent, ConsentEvidence, ConsentState, Contact,
 from consent.preferences import preference_link_issue
 from consent.services import ConsentError, consent_erase, consent_opt_in, keyword_save
 from messaging.models import Message, MessageKind
-from pandorakart_wa.models import ApiScope
-from pandorakart_wa.services import api_key_create
+from pandorakart_wa.core.api.keys import api_key_create
+from pandorakart_wa.core.models import ApiScope
 from tests.consent.test_webhooks import post
 
 pytestmark = pytest.mark.django_db
@@ -322,7 +322,7 @@ def test_bad_preference_settings_fail_the_system_check(settings, name, value, ch
 
 
 def test_log_lines_never_carry_a_link_token(customer):
-    from pandorakart_wa.logging import mask_phone_numbers
+    from pandorakart_wa.core.logging import mask_phone_numbers
 
     path = link_path(customer)
     line = f'"GET {path} HTTP/1.1" 200 and POST /api/v1/preferences/link for +919812345678'

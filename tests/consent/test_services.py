@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from consent.hooks import privacy_erasers
 from consent.models import ConsentEvent, ConsentNotice, Contact
 from consent.selectors import (
     consent_decision_for_phone,
@@ -25,7 +26,7 @@ from consent.services import (
     notice_publish,
     notice_save,
 )
-from pandorakart_wa.phones import phone_digest
+from pandorakart_wa.core.phones import phone_digest
 from tests.consent.factories import ContactFactory, indian_mobile
 
 pytestmark = pytest.mark.django_db
@@ -142,8 +143,8 @@ def test_erasure_keeps_digest_clears_identifiers_and_suppresses(notices, actor):
     consent_opt_out(phone=indian_mobile(1), source="whatsapp", actor=actor)
 
 
-def test_erasure_calls_other_apps_erasers(notices, actor, settings):
-    settings.PRIVACY_ERASERS = ["tests.consent.test_services.record_erasure"]
+def test_erasure_calls_other_apps_erasers(notices, actor, replace_hooks):
+    replace_hooks(privacy_erasers, [record_erasure])
     ERASED.clear()
     consent_erase(phone=indian_mobile(1), actor=actor)
     assert [Contact.objects.get().pk] == ERASED

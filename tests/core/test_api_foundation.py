@@ -8,8 +8,8 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from pandorakart_wa.models import ApiScope, StorefrontApiKey
-from pandorakart_wa.services import api_key_create
+from pandorakart_wa.core.api.keys import api_key_create
+from pandorakart_wa.core.models import ApiScope, StorefrontApiKey
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.core.urls")]
 
@@ -132,7 +132,7 @@ def test_unhandled_error_is_json_500_with_correlation_id(api_client, caplog):
 
 
 def test_throttled_key_gets_429_with_retry_after(api_client, settings):
-    from pandorakart_wa.api.throttling import ApiKeyRateThrottle
+    from pandorakart_wa.core.api.throttling import ApiKeyRateThrottle
 
     old_rates = ApiKeyRateThrottle.THROTTLE_RATES
     ApiKeyRateThrottle.THROTTLE_RATES = {"api_key": "3/min"}
@@ -149,7 +149,7 @@ def test_throttled_key_gets_429_with_retry_after(api_client, settings):
 
 def test_the_rate_limit_slides_across_windows(api_client, monkeypatch):
     # given a limit of 4 a minute, and 4 requests at the end of one minute
-    from pandorakart_wa.api.throttling import ApiKeyRateThrottle
+    from pandorakart_wa.core.api.throttling import ApiKeyRateThrottle
 
     monkeypatch.setattr(ApiKeyRateThrottle, "THROTTLE_RATES", {"api_key": "4/min"})
     clock = [6000.0 * 60 + 59]

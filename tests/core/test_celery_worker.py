@@ -11,8 +11,8 @@ import time
 import pytest
 from django.db import connection
 
-from pandorakart_wa.models import WebhookEvent
-from pandorakart_wa.tasks import sandbox_feed_status
+from pandorakart_wa.webhooks.models import WebhookEvent
+from pandorakart_wa.whatsapp.backends.sandbox import sandbox_feed_status
 from tests.core.helpers import ROOT
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

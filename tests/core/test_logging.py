@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 
-from pandorakart_wa.logging import MaskPhoneNumbersFilter, mask_phone_numbers
+from pandorakart_wa.core.logging import MaskPhoneNumbersFilter, mask_phone_numbers
 
 
 def test_phone_numbers_are_masked_in_log_text():

@@ -18,7 +18,7 @@ from consent.models import LedgerVerification
 from consent.services import consent_opt_out
 from consent.types import Actor
 from messaging.models import Message, MessageEvent, MessageStatus
-from pandorakart_wa.models import WebhookEvent, WebhookItem
+from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
 from profile.models import ProfileDrift
 from tests.complaints.factories import new_complaint
 from tests.consent.factories import ContactFactory

@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from consent.models import LedgerVerification
 from pandorakart_wa.checks import retention_check
-from pandorakart_wa.models import WebhookEvent, WebhookItem
 from pandorakart_wa.tasks import apply_retention_task
+from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
 from profile.models import ComplianceAlert, ProfileSyncRun
 from tests.messaging.sending_helpers import customer, inbound_text, post_webhook
 

@@ -8,7 +8,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.checks import run_checks
 
-from pandorakart_wa.secret_checks import core_secret_problems, whatsapp_secret_problems
+from pandorakart_wa.core.secret_checks import core_secret_problems, whatsapp_secret_problems
 from pandorakart_wa.whatsapp.versions import GRAPH_API_VERSIONS, Lifecycle, version_status
 from tests.core.helpers import PRODUCTION_SECRETS, clean_env, run
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pandorakart_wa.models import WebhookEvent
+from pandorakart_wa.webhooks.models import WebhookEvent
 from pandorakart_wa.whatsapp.signature import sign
 
 pytestmark = pytest.mark.django_db

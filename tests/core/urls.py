@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from pandorakart_wa.models import ApiScope
+from pandorakart_wa.core.models import ApiScope
 
 
 @extend_schema(exclude=True)
@@ -45,7 +45,7 @@ urlpatterns = [
     path("", include("pandorakart_wa.urls")),
 ]
 
-handler400 = "pandorakart_wa.api.errors.json_400"
-handler403 = "pandorakart_wa.api.errors.json_403"
-handler404 = "pandorakart_wa.api.errors.json_404"
-handler500 = "pandorakart_wa.api.errors.json_500"
+handler400 = "pandorakart_wa.core.api.errors.json_400"
+handler403 = "pandorakart_wa.core.api.errors.json_403"
+handler404 = "pandorakart_wa.core.api.errors.json_404"
+handler500 = "pandorakart_wa.core.api.errors.json_500"

@@ -12,7 +12,7 @@ from complaints.services import complaint_create, complaint_transition
 from consent.purposes import TemplateCategory
 from messaging.models import MessageTemplate, RevisionStatus
 from messaging.services import TemplateFields, template_create_draft, template_submit_for_review
-from pandorakart_wa.roles import COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
+from pandorakart_wa.core.roles import COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
 from tests.e2e.conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

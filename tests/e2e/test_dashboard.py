@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from pandorakart_wa.phones import mask_phone
-from pandorakart_wa.roles import COMPLIANCE_OFFICER, SUPPORT_AGENT
+from pandorakart_wa.core.phones import mask_phone
+from pandorakart_wa.core.roles import COMPLIANCE_OFFICER, SUPPORT_AGENT
 from tests.backoffice.test_dashboard import seed_compliance_history
 from tests.e2e.conftest import sign_in
 

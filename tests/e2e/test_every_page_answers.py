@@ -13,7 +13,7 @@ from axes.models import AccessAttempt
 from django.core.management import call_command
 from playwright.sync_api import Page
 
-from pandorakart_wa.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
+from pandorakart_wa.core.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
 from tests.e2e.conftest import sign_in
 from tests.e2e.test_officers_day import drafted_revision, handed_off_complaint, stop_story
 

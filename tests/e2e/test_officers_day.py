@@ -29,7 +29,7 @@ from messaging.models import Message, MessageKind, MessageTemplate, RevisionStat
 from messaging.outbox import message_accept
 from messaging.sending import messages_claim, messages_send_claimed
 from messaging.services import TemplateFields, template_create_draft, template_submit_for_review
-from pandorakart_wa.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
+from pandorakart_wa.core.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
 from pandorakart_wa.whatsapp.signature import sign
 from tests.complaints.factories import ack_template
 from tests.e2e.conftest import sign_in

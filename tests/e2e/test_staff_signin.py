@@ -6,7 +6,7 @@ import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
-from pandorakart_wa.roles import COMPLIANCE_OFFICER
+from pandorakart_wa.core.roles import COMPLIANCE_OFFICER
 from tests.backoffice.helpers import wrong_code
 from tests.e2e.conftest import sign_in
 

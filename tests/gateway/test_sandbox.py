@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pandorakart_wa.models import WebhookEvent
+from pandorakart_wa.webhooks.models import WebhookEvent
 from pandorakart_wa.whatsapp import get_backend
 from pandorakart_wa.whatsapp.backends import sandbox
 from pandorakart_wa.whatsapp.backends.sandbox import SandboxBackend

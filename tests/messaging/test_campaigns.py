@@ -10,7 +10,7 @@ from django.core.files.base import ContentFile
 from messaging import campaigns
 from messaging.models import Campaign, Message, MessageStatus, SendingPolicy
 from messaging.tasks import dispatch_outbox
-from pandorakart_wa.audit import system_user
+from pandorakart_wa.core.audit import system_user
 from profile import services as profile_services
 from profile.models import PolicyVersion
 from profile.services import policy_draft_create

@@ -140,7 +140,7 @@ def test_the_batch_itself_must_be_a_list_of_1_to_1000(api_client, messages):
 def test_the_batch_needs_the_messages_scope(db):
     from rest_framework.test import APIClient
 
-    from pandorakart_wa.services import api_key_create
+    from pandorakart_wa.core.api.keys import api_key_create
 
     _, key = api_key_create(name="consent-only", scopes=["consent"])
     client = APIClient()

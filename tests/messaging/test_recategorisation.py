@@ -22,8 +22,8 @@ from messaging.services import (
     template_submit_to_meta,
 )
 from messaging.tasks import template_apply_scheduled_categories_task
-from pandorakart_wa.audit import system_user
-from pandorakart_wa.roles import COMPLIANCE_OFFICER, MARKETING
+from pandorakart_wa.core.audit import system_user
+from pandorakart_wa.core.roles import COMPLIANCE_OFFICER, MARKETING
 from profile.models import ComplianceAlert
 from tests.messaging.factories import UserFactory, make_usable_template
 from tests.webhooks.helpers import SAMPLES, post_raw

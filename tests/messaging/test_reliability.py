@@ -373,7 +373,7 @@ def test_c_transient_failures_are_retried_and_sent_once_permanent_ones_never_ret
 
 
 def _digest(phone: str) -> str:
-    from pandorakart_wa.phones import phone_digest
+    from pandorakart_wa.core.phones import phone_digest
 
     return phone_digest(phone)
 

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from messaging.gate import sending_policy
 from messaging.models import Campaign, Message
 from messaging.outbox import message_accept
-from pandorakart_wa.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
+from pandorakart_wa.core.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
 from tests.backoffice.helpers import make_staff
 from tests.messaging.sending_helpers import customer, utility_template
 

@@ -194,7 +194,7 @@ def test_unknown_message_is_404(api):
 def test_messages_need_the_messages_scope(db):
     from rest_framework.test import APIClient
 
-    from pandorakart_wa.services import api_key_create
+    from pandorakart_wa.core.api.keys import api_key_create
 
     _, key = api_key_create(name="consent-only", scopes=["consent"])
     client = APIClient()

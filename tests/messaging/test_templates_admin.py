@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from messaging.models import MessageTemplate
-from pandorakart_wa.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
+from pandorakart_wa.core.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
 from tests.messaging.factories import UTILITY_BODY, UserFactory, make_usable_template
 
 pytestmark = pytest.mark.django_db

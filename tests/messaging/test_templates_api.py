@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from messaging.models import HoldReason
-from pandorakart_wa.models import ApiScope
-from pandorakart_wa.services import api_key_create
+from pandorakart_wa.core.api.keys import api_key_create
+from pandorakart_wa.core.models import ApiScope
 from tests.messaging.factories import MessageTemplateFactory, TemplateRevisionFactory, make_usable_template
 
 pytestmark = pytest.mark.django_db

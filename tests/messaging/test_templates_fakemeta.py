@@ -18,8 +18,8 @@ from messaging.services import (
     template_sync_from_meta,
 )
 from messaging.tasks import template_submit_task
-from pandorakart_wa.audit import system_user
-from pandorakart_wa.roles import COMPLIANCE_OFFICER, MARKETING
+from pandorakart_wa.core.audit import system_user
+from pandorakart_wa.core.roles import COMPLIANCE_OFFICER, MARKETING
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError
 from tests.fakemeta.server import FakeMeta
 from tests.messaging.factories import UserFactory

@@ -23,9 +23,9 @@ from messaging.services import (
     template_sync_from_meta,
 )
 from messaging.tasks import template_submit_task
-from pandorakart_wa.audit import system_user
-from pandorakart_wa.roles import COMPLIANCE_OFFICER, MARKETING
-from pandorakart_wa.webhooks.intake import webhook_receive
+from pandorakart_wa.core.audit import system_user
+from pandorakart_wa.core.roles import COMPLIANCE_OFFICER, MARKETING
+from pandorakart_wa.webhooks.receive import webhook_receive
 from pandorakart_wa.whatsapp import reset_backend
 from pandorakart_wa.whatsapp.backends import locmem
 from pandorakart_wa.whatsapp.backends.locmem import LocmemBackend

@@ -20,8 +20,8 @@ from messaging.services import (
     template_submit_for_review,
     template_submit_to_meta,
 )
-from pandorakart_wa.audit import system_user
-from pandorakart_wa.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
+from pandorakart_wa.core.audit import system_user
+from pandorakart_wa.core.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
 from tests.messaging.factories import UTILITY_BODY, UTILITY_EXAMPLES, UserFactory, make_usable_template
 
 pytestmark = pytest.mark.django_db

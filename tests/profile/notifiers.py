@@ -1,4 +1,4 @@
-"""Policy-change notifiers for the tests (settings.POLICY_CHANGE_NOTIFIERS)."""
+"""Policy-change notifiers for the tests (profile.hooks.policy_change_notifiers)."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from pandorakart_wa.models import ApiScope
-from pandorakart_wa.services import api_key_create
+from pandorakart_wa.core.api.keys import api_key_create
+from pandorakart_wa.core.models import ApiScope
 from profile.models import ProfileSyncRun
 from profile.services import profile_sync, profile_update
 from profile.validation import META_FIELDS

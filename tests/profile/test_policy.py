@@ -7,6 +7,7 @@ import pytest
 from django.db import transaction
 from django.test import Client
 
+from profile.hooks import policy_change_notifiers
 from profile.models import ComplianceAlert, PolicyVersion
 from profile.services import PolicyImmutable, policy_draft_update, policy_publish
 from tests.profile import notifiers
@@ -15,7 +16,7 @@ from tests.profile.factories import PolicyDraftFactory
 pytestmark = pytest.mark.django_db
 
 Notification = PolicyVersion.Notification
-RECORD = "tests.profile.notifiers.record"
+RECORD = notifiers.record
 
 
 def publish(**fields: Any) -> PolicyVersion:
@@ -96,10 +97,10 @@ def test_publishing_numbers_versions_and_sets_a_review_date() -> None:
 
 
 def test_significant_change_calls_the_notifiers_only_after_commit(
-    settings: Any, django_capture_on_commit_callbacks: Any
+    replace_hooks: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     # given a notifier is configured
-    settings.POLICY_CHANGE_NOTIFIERS = [RECORD]
+    replace_hooks(policy_change_notifiers, [RECORD])
     draft = PolicyDraftFactory(significant_change=True)
     # when the significant change is published
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -116,9 +117,9 @@ def test_significant_change_calls_the_notifiers_only_after_commit(
     assert version.notified_at is not None
 
 
-def test_a_rolled_back_publication_notifies_nobody(settings: Any, django_capture_on_commit_callbacks: Any) -> None:
+def test_a_rolled_back_publication_notifies_nobody(replace_hooks: Any, django_capture_on_commit_callbacks: Any) -> None:
     # given
-    settings.POLICY_CHANGE_NOTIFIERS = [RECORD]
+    replace_hooks(policy_change_notifiers, [RECORD])
     draft = PolicyDraftFactory(significant_change=True)
     # when the publication's transaction rolls back
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
@@ -129,8 +130,8 @@ def test_a_rolled_back_publication_notifies_nobody(settings: Any, django_capture
     assert PolicyVersion.objects.get().status == PolicyVersion.Status.DRAFT
 
 
-def test_a_minor_change_notifies_nobody(settings: Any, django_capture_on_commit_callbacks: Any) -> None:
-    settings.POLICY_CHANGE_NOTIFIERS = [RECORD]
+def test_a_minor_change_notifies_nobody(replace_hooks: Any, django_capture_on_commit_callbacks: Any) -> None:
+    replace_hooks(policy_change_notifiers, [RECORD])
     with django_capture_on_commit_callbacks(execute=True):
         version = publish(significant_change=False)
     assert notifiers.calls == []
@@ -139,13 +140,13 @@ def test_a_minor_change_notifies_nobody(settings: Any, django_capture_on_commit_
 
 @pytest.mark.parametrize(
     ("paths", "status"),
-    [([], Notification.NO_NOTIFIER), (["tests.profile.notifiers.explode"], Notification.FAILED)],
+    [([], Notification.NO_NOTIFIER), ([notifiers.explode], Notification.FAILED)],
 )
 def test_customers_not_told_raises_an_alert(
-    settings: Any, django_capture_on_commit_callbacks: Any, paths: list[str], status: str
+    replace_hooks: Any, django_capture_on_commit_callbacks: Any, paths: list[Any], status: str
 ) -> None:
     # given no notifier, or one that fails
-    settings.POLICY_CHANGE_NOTIFIERS = paths
+    replace_hooks(policy_change_notifiers, paths)
     # when a significant change is published
     with django_capture_on_commit_callbacks(execute=True):
         version = publish(significant_change=True)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from profile.hooks import policy_change_notifiers
 from profile.models import BusinessProfile, ComplianceAlert, PolicyVersion, RegulatoryChange
 from profile.seed import seed_demo
 from profile.services import alert_acknowledge, alert_raise, compliance_reviews_check
@@ -23,10 +24,10 @@ POLICY_FILE = Path(__file__).resolve().parents[2] / "profile" / "policy_v1.txt"
 
 
 def test_seed_is_idempotent_and_follows_the_policy(
-    settings: Any, django_capture_on_commit_callbacks: Any, client: Client
+    replace_hooks: Any, django_capture_on_commit_callbacks: Any, client: Client
 ) -> None:
     # given a notifier that would record any customer notice
-    settings.POLICY_CHANGE_NOTIFIERS = ["tests.profile.notifiers.record"]
+    replace_hooks(policy_change_notifiers, [notifiers.record])
     # when the seed runs twice
     with django_capture_on_commit_callbacks(execute=True):
         seed_demo(io.StringIO())

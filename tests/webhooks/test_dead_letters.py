@@ -11,9 +11,9 @@ from django.core.management import call_command
 
 from consent.models import ConsentState
 from consent.seed import seed_keywords
-from pandorakart_wa.models import WebhookItem
 from pandorakart_wa.webhooks import router
 from pandorakart_wa.webhooks.drain import webhooks_apply_pending
+from pandorakart_wa.webhooks.models import WebhookItem
 from profile.models import ComplianceAlert
 from tests.messaging.sending_helpers import customer
 from tests.webhooks.helpers import messages, post, text
@@ -94,7 +94,7 @@ def test_replay_from_the_admin_needs_the_permission_and_applies_once(client, bro
 def test_the_raw_body_is_masked_and_revealed_only_with_the_permission_and_an_access_entry(client, otp_client):
     from auditlog.models import LogEntry
 
-    from pandorakart_wa.models import WebhookEvent
+    from pandorakart_wa.webhooks.models import WebhookEvent
     from tests.backoffice.helpers import make_staff
 
     seed_keywords()

@@ -10,7 +10,7 @@ import pytest
 from consent.models import ConsentEvent, ConsentState
 from consent.seed import seed_keywords
 from messaging.models import Message, MessageKind
-from pandorakart_wa.models import WebhookEvent, WebhookItem
+from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
 from tests.messaging.sending_helpers import customer
 from tests.webhooks.helpers import messages, post, post_raw, text
 

@@ -10,9 +10,9 @@ from messaging import statuses as statuses_module
 from messaging.models import Message, MessageStatus
 from messaging.outbox import message_accept
 from messaging.sending import messages_claim, messages_send_claimed
-from pandorakart_wa.models import WebhookEvent, WebhookItem
 from pandorakart_wa.webhooks import drain
 from pandorakart_wa.webhooks.drain import webhooks_apply_pending, webhooks_drain
+from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
 from tests.messaging.sending_helpers import (
     customer,
     inbound_text,
@@ -121,7 +121,7 @@ def test_a_failing_batch_is_applied_item_by_item_and_the_error_kept_on_its_item(
 
 
 def test_a_broker_down_loses_nothing(client, sent, monkeypatch, django_capture_on_commit_callbacks):
-    from pandorakart_wa.tasks import apply_deferred_webhooks
+    from pandorakart_wa.webhooks.drain import apply_deferred_webhooks
 
     def down(*args, **kwargs):
         raise ConnectionError("broker down")
@@ -151,7 +151,7 @@ def test_an_opt_out_is_in_force_before_the_answer_and_the_rest_waits_for_the_wor
 
 
 def test_each_process_asks_for_a_drain_at_most_once_per_gather_window(monkeypatch):
-    from pandorakart_wa.tasks import apply_deferred_webhooks
+    from pandorakart_wa.webhooks.drain import apply_deferred_webhooks
 
     asked: list[int] = []
     monkeypatch.setattr(drain, "DRAIN_GATHER_SECONDS", 0.2)
@@ -167,7 +167,7 @@ def test_each_process_asks_for_a_drain_at_most_once_per_gather_window(monkeypatc
 
 
 def test_a_drain_that_ran_its_time_hands_the_backlog_to_a_new_task(client, sent, monkeypatch):
-    from pandorakart_wa.tasks import apply_deferred_webhooks
+    from pandorakart_wa.webhooks.drain import apply_deferred_webhooks
 
     # given statuses waiting, and a drain whose time is up at once
     for message in sent:

@@ -10,8 +10,8 @@ import pytest
 
 from consent.models import ConsentEvent, ConsentState, Contact
 from consent.seed import seed_keywords
-from pandorakart_wa.fields import decrypt_bytes
-from pandorakart_wa.models import WebhookEvent, WebhookItem
+from pandorakart_wa.core.fields import decrypt_bytes
+from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
 from tests.messaging.sending_helpers import customer
 from tests.webhooks.helpers import messages, post, post_raw, text
 
@@ -31,7 +31,7 @@ def marketing_of(wa_id: str) -> str:
 
 
 def customer_pk(wa_id: str) -> int:
-    from pandorakart_wa.phones import phone_digest
+    from pandorakart_wa.core.phones import phone_digest
 
     return Contact.objects.get(phone_digest=phone_digest("+" + wa_id)).pk
 

@@ -10,8 +10,8 @@ import pytest
 from consent.models import ConsentEvent, ConsentState, Contact
 from consent.seed import seed_keywords
 from messaging.models import Message, MessageKind, MessageStatus
-from pandorakart_wa.models import WebhookItem
-from pandorakart_wa.phones import phone_digest
+from pandorakart_wa.core.phones import phone_digest
+from pandorakart_wa.webhooks.models import WebhookItem
 from profile.models import ComplianceAlert
 from tests.messaging.sending_helpers import customer
 from tests.webhooks.helpers import envelope, messages, post, text

@@ -15,9 +15,9 @@ from consent.seed import seed_keywords
 from consent.services import consent_erase
 from consent.types import Actor
 from messaging.models import Message, MessageKind, MessageStatus
-from pandorakart_wa.models import WebhookItem
-from pandorakart_wa.phones import phone_digest
+from pandorakart_wa.core.phones import phone_digest
 from pandorakart_wa.webhooks import optouts
+from pandorakart_wa.webhooks.models import WebhookItem
 from tests.consent.factories import indian_mobile
 from tests.messaging.sending_helpers import customer, marketing_template
 from tests.webhooks.helpers import envelope, messages, post, text
@@ -189,11 +189,11 @@ def test_a_group_that_fails_is_applied_one_by_one(client, monkeypatch):
 
 
 def test_opt_outs_the_request_left_are_applied_together_by_the_drain(client, settings, monkeypatch):
-    from pandorakart_wa.webhooks import drain, intake
+    from pandorakart_wa.webhooks import drain, receive
 
     # given STOPs stored and left to the workers (the request's budget spent before any)
     settings.WEBHOOK_DEFER = True
-    monkeypatch.setattr(intake, "apply_opt_outs", lambda item_ids, **kwargs: 0)
+    monkeypatch.setattr(receive, "apply_opt_outs", lambda item_ids, **kwargs: 0)
     monkeypatch.setattr(drain, "DRAIN_GATHER_SECONDS", 0)
     contacts = [customer(n) for n in range(1, 31)]
     now = int(time.time())
@@ -206,15 +206,15 @@ def test_opt_outs_the_request_left_are_applied_together_by_the_drain(client, set
     assert all(state(c) == "opted_out" for c in contacts)
     assert Message.objects.filter(kind=MessageKind.CONFIRMATION).count() == 30
     assert set(WebhookItem.objects.values_list("state", flat=True)) == {"applied"}
-    from pandorakart_wa.models import WebhookEvent
+    from pandorakart_wa.webhooks.models import WebhookEvent
 
     assert not WebhookEvent.objects.filter(processed_at__isnull=True).exists()
     assert len(queries) < 60, len(queries)  # one by one: a dozen per STOP
 
 
 def test_the_view_answers_with_the_storm_in_force_and_the_workers_confirm(client, settings, monkeypatch):
-    from pandorakart_wa.models import WebhookEvent
     from pandorakart_wa.webhooks import drain
+    from pandorakart_wa.webhooks.models import WebhookEvent
 
     # given production's mode (the workers apply what the view leaves)
     settings.WEBHOOK_DEFER = True

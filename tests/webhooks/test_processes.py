@@ -30,7 +30,7 @@ from complaints.seed import intake_triggers_ensure
 from consent.models import ConsentEvent, ConsentState
 from consent.seed import seed_keywords
 from messaging.models import Message, MessageKind
-from pandorakart_wa.models import WebhookItem
+from pandorakart_wa.webhooks.models import WebhookItem
 from pandorakart_wa.whatsapp.signature import sign
 from tests.messaging.sending_helpers import customer
 from tests.webhooks.helpers import messages, text

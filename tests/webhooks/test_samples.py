@@ -11,7 +11,7 @@ import logging
 import pytest
 
 from consent.seed import seed_keywords
-from pandorakart_wa.models import WebhookEvent, WebhookItem
+from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
 from tests.webhooks.helpers import MALFORMED, SAMPLES, post_raw, rewritten
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from consent.managers import consent_manager_register
 from consent.services import ConsentError
 from consent.types import Actor
-from pandorakart_wa.audit import COMMAND, acting_as, system_user
+from pandorakart_wa.core.audit import COMMAND, acting_as, system_user
 
 
 class Command(BaseCommand):

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand
 
 from consent.models import ConsentEvent
 from consent.services import consent_ledger_verify
-from pandorakart_wa.audit import COMMAND, acting_as, system_user
+from pandorakart_wa.core.audit import COMMAND, acting_as, system_user
 
 
 class Command(BaseCommand):

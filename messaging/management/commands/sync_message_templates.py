@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from messaging.selectors import templates_to_submit
 from messaging.services import template_submit_to_meta, template_sync_from_meta
 from messaging.tasks import template_submit_later
-from pandorakart_wa.audit import COMMAND, acting_as, system_user
+from pandorakart_wa.core.audit import COMMAND, acting_as, system_user
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError, WhatsAppError
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pandorakart_wa.audit import COMMAND, acting_as, system_user
+from pandorakart_wa.core.audit import COMMAND, acting_as, system_user
 from pandorakart_wa.retention import retention_apply, retention_describe
 
 

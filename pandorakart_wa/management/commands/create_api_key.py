@@ -7,8 +7,8 @@ from django.db import transaction
 
 from consent.managers import consent_manager_key_bind
 from consent.services import ConsentError
-from pandorakart_wa.models import ApiScope
-from pandorakart_wa.services import api_key_create
+from pandorakart_wa.core.api.keys import api_key_create
+from pandorakart_wa.core.models import ApiScope
 
 
 class Command(BaseCommand):

@@ -10,10 +10,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from pandorakart_wa.admin_accounts import StaffAccountError, staff_user_create, totp_device_ensure
-from pandorakart_wa.admin_site import qr_ascii, totp_uri
-from pandorakart_wa.audit import COMMAND, acting_as, system_user
-from pandorakart_wa.roles import COMPLIANCE_OFFICER
+from pandorakart_wa.backoffice.admin.accounts import StaffAccountError, staff_user_create, totp_device_ensure
+from pandorakart_wa.backoffice.admin.site import qr_ascii, totp_uri
+from pandorakart_wa.core.audit import COMMAND, acting_as, system_user
+from pandorakart_wa.core.roles import COMPLIANCE_OFFICER
 
 
 class Command(BaseCommand):

@@ -14,7 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
-from pandorakart_wa.audit import COMMAND, acting_as, system_user
+from pandorakart_wa.core.audit import COMMAND, acting_as, system_user
 from pandorakart_wa.webhooks.services import webhooks_replay
 
 

@@ -10,8 +10,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from pandorakart_wa.audit import COMMAND, acting_as, system_user
-from pandorakart_wa.services import api_key_ensure
+from pandorakart_wa.backoffice.admin.accounts import totp_device_ensure
+from pandorakart_wa.backoffice.admin.site import totp_uri
+from pandorakart_wa.core.api.keys import api_key_ensure
+from pandorakart_wa.core.audit import COMMAND, acting_as, system_user
 
 # Each app seeds its own demo data in `<app>/seed.py: seed_demo(stdout)`, lower apps first.
 APP_SEEDS = ("profile.seed", "consent.seed", "messaging.seed", "complaints.seed")
@@ -55,8 +57,6 @@ class Command(BaseCommand):
         run command generates it into .env), so the same authenticator entry works every start."""
         from django_otp.oath import totp
 
-        from pandorakart_wa.admin_accounts import totp_device_ensure
-        from pandorakart_wa.admin_site import totp_uri
 
         device = totp_device_ensure(user=user, key=os.environ.get("DEMO_ADMIN_TOTP_KEY") or None)
         code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)

@@ -1,7 +1,8 @@
 """Local runs: every call succeeds; sends get wamids and, a moment later, sent → delivered →
 read statuses that go through the same webhook processing path as Meta's real webhooks
-(the Celery task `pandorakart_wa.tasks.sandbox_feed_status`; with eager Celery they arrive
-before the send returns). Templates submitted here are approved at once.
+(the Celery task `sandbox_feed_status` below, which hands each one to `status_sink`, connected
+by pandorakart_wa/wiring.py to the webhook intake; with eager Celery they arrive before the send
+returns). Templates submitted here are approved at once.
 
 Web, worker, beat and management commands are separate processes, so the sandbox's "Meta"
 (business profile and templates) lives in one JSON file, `settings.RUN_DIR/sandbox-meta.json`
@@ -18,12 +19,14 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from celery import shared_task
 from django.conf import settings
 
+from pandorakart_wa.core.hooks import Hooks
 from pandorakart_wa.whatsapp.base import BaseBackend, SendResult, TemplateSubmission
 
 # Seconds after the send at which each status is fed back.
@@ -117,11 +120,21 @@ def status_payload(*, wamid: str, recipient: str, status: str, callback_data: st
     }
 
 
+# Where the sandbox's status webhooks go: the webhook pipeline, above the gateway (wiring.py).
+status_sink: Hooks[Callable[[dict[str, Any]], object]] = Hooks("sandbox status webhooks")
+
+
+@shared_task(name="pandorakart_wa.tasks.sandbox_feed_status", ignore_result=True)
+def sandbox_feed_status(*, wamid: str, recipient: str, status: str, callback_data: str | None) -> None:
+    """The sandbox backend's status webhook, fed through the real webhook processing path."""
+    payload = status_payload(wamid=wamid, recipient=recipient, status=status, callback_data=callback_data)
+    for sink in status_sink:
+        sink(payload)
+
+
 class SandboxBackend(BaseBackend):
     def _accept(self, to: str, callback_data: str | None) -> SendResult:
         wamid = f"wamid.sandbox.{uuid.uuid4().hex}"
-        from pandorakart_wa.tasks import sandbox_feed_status
-
         for status, delay in STATUS_DELAYS:
             sandbox_feed_status.apply_async(
                 kwargs={"wamid": wamid, "recipient": to, "status": status, "callback_data": callback_data},

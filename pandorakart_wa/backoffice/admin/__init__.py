@@ -1,0 +1,1 @@
+"""The admin site, its app config and the staff screens that span apps."""

@@ -1,0 +1,1 @@
+"""Admin building blocks every app uses: mixins, labels, the audit history formatting."""
