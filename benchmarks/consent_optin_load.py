@@ -322,7 +322,7 @@ def main() -> None:
 
     from django.conf import settings
 
-    from consent.services import consent_ledger_verify
+    from consent.services.verification import consent_ledger_verify
 
     bound = settings.LEDGER_CHECKPOINT_SECONDS + 1
     waits = sorted(probe.latencies)

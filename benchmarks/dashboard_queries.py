@@ -155,7 +155,7 @@ def _seed() -> None:
         cursor.execute("VACUUM ANALYZE consent_consentstate")
         cursor.execute("VACUUM ANALYZE consent_consentevent")
         cursor.execute("VACUUM ANALYZE messaging_message")
-    from consent.services import consent_ledger_verify
+    from consent.services.verification import consent_ledger_verify
 
     t0 = time.perf_counter()
     run = consent_ledger_verify(triggered_by="benchmark")

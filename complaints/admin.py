@@ -45,24 +45,21 @@ from complaints.models import (
     Outcome,
     Status,
 )
-from complaints.services import (
-    PERM_ADD,
-    PERM_ASSIGN,
-    PERM_ESCALATE,
-    PERM_INVESTIGATE,
-    PERM_RESOLVE,
-    allowed_steps,
-    complaint_acknowledgement_record,
+from complaints.services.common import PERM_ADD, PERM_ASSIGN, PERM_ESCALATE, PERM_INVESTIGATE, PERM_RESOLVE
+from complaints.services.handling import (
     complaint_add_note,
     complaint_assign,
-    complaint_create,
     complaint_escalate,
-    complaint_hand_off,
     complaint_refresh_evidence,
-    complaint_resolve,
     complaint_set_category,
+)
+from complaints.services.intake import complaint_acknowledgement_record, complaint_create
+from complaints.services.intake_words import intake_trigger_save
+from complaints.services.workflow import (
+    allowed_steps,
+    complaint_hand_off,
+    complaint_resolve,
     complaint_transition,
-    intake_trigger_save,
     proposed_outcome,
 )
 from pandorakart_wa.core.admin.mixins import (

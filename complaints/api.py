@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from complaints.selectors import complaint_by_reference, public_document
 from complaints.serializers import ComplaintCreatedSerializer, ComplaintDetailSerializer, ComplaintInputSerializer
-from complaints.services import complaint_create
+from complaints.services.intake import complaint_create
 from pandorakart_wa.core.api.errors import invalid
 from pandorakart_wa.core.models import ApiScope
 

@@ -11,10 +11,12 @@ from typing import IO
 
 from complaints.intake import DEFAULT_TRIGGERS, normalize_phrase
 from complaints.models import Category, Channel, Complaint, IntakeTrigger, Outcome, Status
-from complaints.services import complaint_add_note, complaint_create, complaint_resolve, complaint_transition
+from complaints.services.handling import complaint_add_note
+from complaints.services.intake import complaint_create
+from complaints.services.workflow import complaint_resolve, complaint_transition
 from consent.models import Source
 from consent.selectors import notice_current
-from consent.services import consent_opt_in
+from consent.services.optin import consent_opt_in
 from consent.types import Actor as ConsentActor
 from pandorakart_wa.core.audit import system_user
 

@@ -25,13 +25,13 @@ from django.db.models import Count
 from django.utils import timezone
 
 from complaints.models import OPEN_STATUSES, Category, Channel, Complaint, ComplaintSignal, SignalKind
-from complaints.services import complaint_create
+from complaints.services.intake import complaint_create
 from consent.models import Contact
 from messaging.models import HoldReason, Message, MessageStatus, MessageTemplate
 from messaging.services import template_hold
 from pandorakart_wa.core.audit import CELERY, system_user
 from pandorakart_wa.whatsapp import errors as wa_errors
-from profile.services import alert_raise
+from profile.services.alerts import alert_raise
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ from django.db import connection, transaction
 
 from complaints.intake import SPAM_REPORT, Trigger, match
 from complaints.models import OPEN_STATUSES, Category, Channel, Complaint, ComplaintSignal, IntakeTrigger, SignalKind
-from complaints.services import complaint_create, complaint_customer_message
+from complaints.services.handling import complaint_customer_message
+from complaints.services.intake import complaint_create
 from complaints.signals_intake import attributed_message, attributed_messages, signal_record
 from consent.models import Contact, OptOutKeyword
 from consent.purposes import Purpose

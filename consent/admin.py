@@ -43,15 +43,10 @@ from consent.models import (
     Status,
 )
 from consent.purposes import Purpose
-from consent.services import (
-    ConsentError,
-    consent_opt_out,
-    contact_block,
-    contact_unblock,
-    keyword_save,
-    notice_publish,
-    notice_save,
-)
+from consent.services.blocking import contact_block, contact_unblock
+from consent.services.common import ConsentError
+from consent.services.notices import keyword_save, notice_publish, notice_save
+from consent.services.optin import consent_opt_out
 from consent.types import Actor
 from pandorakart_wa.core.admin.mixins import ReadOnlyAdminMixin
 from pandorakart_wa.core.audit import log_access

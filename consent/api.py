@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from consent import selectors, services
+from consent import selectors
 from consent.hooks import privacy_exporters
 from consent.models import ConsentState, Contact
 from consent.preferences import preference_link_issue
@@ -31,6 +31,8 @@ from consent.serializers import (
     PreferenceLinkSerializer,
     contact_state_document,
 )
+from consent.services.erasure import consent_erase
+from consent.services.optin import consent_opt_in, consent_opt_out
 from consent.types import Actor, ConsentReceipt
 from pandorakart_wa.core.api.errors import invalid
 from pandorakart_wa.core.models import ApiScope
@@ -75,7 +77,7 @@ class ConsentOptInApi(APIView):
         data = OptInInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        receipt = services.consent_opt_in(
+        receipt = consent_opt_in(
             phone=values["phone"],
             purposes=values["purposes"],
             notice=values["notice_version"],
@@ -100,7 +102,7 @@ class ConsentOptOutApi(APIView):
         data = OptOutInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        receipt = services.consent_opt_out(
+        receipt = consent_opt_out(
             phone=values["phone"],
             purposes=values.get("purposes"),
             source=values["source"],
@@ -205,7 +207,7 @@ class PrivacyErasureApi(APIView):
         data = ErasureInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         e164 = data.validated_data["phone"]
-        receipt = services.consent_erase(phone=e164, actor=Actor.api_key(request.auth))
+        receipt = consent_erase(phone=e164, actor=Actor.api_key(request.auth))
         contact = receipt.contact
         body = {
             "contact": contact.public_id,

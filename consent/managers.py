@@ -35,14 +35,8 @@ from consent.models import (
     Contact,
     Source,
 )
-from consent.services import (
-    ConsentError,
-    _check_occurred_at,
-    _check_purposes,
-    _normalize,
-    consent_opt_in,
-    consent_opt_out,
-)
+from consent.services.common import ConsentError, check_occurred_at, check_purposes, normalize
+from consent.services.optin import consent_opt_in, consent_opt_out
 from consent.types import Actor, ConsentReceipt
 from pandorakart_wa.core.models import StorefrontApiKey
 
@@ -182,7 +176,7 @@ def consent_artefact_record(
     replayed = _replay(manager, artefact_id, action)
     if replayed is not None:
         return replayed
-    occurred = _check_occurred_at(occurred_at, timezone.now())
+    occurred = check_occurred_at(occurred_at, timezone.now())
     try:
         with transaction.atomic():
             outcome = (_grant if action == Action.GRANT else _withdraw)(
@@ -221,7 +215,7 @@ def _grant(*, manager: ConsentManager, artefact_id: str, phone: str | None, purp
         raise ConsentError("A grant names the customer's phone.", field="phone")
     if notice is None or notice == "":
         raise ConsentError("A grant names the notice the customer was shown.", field="notice_version")
-    purpose_list = _check_purposes(purposes, allow_all=False)
+    purpose_list = check_purposes(purposes, allow_all=False)
     if ConsentArtefactAction.objects.filter(manager=manager, artefact_id=artefact_id, action=Action.WITHDRAW).exists():
         raise ArtefactWithdrawn(artefact_id)
     receipt = consent_opt_in(
@@ -240,7 +234,7 @@ def _withdraw(*, manager: ConsentManager, artefact_id: str, phone: str | None, p
              .filter(manager=manager, artefact_id=artefact_id, action=Action.GRANT).first())
     contact: Contact | None = grant.contact if grant is not None else None
     if phone:
-        e164 = _normalize(phone)
+        e164 = normalize(phone)
         if contact is not None and contact.phone and contact.phone != e164:
             raise ConsentError(f"Artefact {artefact_id} was granted for another number.", field="phone")
     elif contact is not None and contact.phone:
@@ -252,11 +246,11 @@ def _withdraw(*, manager: ConsentManager, artefact_id: str, phone: str | None, p
     else:
         raise ConsentError(f"Artefact {artefact_id} was never granted here: name the customer's phone.", field="phone")
     if purposes:
-        purpose_list = _check_purposes(purposes, allow_all=False)
+        purpose_list = check_purposes(purposes, allow_all=False)
     elif grant is not None:
         purpose_list = list(grant.purposes)
     else:
-        purpose_list = _check_purposes(None, allow_all=True)
+        purpose_list = check_purposes(None, allow_all=True)
     receipt = consent_opt_out(
         phone=e164, purposes=purpose_list, source=Source.CONSENT_MANAGER, actor=manager_actor(manager, artefact_id),
         evidence=_evidence(manager, artefact_id, key_label), occurred_at=occurred_at,

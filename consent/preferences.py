@@ -31,17 +31,18 @@ from consent.models import Action, ConsentEvent, ConsentNotice, ConsentState, Co
 from consent.preference_texts import DEFAULT_KEYWORD_REPLY, language_or_default
 from consent.purposes import Purpose
 from consent.selectors import notice_current
-from consent.services import (
+from consent.services.common import (
     ALL_PURPOSES,
     ConsentError,
     ContactErased,
-    _append,
-    _check_evidence,
-    _lock_contact,
-    _published_notice,
+    append,
+    check_evidence,
+    lock_contact,
+    published_notice,
 )
 from consent.types import Actor
 from pandorakart_wa.core.audit import ActorType
+from pandorakart_wa.core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -50,15 +51,15 @@ LINK_PLACEHOLDER = "{link}"
 DAYS_PLACEHOLDER = "{days}"
 
 
-class LinkInvalid(Exception):
+class LinkInvalid(ApplicationError):
     """Tampered, truncated, or naming no contact: the page answers 404."""
 
 
-class LinkExpired(Exception):
+class LinkExpired(ApplicationError):
     """Signed by us, but older than PREFERENCE_LINK_DAYS: the page answers 410."""
 
 
-class LinkGone(Exception):
+class LinkGone(ApplicationError):
     """The contact was erased at their request: the link answers 410 and changes nothing."""
 
 
@@ -163,9 +164,9 @@ def consent_preferences_save(
     unknown = [p for p in chosen if p not in ALL_PURPOSES]
     if unknown:
         raise ConsentError(f"Unknown purposes: {', '.join(map(str, unknown))}.", field="purpose")
-    published = _published_notice(notice)
-    evidence_data = _check_evidence(evidence)
-    contact = _lock_contact(contact)
+    published = published_notice(notice)
+    evidence_data = check_evidence(evidence)
+    contact = lock_contact(contact)
     if contact.erased:
         raise ContactErased()
     held = {
@@ -181,9 +182,9 @@ def consent_preferences_save(
             f"The notice in force ({published.version}) does not ask for: {', '.join(not_offered)}.", field="purpose"
         )
     actor = _customer(contact)
-    events = _append(contact=contact, action=Action.OPT_OUT, items=[(p, None) for p in withdraw],
+    events = append(contact=contact, action=Action.OPT_OUT, items=[(p, None) for p in withdraw],
                      source=Source.PREFERENCE_CENTRE, actor=actor, evidence=evidence_data)
-    events += _append(contact=contact, action=Action.OPT_IN, items=[(p, published) for p in give],
+    events += append(contact=contact, action=Action.OPT_IN, items=[(p, published) for p in give],
                       source=Source.PREFERENCE_CENTRE, actor=actor, evidence=evidence_data)
     if events:
         logger.info("Preference centre: contact %s turned on %s, off %s", contact.pk, give or "-", withdraw or "-")

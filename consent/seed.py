@@ -10,7 +10,7 @@ from typing import Any
 
 from consent.keywords import DEFAULT_KEYWORDS, PREFERENCE_KEYWORDS, normalize_keyword
 from consent.models import ConsentNotice, OptOutKeyword
-from consent.services import notice_publish, notice_save
+from consent.services.notices import notice_publish, notice_save
 from consent.types import Actor
 
 BUSINESS_NAME = "PANDORAKART"

@@ -13,7 +13,7 @@ from consent.ledger import canonical_json
 from consent.models import API_SOURCES, ConsentEvent, ConsentNotice, ConsentState, Contact, Source, Status
 from consent.purposes import Purpose
 from consent.selectors import notice_by_version
-from consent.services import CLOCK_SKEW_TOLERANCE, EVIDENCE_MAX_BYTES
+from consent.services.common import CLOCK_SKEW_TOLERANCE, EVIDENCE_MAX_BYTES
 from pandorakart_wa.core.api.fields import (
     PhoneField,
     StrictCharField,

@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 
 from consent.log import ledger_sequence
-from consent.services import consent_ledger_verify
+from consent.services.verification import consent_ledger_verify
 from pandorakart_wa.core.audit import CELERY, acting_as, system_user
 
 logger = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from consent.preferences import (
     preference_purposes,
 )
 from consent.purposes import Purpose
-from consent.services import ConsentError, ContactErased
+from consent.services.common import ConsentError, ContactErased
 
 logger = logging.getLogger(__name__)
 

@@ -31,6 +31,7 @@ from messaging.models import Campaign, Message, MessageEvent, MessageKind, Messa
 from messaging.selectors import template_get, template_send_variable_count, template_usable
 from messaging.wording import variable_count_error
 from pandorakart_wa.core.audit import SYSTEM_USER_PREFIX
+from pandorakart_wa.core.errors import ApplicationError
 from pandorakart_wa.core.phones import InvalidPhoneNumber, normalize_phone, phone_digest
 from profile.models import PolicyVersion
 
@@ -48,8 +49,8 @@ def _counts(skipped: Counter[str], gated: Counter[str], size: int) -> tuple[int,
     return size + skipped[INVALID_NUMBER] + skipped[DUPLICATE] + skipped[UNMATCHED], dict(total)
 
 
-class CampaignError(Exception):
-    pass
+class CampaignError(ApplicationError):
+    """A campaign step refused (staff see the message)."""
 
 
 PERM_LEGAL_NOTICE = "messaging.send_legal_notice"

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging.models import SendingPolicy
-from profile.services import alert_raise
+from profile.services.alerts import alert_raise
 
 logger = logging.getLogger(__name__)
 

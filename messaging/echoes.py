@@ -22,7 +22,7 @@ from messaging.lint import PROMOTIONAL_PATTERNS, find_terms
 from messaging.models import LintTerm, Message, MessageEvent, MessageKind, MessageStatus
 from messaging.selectors import template_get
 from pandorakart_wa.core.timefmt import staff_time
-from profile.services import alert_raise
+from profile.services.alerts import alert_raise
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 from consent.models import Contact
 from consent.purposes import TemplateCategory
 from consent.selectors import consent_decisions, revocation_clock_expression
-from consent.services import consent_record_platform_opt_out, contact_mark_undeliverable
+from consent.services.inbound import consent_record_platform_opt_out, contact_mark_undeliverable
 from messaging.gate import any_consent, gate, in_array, sending_policy
 from messaging.hooks import failure_listeners
 from messaging.inflight import in_flight

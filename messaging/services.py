@@ -46,7 +46,7 @@ from pandorakart_wa.core.roles import authorise
 from pandorakart_wa.core.timefmt import staff_time
 from pandorakart_wa.whatsapp import get_backend
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, PermanentError
-from profile.services import alert_raise
+from profile.services.alerts import alert_raise
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from pandorakart_wa.retention import retention_apply
-from profile.services import alert_raise
+from profile.services.alerts import alert_raise
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 from django.core import checks
 
 from complaints.selectors import complaints_export
-from complaints.services import complaints_erase
+from complaints.services.erasure import complaints_erase
 from complaints.signals_intake import record_failure
 from consent import hooks as consent_hooks
 from consent.selectors import consent_export

@@ -28,24 +28,19 @@ from profile.models import (
     ProfileSyncRun,
     RegulatoryChange,
 )
-from profile.services import (
-    DEFAULT_POLICY_REVIEW_DAYS,
-    PolicyImmutable,
-    ProfileSyncBusy,
-    alert_acknowledge,
+from profile.services.alerts import alert_acknowledge
+from profile.services.business_profile import (
     meta_values,
-    policy_draft_create,
-    policy_draft_update,
-    policy_notify,
-    policy_publish,
-    policy_review_record,
     profile_drift_accept_theirs,
     profile_drift_keep_ours,
     profile_ensure,
     profile_sync,
     profile_update,
-    regulatory_change_save,
 )
+from profile.services.common import DEFAULT_POLICY_REVIEW_DAYS, PolicyImmutable, ProfileSyncBusy
+from profile.services.policy import policy_draft_create, policy_draft_update, policy_notify, policy_review_record
+from profile.services.publishing import policy_publish
+from profile.services.regulatory import regulatory_change_save
 from profile.validation import ABOUT_MAX, ADDRESS_MAX, DESCRIPTION_MAX, EDITABLE_FIELDS, profile_errors
 
 

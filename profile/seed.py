@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from profile.models import PolicyVersion, RegulatoryChange, Vertical
-from profile.services import policy_draft_create, policy_publish, profile_ensure, regulatory_change_seed
+from profile.services.business_profile import profile_ensure
+from profile.services.policy import policy_draft_create
+from profile.services.publishing import policy_publish
+from profile.services.regulatory import regulatory_change_seed
 
 POLICY_V1_PATH = Path(__file__).with_name("policy_v1.txt")
 

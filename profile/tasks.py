@@ -12,7 +12,10 @@ from pandorakart_wa.core.audit import CELERY, acting_as, system_user
 from pandorakart_wa.core.backoff import backoff
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, PermanentError, TransientError
 from profile.models import ProfileSyncRun
-from profile.services import alert_raise, compliance_reviews_check, policy_notify, profile_sync
+from profile.services.alerts import alert_raise
+from profile.services.business_profile import profile_sync
+from profile.services.policy import policy_notify
+from profile.services.regulatory import compliance_reviews_check
 
 logger = logging.getLogger(__name__)
 

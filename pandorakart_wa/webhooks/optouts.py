@@ -27,7 +27,7 @@ from django.utils import timezone
 from complaints.webhooks import complaint_record_stop_replies
 from consent.models import Contact
 from consent.selectors import contacts_by_digest
-from consent.services import consent_apply_inbound_opt_outs
+from consent.services.inbound_storm import consent_apply_inbound_opt_outs
 from consent.types import InboundOptOut
 from messaging.outbox import message_replies
 from pandorakart_wa.core.audit import META_WEBHOOK, acting_as, system_user

@@ -24,14 +24,13 @@ from django.utils import timezone
 from complaints.webhooks import complaint_apply_inbound, complaint_apply_marketing_stop
 from consent.models import Contact, OptOutKeyword
 from consent.preferences import preference_keyword_reply
-from consent.services import (
+from consent.services.identity import (
     consent_apply_identity_change,
-    consent_apply_inbound_message,
-    consent_apply_user_preference,
     consent_contact_for_identity,
     consent_link_identities,
     consent_link_identity,
 )
+from consent.services.inbound import consent_apply_inbound_message, consent_apply_user_preference
 from consent.types import InboundKeyword
 from messaging.echoes import message_record_echo
 from messaging.outbox import message_reply
@@ -45,7 +44,7 @@ from messaging.webhooks import account_update
 from pandorakart_wa.core.audit import META_WEBHOOK, acting_as, system_user
 from pandorakart_wa.webhooks.models import WebhookItem
 from pandorakart_wa.whatsapp.inbound import ItemKind
-from profile.services import alert_raise
+from profile.services.alerts import alert_raise
 
 logger = logging.getLogger(__name__)
 

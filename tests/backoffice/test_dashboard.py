@@ -15,27 +15,25 @@ from django.urls import reverse
 from django.utils import timezone
 
 from complaints.models import Category, Channel, Outcome
-from complaints.services import complaint_create, complaint_resolve, complaints_check_clocks
+from complaints.services.clocks import complaints_check_clocks
+from complaints.services.intake import complaint_create
+from complaints.services.workflow import complaint_resolve
 from consent.log import ledger_sequence
 from consent.models import Contact, LedgerVerification, OptOutKeyword
 from consent.seed import seed_notices
-from consent.services import (
-    consent_apply_inbound_text,
-    consent_erase,
-    consent_ledger_verify,
-    consent_opt_in,
-    consent_opt_out,
-    contact_block,
-    keyword_match,
-    keyword_save,
-)
+from consent.services.blocking import contact_block
+from consent.services.erasure import consent_erase
+from consent.services.inbound import consent_apply_inbound_text, keyword_match
+from consent.services.notices import keyword_save
+from consent.services.optin import consent_opt_in, consent_opt_out
+from consent.services.verification import consent_ledger_verify
 from consent.types import Actor
 from messaging.models import HoldReason, Message, MessageKind, MessageStatus, SendingPolicy, TemplateQuality
 from pandorakart_wa.backoffice import charts
 from pandorakart_wa.backoffice.selectors import DateRange, consent_activity, opt_out_honour_times
 from pandorakart_wa.core.audit import COMMAND, system_user
 from profile.models import ProfileDrift, ProfileSyncRun
-from profile.services import alert_raise
+from profile.services.alerts import alert_raise
 from tests.backoffice.helpers import make_staff
 from tests.consent.factories import indian_mobile
 from tests.messaging.factories import make_usable_template

@@ -15,7 +15,8 @@ from django.urls import reverse
 
 from complaints.models import Acknowledgement, Complaint, ComplaintAction, Outcome, Status
 from complaints.selectors import public_document
-from complaints.services import complaint_assign, complaint_hand_off, complaint_resolve, complaint_transition
+from complaints.services.handling import complaint_assign
+from complaints.services.workflow import complaint_hand_off, complaint_resolve, complaint_transition
 from consent.models import LedgerVerification
 from messaging.campaigns import CampaignError, campaign_create
 from messaging.models import Campaign, Message, MessageKind

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from consent.models import ConsentEvent, ConsentEvidence
 from consent.seed import seed_notices
-from consent.services import consent_opt_in
+from consent.services.optin import consent_opt_in
 from consent.types import Actor
 from pandorakart_wa.backoffice import reports
 from pandorakart_wa.core.phones import mask_phone

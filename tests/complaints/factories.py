@@ -9,7 +9,8 @@ from typing import Any
 from django.utils import timezone
 
 from complaints.models import Category, Channel, Complaint, Outcome, Status
-from complaints.services import complaint_create, complaint_resolve, complaint_transition
+from complaints.services.intake import complaint_create
+from complaints.services.workflow import complaint_resolve, complaint_transition
 from messaging.models import MessageTemplate
 from pandorakart_wa.core.audit import COMMAND, system_user
 from pandorakart_wa.core.roles import AUDITOR, COMPLIANCE_OFFICER, SUPPORT_AGENT

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from complaints.models import Acknowledgement, Complaint, ComplaintSignal, IntakeTrigger, Status
 from complaints.seed import intake_triggers_ensure
-from complaints.services import complaint_assign, complaint_escalate
+from complaints.services.handling import complaint_assign, complaint_escalate
 from pandorakart_wa.core.roles import AUDITOR, COMPLIANCE_OFFICER, SUPPORT_AGENT
 from tests.backoffice.helpers import make_staff
 from tests.complaints.factories import drive, new_complaint

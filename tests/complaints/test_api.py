@@ -9,7 +9,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from complaints.models import Acknowledgement, Complaint, ComplaintAction
-from complaints.services import complaint_add_note, complaint_resolve
+from complaints.services.handling import complaint_add_note
+from complaints.services.workflow import complaint_resolve
 from messaging.models import Message
 from pandorakart_wa.core.api.keys import api_key_create
 from pandorakart_wa.core.models import ApiScope
@@ -171,7 +172,7 @@ def test_the_complaint_is_kept_when_the_acknowledgement_attempt_fails(post, monk
     def broken(**kwargs):
         raise RuntimeError("broker on fire")
 
-    monkeypatch.setattr("complaints.services.message_accept", broken)
+    monkeypatch.setattr("complaints.services.intake.message_accept", broken)
     # when a complaint arrives
     response = post(BODY)
     # then it was committed and answered 201, and the acknowledgement is owed

@@ -11,7 +11,8 @@ from django.test import override_settings
 from complaints.clocks import first_response_clock, resolution_clock, resolution_due, working_time
 from complaints.models import Complaint, ComplaintAction, Status
 from complaints.selectors import public_document, queue_overdue
-from complaints.services import complaint_resolve, complaint_transition, complaints_check_clocks
+from complaints.services.clocks import complaints_check_clocks
+from complaints.services.workflow import complaint_resolve, complaint_transition
 from profile.models import ComplianceAlert
 from tests.complaints.factories import agent, new_complaint, officer
 

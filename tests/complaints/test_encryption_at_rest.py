@@ -10,7 +10,8 @@ from django.db import IntegrityError, InternalError, connection, transaction
 from django.db.utils import DatabaseError
 
 from complaints.models import Complaint, ComplaintAction, Outcome
-from complaints.services import complaint_customer_message, complaint_resolve
+from complaints.services.handling import complaint_customer_message
+from complaints.services.workflow import complaint_resolve
 from consent.models import ConsentEvidence, Contact
 from pandorakart_wa.core.fields import encrypt_plaintext_rows
 from pandorakart_wa.management.commands.rotate_field_encryption import encrypted_columns

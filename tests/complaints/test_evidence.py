@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from complaints.services import complaint_refresh_evidence
+from complaints.services.handling import complaint_refresh_evidence
 from consent.seed import seed_notices
-from consent.services import consent_opt_in, consent_opt_out
+from consent.services.optin import consent_opt_in, consent_opt_out
 from consent.types import Actor
 from messaging.models import Message, MessageEvent, MessageStatus
 from tests.complaints.factories import agent, new_complaint

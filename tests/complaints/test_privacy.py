@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from complaints.models import Complaint
-from complaints.services import complaint_add_note
+from complaints.services.handling import complaint_add_note
 from consent.seed import seed_notices
-from consent.services import consent_opt_in
+from consent.services.optin import consent_opt_in
 from consent.types import Actor
 from tests.complaints.factories import new_complaint, officer
 from tests.messaging.sending_helpers import customer

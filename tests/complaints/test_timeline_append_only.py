@@ -6,7 +6,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from complaints.models import ComplaintAction
-from complaints.services import complaint_create
+from complaints.services.intake import complaint_create
 from pandorakart_wa.core.audit import system_user
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from complaints.models import Acknowledgement, Category, Channel, Complaint, ComplaintSignal, SignalKind, Status
 from complaints.seed import intake_triggers_ensure
-from complaints.services import complaint_transition
+from complaints.services.workflow import complaint_transition
 from consent.models import ConsentState
 from messaging.models import Message, MessageKind, MessageStatus
 from messaging.outbox import message_accept

@@ -7,15 +7,9 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from complaints.models import ComplaintAction, Outcome, Status
-from complaints.services import (
-    TRANSITIONS,
-    allowed_steps,
-    complaint_add_note,
-    complaint_assign,
-    complaint_escalate,
-    complaint_resolve,
-    complaint_transition,
-)
+from complaints.services.common import TRANSITIONS
+from complaints.services.handling import complaint_add_note, complaint_assign, complaint_escalate
+from complaints.services.workflow import allowed_steps, complaint_resolve, complaint_transition
 from consent.models import ConsentEvent, ConsentState
 from messaging.models import HoldReason, TemplateStatusEvent
 from messaging.selectors import template_usable

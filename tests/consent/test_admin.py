@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from consent.models import ConsentEvent, ConsentNotice, Contact, OptOutKeyword
 from consent.selectors import consent_decision_for_phone
-from consent.services import consent_opt_in
+from consent.services.optin import consent_opt_in
 from pandorakart_wa.core.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
 from tests.backoffice.helpers import make_staff
 from tests.consent.factories import NoticeFactory

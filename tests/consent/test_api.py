@@ -464,7 +464,8 @@ def test_schema_documents_the_consent_endpoints(client):
 
 
 def test_the_published_notice_cannot_be_changed_by_the_service(notices):
-    from consent.services import NoticePublished, notice_save
+    from consent.services.common import NoticePublished
+    from consent.services.notices import notice_save
 
     notice = ConsentNotice.objects.get(version="2026-11-01-en")
     notice.text = "Something else"

@@ -17,7 +17,8 @@ from rest_framework.test import APIClient
 from consent.managers import consent_manager_key_bind, consent_manager_register
 from consent.models import ConsentArtefactAction, ConsentEvent, ConsentEvidence, ConsentManager, Contact
 from consent.selectors import consent_decision_for_phone
-from consent.services import consent_erase, consent_opt_in
+from consent.services.erasure import consent_erase
+from consent.services.optin import consent_opt_in
 from consent.types import Actor
 from pandorakart_wa.backoffice.evidence import evidence_pack
 from pandorakart_wa.core.api.keys import api_key_create
@@ -307,7 +308,7 @@ def test_manager_events_are_sequenced_proved_and_verified_with_the_rest_of_the_l
     cm, django_capture_on_commit_callbacks
 ):
     from consent.log import ledger_sequence
-    from consent.services import consent_ledger_verify
+    from consent.services.verification import consent_ledger_verify
 
     receipt = cm.post(EVENTS, grant(), format="json").json()["receipt"]
     cm.post(EVENTS, withdraw(), format="json")

@@ -10,14 +10,11 @@ from django.utils import timezone
 from consent.keywords import normalize_keyword
 from consent.models import ConsentEvent, Contact, OptOutKeyword
 from consent.selectors import consent_decision_for_phone, contact_states
-from consent.services import (
-    ConsentError,
-    consent_apply_inbound_text,
-    consent_erase,
-    consent_opt_in,
-    consent_opt_out,
-    keyword_save,
-)
+from consent.services.common import ConsentError
+from consent.services.erasure import consent_erase
+from consent.services.inbound import consent_apply_inbound_text
+from consent.services.notices import keyword_save
+from consent.services.optin import consent_opt_in, consent_opt_out
 
 pytestmark = pytest.mark.django_db
 

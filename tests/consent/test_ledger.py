@@ -38,7 +38,9 @@ from consent.models import (
     LedgerVerification,
 )
 from consent.note import Checkpoint, open_checkpoint, sign, signing_key_from_seed
-from consent.services import consent_erase, consent_ledger_verify, consent_opt_in, consent_opt_out
+from consent.services.erasure import consent_erase
+from consent.services.optin import consent_opt_in, consent_opt_out
+from consent.services.verification import consent_ledger_verify
 from consent.tiles import TileWriter
 from consent.types import Actor
 from pandorakart_wa.core.api.keys import api_key_create

@@ -17,7 +17,10 @@ from rest_framework.test import APIClient
 
 from consent.models import ConsentEvent, ConsentEvidence, ConsentState, Contact, OptOutKeyword
 from consent.preferences import preference_link_issue
-from consent.services import ConsentError, consent_erase, consent_opt_in, keyword_save
+from consent.services.common import ConsentError
+from consent.services.erasure import consent_erase
+from consent.services.notices import keyword_save
+from consent.services.optin import consent_opt_in
 from messaging.models import Message, MessageKind
 from pandorakart_wa.core.api.keys import api_key_create
 from pandorakart_wa.core.models import ApiScope
@@ -333,7 +336,7 @@ def test_log_lines_never_carry_a_link_token(customer):
 
 
 def test_preferences_outside_the_webhook_pipeline_changes_no_consent(customer):
-    from consent.services import consent_apply_inbound_text
+    from consent.services.inbound import consent_apply_inbound_text
 
     result = consent_apply_inbound_text(wa_id=PHONE.lstrip("+"), user_id=None, text="PREFERENCES",
                                         wamid="wamid.direct", at=timezone.now())

@@ -7,15 +7,10 @@ from __future__ import annotations
 import pytest
 
 from consent.models import ConsentState, RevocationClock
-from consent.services import (
-    consent_erase,
-    consent_opt_in,
-    consent_opt_out,
-    consent_record_platform_opt_out,
-    contact_block,
-    contact_mark_undeliverable,
-    contact_unblock,
-)
+from consent.services.blocking import contact_block, contact_unblock
+from consent.services.erasure import consent_erase
+from consent.services.inbound import consent_record_platform_opt_out, contact_mark_undeliverable
+from consent.services.optin import consent_opt_in, consent_opt_out
 from tests.consent.factories import indian_mobile
 
 pytestmark = pytest.mark.django_db

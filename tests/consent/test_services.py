@@ -13,19 +13,12 @@ from consent.selectors import (
     consent_opted_in_contact_ids,
     contact_for_phone,
 )
-from consent.services import (
-    ConsentError,
-    consent_erase,
-    consent_opt_in,
-    consent_opt_out,
-    consent_record_platform_opt_out,
-    contact_block,
-    contact_mark_undeliverable,
-    contact_record_inbound,
-    contact_unblock,
-    notice_publish,
-    notice_save,
-)
+from consent.services.blocking import contact_block, contact_unblock
+from consent.services.common import ConsentError
+from consent.services.erasure import consent_erase
+from consent.services.inbound import consent_record_platform_opt_out, contact_mark_undeliverable, contact_record_inbound
+from consent.services.notices import notice_publish, notice_save
+from consent.services.optin import consent_opt_in, consent_opt_out
 from pandorakart_wa.core.phones import phone_digest
 from tests.consent.factories import ContactFactory, indian_mobile
 

@@ -11,7 +11,7 @@ from django.conf import settings
 
 from consent.models import ConsentEvent, Contact
 from consent.selectors import consent_decision_for_phone
-from consent.services import consent_opt_in
+from consent.services.optin import consent_opt_in
 from pandorakart_wa.whatsapp.signature import sign
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from complaints.models import Complaint
 from consent.models import LedgerVerification
-from consent.services import consent_opt_out
+from consent.services.optin import consent_opt_out
 from consent.types import Actor
 from messaging.models import Message, MessageEvent, MessageStatus
 from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem

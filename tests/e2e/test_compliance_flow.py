@@ -8,7 +8,8 @@ import pytest
 from playwright.sync_api import expect
 
 from complaints.models import Complaint
-from complaints.services import complaint_create, complaint_transition
+from complaints.services.intake import complaint_create
+from complaints.services.workflow import complaint_transition
 from consent.purposes import TemplateCategory
 from messaging.models import MessageTemplate, RevisionStatus
 from messaging.services import TemplateFields, template_create_draft, template_submit_for_review

@@ -23,7 +23,8 @@ from django.conf import settings
 from playwright.sync_api import Page, expect
 
 from complaints.models import Complaint, Outcome, Status
-from complaints.services import complaint_create, complaint_hand_off, complaint_transition
+from complaints.services.intake import complaint_create
+from complaints.services.workflow import complaint_hand_off, complaint_transition
 from consent.seed import seed_keywords
 from messaging.models import Message, MessageKind, MessageTemplate, RevisionStatus
 from messaging.outbox import message_accept

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 from consent.models import ConsentEvent, ConsentState, Contact
 from consent.preferences import preference_link_issue
 from consent.seed import seed_notices
-from consent.services import consent_opt_in
+from consent.services.optin import consent_opt_in
 from consent.types import Actor
 from tests.e2e.conftest import TIMEOUT_MS
 

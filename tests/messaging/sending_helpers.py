@@ -12,7 +12,7 @@ from django.conf import settings
 from consent.models import Contact
 from consent.purposes import TemplateCategory
 from consent.seed import seed_notices
-from consent.services import consent_opt_in, consent_opt_out
+from consent.services.optin import consent_opt_in, consent_opt_out
 from consent.types import Actor
 from messaging.models import MessageTemplate
 from pandorakart_wa.whatsapp.signature import sign

@@ -11,9 +11,9 @@ from messaging import campaigns
 from messaging.models import Campaign, Message, MessageStatus, SendingPolicy
 from messaging.tasks import dispatch_outbox
 from pandorakart_wa.core.audit import system_user
-from profile import services as profile_services
 from profile.models import PolicyVersion
-from profile.services import policy_draft_create
+from profile.services import publishing as profile_services
+from profile.services.policy import policy_draft_create
 from tests.messaging.sending_helpers import customer, marketing_template, opt_out, utility_template
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,9 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from profile.models import BusinessProfile, ComplianceAlert, PolicyVersion, ProfileDrift, ProfileSyncRun
-from profile.services import alert_raise, policy_publish, profile_sync
+from profile.services.alerts import alert_raise
+from profile.services.business_profile import profile_sync
+from profile.services.publishing import policy_publish
 from profile.validation import META_FIELDS
 from tests.profile.factories import (
     BusinessProfileFactory,

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from pandorakart_wa.core.api.keys import api_key_create
 from pandorakart_wa.core.models import ApiScope
 from profile.models import ProfileSyncRun
-from profile.services import profile_sync, profile_update
+from profile.services.business_profile import profile_sync, profile_update
 from profile.validation import META_FIELDS
 from tests.profile.factories import BusinessProfileFactory
 

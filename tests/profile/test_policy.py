@@ -9,7 +9,9 @@ from django.test import Client
 
 from profile.hooks import policy_change_notifiers
 from profile.models import ComplianceAlert, PolicyVersion
-from profile.services import PolicyImmutable, policy_draft_update, policy_publish
+from profile.services.common import PolicyImmutable
+from profile.services.policy import policy_draft_update
+from profile.services.publishing import policy_publish
 from tests.profile import notifiers
 from tests.profile.factories import PolicyDraftFactory
 

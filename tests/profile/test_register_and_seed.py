@@ -11,7 +11,8 @@ from django.test import Client
 from profile.hooks import policy_change_notifiers
 from profile.models import BusinessProfile, ComplianceAlert, PolicyVersion, RegulatoryChange
 from profile.seed import seed_demo
-from profile.services import alert_acknowledge, alert_raise, compliance_reviews_check
+from profile.services.alerts import alert_acknowledge, alert_raise
+from profile.services.regulatory import compliance_reviews_check
 from profile.tasks import compliance_reviews_task
 from tests.profile import notifiers
 from tests.profile.factories import PolicyDraftFactory, RegulatoryChangeFactory
@@ -69,7 +70,7 @@ def test_overdue_reviews_are_flagged_once() -> None:
     overdue = RegulatoryChangeFactory(review_due=today - timedelta(days=1))
     RegulatoryChangeFactory(review_due=today - timedelta(days=30), status=RegulatoryChange.Status.DONE)
     due_today = RegulatoryChangeFactory(review_due=today)
-    from profile.services import policy_publish
+    from profile.services.publishing import policy_publish
 
     policy = policy_publish(
         version_id=PolicyDraftFactory(next_review_due=today - timedelta(days=2)).pk, actor=None

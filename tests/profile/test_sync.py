@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from profile.models import BusinessProfile, ComplianceAlert, ProfileDrift, ProfileSyncRun
-from profile.services import (
+from profile.services.business_profile import (
     meta_values,
     profile_drift_accept_theirs,
     profile_drift_keep_ours,

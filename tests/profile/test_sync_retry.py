@@ -14,7 +14,8 @@ from django.db import connection
 from pandorakart_wa.whatsapp import get_backend
 from profile.locks import lease
 from profile.models import BusinessProfile, ComplianceAlert, ProfileSyncRun
-from profile.services import SYNC_LOCK, meta_values, profile_sync
+from profile.services.business_profile import meta_values, profile_sync
+from profile.services.common import SYNC_LOCK
 from profile.tasks import SYNC_MAX_RETRIES, profile_sync_task, sync_backoff
 from profile.validation import META_FIELDS
 from tests.profile.factories import BusinessProfileFactory

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from profile.models import BusinessProfile
-from profile.services import profile_update
+from profile.services.business_profile import profile_update
 from tests.profile.factories import BusinessProfileFactory
 
 pytestmark = pytest.mark.django_db

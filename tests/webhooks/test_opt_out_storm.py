@@ -12,7 +12,7 @@ from django.utils import timezone
 from complaints.models import ComplaintSignal, SignalKind
 from consent.models import ConsentEvent, ConsentState, Contact
 from consent.seed import seed_keywords
-from consent.services import consent_erase
+from consent.services.erasure import consent_erase
 from consent.types import Actor
 from messaging.models import Message, MessageKind, MessageStatus
 from pandorakart_wa.core.phones import phone_digest

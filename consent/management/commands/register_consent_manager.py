@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from consent.managers import consent_manager_register
-from consent.services import ConsentError
+from consent.services.common import ConsentError
 from consent.types import Actor
 from pandorakart_wa.core.audit import COMMAND, acting_as, system_user
 

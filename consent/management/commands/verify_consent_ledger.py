@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from consent.models import ConsentEvent
-from consent.services import consent_ledger_verify
+from consent.services.verification import consent_ledger_verify
 from pandorakart_wa.core.audit import COMMAND, acting_as, system_user
 
 

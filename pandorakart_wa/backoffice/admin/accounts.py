@@ -14,6 +14,7 @@ from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice, default_key
 
 from pandorakart_wa.core.audit import log_event
+from pandorakart_wa.core.errors import ApplicationError
 from pandorakart_wa.core.roles import COMPLIANCE_OFFICER, ROLES
 
 PERM_UNLOCK = "axes.delete_accessattempt"  # lifting a lockout deletes django-axes's attempts
@@ -21,7 +22,7 @@ PERM_UNLOCK = "axes.delete_accessattempt"  # lifting a lockout deletes django-ax
 DEVICE_NAME = "Authenticator app"
 
 
-class StaffAccountError(ValueError):
+class StaffAccountError(ApplicationError):
     pass
 
 

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from consent.managers import consent_manager_key_bind
-from consent.services import ConsentError
+from consent.services.common import ConsentError
 from pandorakart_wa.core.api.keys import api_key_create
 from pandorakart_wa.core.models import ApiScope
 

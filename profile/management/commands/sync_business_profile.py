@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from pandorakart_wa.core.audit import COMMAND, acting_as, system_user
 from profile.models import ProfileSyncRun
-from profile.services import profile_sync
+from profile.services.business_profile import profile_sync
 
 EXIT_ERROR = 1
 EXIT_SKIPPED = 2  # another sync held the lock: nothing was done, try again
