@@ -28,7 +28,7 @@ from complaints.models import OPEN_STATUSES, Category, Channel, Complaint, Compl
 from complaints.services.intake import complaint_create
 from consent.models import Contact
 from messaging.models import HoldReason, Message, MessageStatus, MessageTemplate
-from messaging.services import template_hold
+from messaging.services.holds import template_hold
 from pandorakart_wa.core.audit import CELERY, system_user
 from pandorakart_wa.whatsapp import errors as wa_errors
 from profile.services.alerts import alert_raise

@@ -34,19 +34,17 @@ from messaging.models import (
     TemplateStatusEvent,
 )
 from messaging.selectors import lint_vocabulary, revision_content, template_usable
-from messaging.services import (
-    TemplateFields,
-    lint_term_save,
+from messaging.services.common import TemplateFields
+from messaging.services.drafting import (
     template_approve,
     template_create_draft,
-    template_hold,
     template_reject,
-    template_release_hold,
     template_revise,
     template_submit_for_review,
-    template_submit_to_meta,
-    template_sync_from_meta,
 )
+from messaging.services.holds import lint_term_save, template_hold, template_release_hold
+from messaging.services.meta_updates import template_sync_from_meta
+from messaging.services.submission import template_submit_to_meta
 from messaging.tasks import template_submit_later
 from messaging.template_format import TemplateContent, render, variable_count
 from pandorakart_wa.core.admin.mixins import ReadOnlyAdminMixin

@@ -16,13 +16,9 @@ from typing import IO, Any
 
 from messaging.models import MessageTemplate, RevisionStatus
 from messaging.selectors import usable_templates
-from messaging.services import (
-    TemplateFields,
-    template_approve,
-    template_create_draft,
-    template_submit_for_review,
-    template_submit_to_meta,
-)
+from messaging.services.common import TemplateFields
+from messaging.services.drafting import template_approve, template_create_draft, template_submit_for_review
+from messaging.services.submission import template_submit_to_meta
 from pandorakart_wa.core.audit import system_user
 from pandorakart_wa.whatsapp.errors import WhatsAppError
 

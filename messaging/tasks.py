@@ -35,7 +35,7 @@ def template_submit_task(self: Any, template_id: int) -> str:
     Every run first looks the template up at Meta (`reconcile`): an earlier POST that ended in
     DeliveryUnknown may have created it, and creating it twice would fail as a duplicate.
     """
-    from messaging.services import template_submit_to_meta
+    from messaging.services.submission import template_submit_to_meta
 
     with acting_as(system_user(CELERY)):
         template = MessageTemplate.objects.get(pk=template_id)
@@ -64,7 +64,7 @@ def template_submit_later(*, template_id: int, retry_after: float | None = None)
 @shared_task(ignore_result=True)
 def template_sync_task() -> dict[str, int]:
     """Beat: pull every template's status, quality and category from Meta."""
-    from messaging.services import template_sync_from_meta
+    from messaging.services.meta_updates import template_sync_from_meta
 
     with acting_as(system_user(CELERY)):
         try:
@@ -137,7 +137,7 @@ def reconcile_stale_sending() -> int:
 @shared_task(ignore_result=True)
 def template_apply_scheduled_categories_task() -> int:
     """Beat: apply the recategorisations Meta announced whose time has come."""
-    from messaging.services import templates_apply_scheduled_categories
+    from messaging.services.meta_updates import templates_apply_scheduled_categories
 
     with acting_as(system_user(CELERY)):
         return templates_apply_scheduled_categories()

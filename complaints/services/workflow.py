@@ -35,7 +35,7 @@ from consent.services.common import ConsentError
 from consent.services.optin import consent_opt_out
 from consent.types import Actor as ConsentActor
 from messaging.models import HoldReason
-from messaging.services import template_hold
+from messaging.services.holds import template_hold
 from pandorakart_wa.core.audit import User, is_system
 from pandorakart_wa.core.roles import authorise, may
 

@@ -34,7 +34,7 @@ from consent.services.inbound import consent_apply_inbound_message, consent_appl
 from consent.types import InboundKeyword
 from messaging.echoes import message_record_echo
 from messaging.outbox import message_reply
-from messaging.services import (
+from messaging.services.meta_updates import (
     template_apply_category_update,
     template_apply_quality_update,
     template_apply_status_update,

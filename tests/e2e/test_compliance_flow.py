@@ -12,7 +12,8 @@ from complaints.services.intake import complaint_create
 from complaints.services.workflow import complaint_transition
 from consent.purposes import TemplateCategory
 from messaging.models import MessageTemplate, RevisionStatus
-from messaging.services import TemplateFields, template_create_draft, template_submit_for_review
+from messaging.services.common import TemplateFields
+from messaging.services.drafting import template_create_draft, template_submit_for_review
 from pandorakart_wa.core.roles import COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
 from tests.e2e.conftest import sign_in
 

@@ -29,7 +29,8 @@ from consent.seed import seed_keywords
 from messaging.models import Message, MessageKind, MessageTemplate, RevisionStatus
 from messaging.outbox import message_accept
 from messaging.sending import messages_claim, messages_send_claimed
-from messaging.services import TemplateFields, template_create_draft, template_submit_for_review
+from messaging.services.common import TemplateFields
+from messaging.services.drafting import template_create_draft, template_submit_for_review
 from pandorakart_wa.core.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
 from pandorakart_wa.whatsapp.signature import sign
 from tests.complaints.factories import ack_template

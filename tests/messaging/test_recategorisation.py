@@ -14,13 +14,9 @@ from django.utils import timezone
 
 from messaging.models import MessageTemplate, TemplateStatusEvent
 from messaging.selectors import template_usable
-from messaging.services import (
-    TemplateFields,
-    template_approve,
-    template_revise,
-    template_submit_for_review,
-    template_submit_to_meta,
-)
+from messaging.services.common import TemplateFields
+from messaging.services.drafting import template_approve, template_revise, template_submit_for_review
+from messaging.services.submission import template_submit_to_meta
 from messaging.tasks import template_apply_scheduled_categories_task
 from pandorakart_wa.core.audit import system_user
 from pandorakart_wa.core.roles import COMPLIANCE_OFFICER, MARKETING

@@ -13,7 +13,7 @@ from messaging.gate import sending_policy
 from messaging.models import Message, MessageStatus, SendingPolicy
 from messaging.outbox import message_accept
 from messaging.sending import messages_claim, messages_fail_stale_sending, messages_send_claimed
-from messaging.services import template_hold_queued_messages
+from messaging.services.common import template_hold_queued_messages
 from profile.models import ComplianceAlert
 from tests.messaging.sending_helpers import customer, opt_out, utility_template
 

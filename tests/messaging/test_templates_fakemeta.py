@@ -8,15 +8,10 @@ from django.core.management import call_command
 
 from messaging.models import MessageTemplate, TemplateRevision
 from messaging.selectors import template_usable
-from messaging.services import (
-    TemplateFields,
-    template_approve,
-    template_create_draft,
-    template_revise,
-    template_submit_for_review,
-    template_submit_to_meta,
-    template_sync_from_meta,
-)
+from messaging.services.common import TemplateFields
+from messaging.services.drafting import template_approve, template_create_draft, template_revise, template_submit_for_review
+from messaging.services.meta_updates import template_sync_from_meta
+from messaging.services.submission import template_submit_to_meta
 from messaging.tasks import template_submit_task
 from pandorakart_wa.core.audit import system_user
 from pandorakart_wa.core.roles import COMPLIANCE_OFFICER, MARKETING

@@ -13,15 +13,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from messaging.models import HoldReason, MessageTemplate, TemplateStatusEvent
 from messaging.selectors import template_usable
-from messaging.services import (
-    TemplateFields,
-    template_approve,
-    template_create_draft,
-    template_release_hold,
-    template_submit_for_review,
-    template_submit_to_meta,
-    template_sync_from_meta,
-)
+from messaging.services.common import TemplateFields
+from messaging.services.drafting import template_approve, template_create_draft, template_submit_for_review
+from messaging.services.holds import template_release_hold
+from messaging.services.meta_updates import template_sync_from_meta
+from messaging.services.submission import template_submit_to_meta
 from messaging.tasks import template_submit_task
 from pandorakart_wa.core.audit import system_user
 from pandorakart_wa.core.roles import COMPLIANCE_OFFICER, MARKETING

@@ -8,18 +8,16 @@ from django.db import IntegrityError, transaction
 
 from messaging.models import LintTerm, RevisionStatus, TemplateRevision, TemplateStatusEvent
 from messaging.selectors import template_usable
-from messaging.services import (
-    FourEyesViolation,
-    TemplateFields,
-    TemplateLintFailed,
-    lint_term_save,
+from messaging.services.common import FourEyesViolation, TemplateFields, TemplateLintFailed
+from messaging.services.drafting import (
     template_approve,
     template_create_draft,
     template_reject,
     template_revise,
     template_submit_for_review,
-    template_submit_to_meta,
 )
+from messaging.services.holds import lint_term_save
+from messaging.services.submission import template_submit_to_meta
 from pandorakart_wa.core.audit import system_user
 from pandorakart_wa.core.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SUPPORT_AGENT
 from tests.messaging.factories import UTILITY_BODY, UTILITY_EXAMPLES, UserFactory, make_usable_template

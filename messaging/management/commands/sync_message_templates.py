@@ -8,7 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from messaging.selectors import templates_to_submit
-from messaging.services import template_submit_to_meta, template_sync_from_meta
+from messaging.services.meta_updates import template_sync_from_meta
+from messaging.services.submission import template_submit_to_meta
 from messaging.tasks import template_submit_later
 from pandorakart_wa.core.audit import COMMAND, acting_as, system_user
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError, WhatsAppError
