@@ -481,6 +481,9 @@ def test_f_a_worker_killed_while_sending_api_messages_sends_each_once_or_reconci
     wait_for(lambda: sum(accepted_by_recipient(control).values()) >= 800, 90, what="800 sends")
     first.kill()
     killed_at = time.time()
+    # a claim whose COMMIT the worker sent just before it died becomes visible once PostgreSQL has
+    # flushed it, a few milliseconds later: read the claimed rows after that, not during it
+    time.sleep(1.0)
     stuck = set(Message.objects.filter(status=MessageStatus.SENDING).values_list("id", flat=True))
     # and a worker runs again once the dead one's lanes have lapsed, with the beat's sweep
     in_flight().lanes_forget(dispatch.dispatchers())
