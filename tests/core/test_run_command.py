@@ -44,6 +44,9 @@ def test_ctrl_c_on_make_run_finishes_the_send_in_flight_and_exits_cleanly(tmp_pa
         "PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(tmp_path)), "LANG": "C.UTF-8",
         "ENV_FILE": str(tmp_path / ".env"), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "RUN_DIR": str(tmp_path / "run"), "MEDIA_ROOT": str(tmp_path / "media"), "PORT": str(port),
+        # a checkout's own ledger-checkpoints/ holds an earlier run's signed checkpoints, which a
+        # fresh database rightly contradicts (logged as an ERROR): this run keeps its own
+        "LEDGER_CHECKPOINT_DIR": str(tmp_path / "ledger-checkpoints"),
         "WHATSAPP_BACKEND": "cloud", "WHATSAPP_GRAPH_URL": fake.url, "WHATSAPP_ACCESS_TOKEN": fake.token,
         "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID, "WHATSAPP_WABA_ID": WABA_ID,
     }
