@@ -29,6 +29,7 @@ from consent.selectors import consent_opted_in_contact_ids
 from messaging.gate import gate, sending_policy
 from messaging.models import Campaign, Message, MessageEvent, MessageKind, MessageStatus, MessageTemplate
 from messaging.selectors import template_get, template_send_variable_count, template_usable
+from messaging.wake import CAMPAIGN_PREPARE, outbox_wake, task
 from messaging.wording import variable_count_error
 from pandorakart_wa.core.audit import SYSTEM_USER_PREFIX
 from pandorakart_wa.core.errors import ApplicationError
@@ -110,9 +111,7 @@ def campaign_start(*, campaign: Campaign) -> Campaign:
     campaign.status = Campaign.Status.PREPARING
     campaign.started_at = timezone.now()
     campaign.save(update_fields=["status", "started_at"])
-    from messaging.tasks import campaign_prepare
-
-    transaction.on_commit(lambda: campaign_prepare.delay(campaign.pk))
+    transaction.on_commit(lambda: task(CAMPAIGN_PREPARE).delay(campaign.pk))
     return campaign
 
 
@@ -300,8 +299,6 @@ def campaign_prepare(*, campaign_id: int) -> Campaign:
 
 def _launch_senders(campaign_id: int) -> None:
     """Wake the dispatcher for the campaign's messages once the current transaction commits."""
-    from messaging.dispatch import outbox_wake
-
     transaction.on_commit(outbox_wake)
 
 

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging.models import SendingPolicy
+from messaging.wake import SEND_DUE_MESSAGES, task
 from profile.services.alerts import alert_raise
 
 logger = logging.getLogger(__name__)
@@ -48,9 +49,7 @@ def sending_restart(*, note: str) -> SendingPolicy:
     policy.stop_all_reason = f"Restarted: {note}"[:2000]
     policy.stop_all_since = None
     policy.save(update_fields=["stop_all", "stop_all_since", "stop_all_reason", "updated_at"])
-    from messaging.tasks import send_due_messages
-
-    transaction.on_commit(send_due_messages.delay)
+    transaction.on_commit(task(SEND_DUE_MESSAGES).delay)
     return policy
 
 

@@ -21,39 +21,29 @@ beat sweep (`send_due_messages`), which also wakes the dispatcher for rows that 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
-import threading
 import time
 from collections.abc import Sequence
 
 from django.conf import settings
 from django.utils import timezone
 
+from messaging.campaigns import campaigns_complete_finished
 from messaging.inflight import in_flight
 from messaging.models import Message, MessageStatus
 from messaging.sending import dispatchable, messages_claim, messages_send_claimed
+from messaging.wake import DISPATCH_OUTBOX, TIMER_HORIZON, dispatchers, outbox_wake, outbox_wake_at, task
 
 logger = logging.getLogger(__name__)
 
-BROKER_DOWN_BACKOFF = 5.0  # seconds without publish attempts after one failed (the sweep sends)
 DISPATCH_SLICE_SECONDS = 60.0  # a lane hands over to a fresh task after this: far below the task time limit
 # A chunk's rate-limit slots span at most about this long, shared by the lanes: at 80/s and 4
 # lanes a chunk is 40 messages, so a login code queued behind a campaign waits about 2 s for a
 # slot, not the minutes a 500-message chunk per lane would reserve ahead of it.
 SLOT_HORIZON_SECONDS = 2.0
 BACKLOG_SHARE = 4  # a claim of a quarter chunk or more is a backlog: another lane joins
-TIMER_HORIZON = dt.timedelta(minutes=2)  # a requeue due sooner gets a timed wake; later ones the sweep
-TIMER_BUCKET_SECONDS = 0.5  # timed wakes of one process are coalesced to this grain
 
-_broker_down_until = 0.0
-_timers: set[float] = set()
-_timers_lock = threading.Lock()
-
-
-def dispatchers() -> int:
-    return max(1, int(settings.MESSAGING_DISPATCHERS))
 
 
 def dispatch_chunk_size() -> int:
@@ -61,62 +51,6 @@ def dispatch_chunk_size() -> int:
     lane's chunk reserve slots far ahead (see SLOT_HORIZON_SECONDS)."""
     paced = math.ceil(float(settings.WHATSAPP_MAX_MPS) * SLOT_HORIZON_SECONDS / dispatchers())
     return max(1, min(int(settings.MESSAGING_SEND_CHUNK_SIZE), paced))
-
-
-def _publish(lane: int | None) -> bool:
-    """Start a dispatcher task; False (and a warning) when the broker is known or found down."""
-    global _broker_down_until
-    from messaging.tasks import dispatch_outbox
-
-    if time.monotonic() < _broker_down_until:  # known down: don't make this request wait too
-        return False
-    try:
-        dispatch_outbox.apply_async(kwargs={"lane": lane}, retry=False)
-    except Exception:  # the broker is down: the rows are the outbox, the beat sweep sends them
-        _broker_down_until = time.monotonic() + BROKER_DOWN_BACKOFF
-        logger.warning("Broker unavailable; queued messages wait for the sweep", exc_info=True)
-        return False
-    return True
-
-
-def outbox_wake(*, another: bool = False) -> None:
-    """Queued messages were committed: make sure a dispatcher will look at them soon. Call it
-    after the commit (`transaction.on_commit(outbox_wake)`), once per request, not per message.
-    `another`: a lane has a backlog and asks for the next free lane to join it.
-
-    With Redis (production) the lane is taken here and handed to the task, so nothing is
-    published while it is busy. Without Redis (the run command, tests) lanes live in the worker
-    process: the task is always published and takes a free lane itself, or leaves."""
-    marks = in_flight()
-    if not marks.exact:
-        _publish(None)
-        return
-    if time.monotonic() < _broker_down_until:
-        return
-    lane = marks.lane_take_free(dispatchers()) if another else (0 if marks.lane_take(0) else None)
-    if lane is not None and not _publish(lane):
-        marks.lane_free(lane)  # nobody will run it: the next wake may try again
-
-
-def outbox_wake_at(when: dt.datetime) -> None:
-    """Wake the dispatcher when `when` comes (a retry's backoff, a pair-rate wait), unless that
-    is beyond TIMER_HORIZON (the beat sweep sees it then). Coalesced per process."""
-    from messaging.tasks import wake_outbox
-
-    delay = max(0.0, (when - timezone.now()).total_seconds())
-    if delay > TIMER_HORIZON.total_seconds() or time.monotonic() < _broker_down_until:
-        return  # too far off (the sweep sees it), or no broker
-    bucket = math.ceil((time.time() + delay) / TIMER_BUCKET_SECONDS) * TIMER_BUCKET_SECONDS
-    with _timers_lock:
-        now = time.time()
-        _timers.difference_update([t for t in _timers if t < now])
-        if bucket in _timers:
-            return
-        _timers.add(bucket)
-    try:
-        wake_outbox.apply_async(countdown=max(0.0, bucket - time.time()), retry=False)
-    except Exception:
-        logger.warning("Broker unavailable; a timed wake of the dispatcher is left to the sweep", exc_info=True)
 
 
 def outbox_dispatch(*, lane: int | None) -> int:
@@ -155,8 +89,6 @@ def outbox_dispatch(*, lane: int | None) -> int:
 
 def _after_chunk(messages: Sequence[Message]) -> None:
     """A campaign whose last messages these were is completed."""
-    from messaging.campaigns import campaigns_complete_finished
-
     campaign_ids = {m.campaign_id for m in messages if m.campaign_id is not None}
     if campaign_ids:
         campaigns_complete_finished(campaign_ids=campaign_ids)
@@ -179,11 +111,9 @@ def _wake_for_next_due() -> None:
 
 def _hand_over(lane: int) -> None:
     """Continue in a fresh task on the same lane (a long drain never meets the time limit)."""
-    from messaging.tasks import dispatch_outbox
-
     in_flight().lane_keep(lane)
     try:
-        dispatch_outbox.apply_async(kwargs={"lane": lane}, retry=False)
+        task(DISPATCH_OUTBOX).apply_async(kwargs={"lane": lane}, retry=False)
     except Exception:
         in_flight().lane_free(lane)
         logger.warning("Broker unavailable; the dispatcher stops until the sweep wakes it", exc_info=True)

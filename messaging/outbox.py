@@ -20,10 +20,10 @@ from django.utils import timezone
 from consent.models import Contact
 from consent.purposes import Purpose
 from consent.selectors import SendFacts, contact_send_facts
-from messaging.dispatch import outbox_wake
 from messaging.gate import gate, sending_policy
 from messaging.models import Message, MessageEvent, MessageKind, MessageStatus, MessageTemplate, SendingPolicy
 from messaging.selectors import template_send_variable_count, templates_get
+from messaging.wake import outbox_wake
 from messaging.wording import refusal_detail, variable_count_error
 from pandorakart_wa.core.errors import ApplicationError, Conflict, PolicyForbids
 from pandorakart_wa.core.models import StorefrontApiKey

@@ -28,6 +28,7 @@ from consent.models import Contact
 from consent.purposes import TemplateCategory
 from consent.selectors import consent_decisions, revocation_clock_expression
 from consent.services.inbound import consent_record_platform_opt_out, contact_mark_undeliverable
+from messaging.control import sending_stop_all
 from messaging.gate import any_consent, gate, in_array, sending_policy
 from messaging.hooks import failure_listeners
 from messaging.inflight import in_flight
@@ -42,6 +43,7 @@ from messaging.models import (
 )
 from messaging.ratelimit import pair_limiter, throughput_limiter
 from messaging.selectors import TEMPLATE_PAUSED
+from messaging.wake import outbox_wake
 from pandorakart_wa.core.backoff import backoff
 from pandorakart_wa.whatsapp import errors as wa_errors
 from pandorakart_wa.whatsapp import get_backend
@@ -523,8 +525,6 @@ def apply_failure_code(message: Message, code: int | None, *, wamid: str) -> Non
     elif code == wa_errors.UNDELIVERABLE and phone:
         contact_mark_undeliverable(phone=phone, code=code, wamid=wamid or (message.wamid or ""))
     elif code in wa_errors.ACCOUNT_LEVEL_CODES:
-        from messaging.control import sending_stop_all
-
         sending_stop_all(reason=f"Meta refused a send with error {code}: the account is restricted.", source="meta")
     _notify_failure_listeners(message, code, wamid=wamid)
 
@@ -568,8 +568,6 @@ def messages_fail_stale_sending(*, older_than: dt.timedelta | None = None) -> in
                 [MessageEvent(message_id=mid, status=MessageStatus.QUEUED, at=now, source=Source.SYSTEM,
                               detail={"requeued": NEVER_SENT}) for mid in unsent]
             )
-            from messaging.dispatch import outbox_wake
-
             transaction.on_commit(outbox_wake)  # they go out now (the beat sweep would, later)
         if unknown:
             Message.objects.filter(id__in=unknown).update(
@@ -614,8 +612,6 @@ def messages_hold_for_template(*, template_id: int) -> int:
 def messages_release_for_template(*, template_id: int) -> int:
     """A released template's held messages are due again (the sweeper and campaign senders
     pick them up, and the send-time gate checks everything afresh)."""
-    from messaging.dispatch import outbox_wake
-
     released = Message.objects.filter(
         template_id=template_id, status=MessageStatus.QUEUED, reason=TEMPLATE_HELD
     ).update(not_before=None, reason="", updated_at=timezone.now())

@@ -19,6 +19,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from messaging.models import Message, MessageEvent, MessageStatus
+from messaging.sending import apply_failure_code
 from pandorakart_wa.whatsapp import errors as wa_errors
 
 RANK: dict[str, int] = {
@@ -137,8 +138,6 @@ def messages_apply_statuses(statuses: Sequence[Mapping[str, Any]], *, event_id: 
         if priced:
             _write_pricing(list(priced.values()))
     if failures:
-        from messaging.sending import apply_failure_code
-
         for message, code, wamid in failures:
             apply_failure_code(message, code, wamid=wamid)
     return moved

@@ -10,9 +10,12 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from messaging import campaigns
-from messaging.dispatch import outbox_dispatch, outbox_wake
+from messaging.dispatch import outbox_dispatch
 from messaging.models import Message, MessageTemplate
 from messaging.sending import dispatchable, due_messages, messages_fail_stale_sending
+from messaging.services.meta_updates import template_sync_from_meta, templates_apply_scheduled_categories
+from messaging.services.submission import template_submit_to_meta
+from messaging.wake import outbox_wake
 from pandorakart_wa.core.audit import CELERY, acting_as, system_user
 from pandorakart_wa.core.backoff import backoff
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError
@@ -35,7 +38,6 @@ def template_submit_task(self: Any, template_id: int) -> str:
     Every run first looks the template up at Meta (`reconcile`): an earlier POST that ended in
     DeliveryUnknown may have created it, and creating it twice would fail as a duplicate.
     """
-    from messaging.services.submission import template_submit_to_meta
 
     with acting_as(system_user(CELERY)):
         template = MessageTemplate.objects.get(pk=template_id)
@@ -64,7 +66,6 @@ def template_submit_later(*, template_id: int, retry_after: float | None = None)
 @shared_task(ignore_result=True)
 def template_sync_task() -> dict[str, int]:
     """Beat: pull every template's status, quality and category from Meta."""
-    from messaging.services.meta_updates import template_sync_from_meta
 
     with acting_as(system_user(CELERY)):
         try:
@@ -137,7 +138,6 @@ def reconcile_stale_sending() -> int:
 @shared_task(ignore_result=True)
 def template_apply_scheduled_categories_task() -> int:
     """Beat: apply the recategorisations Meta announced whose time has come."""
-    from messaging.services.meta_updates import templates_apply_scheduled_categories
 
     with acting_as(system_user(CELERY)):
         return templates_apply_scheduled_categories()

@@ -21,6 +21,7 @@ from messaging.models import (
     TemplateStatusEvent,
 )
 from messaging.selectors import lint_vocabulary, revision_content
+from messaging.sending import messages_hold_for_template
 from pandorakart_wa.core.audit import User, is_system
 
 logger = logging.getLogger(__name__)
@@ -182,8 +183,6 @@ def template_hold_queued_messages(*, template_id: int) -> int:
 
     Called inside the transaction that puts the template on hold. Returns how many were held.
     """
-    from messaging.sending import messages_hold_for_template
-
     return messages_hold_for_template(template_id=template_id)
 
 

@@ -16,6 +16,7 @@ from messaging.models import (
     TemplateRevision,
     TemplateStatusEvent,
 )
+from messaging.sending import messages_release_for_template
 from messaging.services.common import (
     PERM_APPROVE,
     Source,
@@ -68,8 +69,6 @@ def template_release_hold(*, template: MessageTemplate, actor: User, note: str) 
     template.attention_reason = ""
     template.attention_since = None
     template.save(update_fields=["hold_reason", "attention_reason", "attention_since", "updated_at"])
-    from messaging.sending import messages_release_for_template
-
     messages_release_for_template(template_id=template.pk)
     status_event_record(
         template, kind=TemplateStatusEvent.Kind.RELEASE, source=source_of(actor), old=old, new="",

@@ -41,7 +41,7 @@ from benchmarks.common_send import (
     wait_for,
 )
 from consent.seed import seed_keywords
-from messaging import campaigns, dispatch
+from messaging import campaigns, wake
 from messaging.inflight import _in_flight, in_flight
 from messaging.models import Campaign, Message, MessageEvent, MessageStatus
 from messaging.ratelimit import _pair_limiter, _throughput_limiter
@@ -106,7 +106,7 @@ def stack(fake: tuple[ControlClient, str], live_server: Any, settings: Any) -> I
     app.conf.task_always_eager = False
     no_quiet_hours()
     seed_keywords()  # STOP, START... (a transactional test's flush removed the migration's rows)
-    dispatch._broker_down_until = 0.0
+    wake._broker_down_until = 0.0
     workers: list[Worker] = []
 
     def worker(name: str = "w1", broker: str = BROKER_URL, **env: str) -> Worker:
@@ -183,7 +183,7 @@ def test_a_worker_killed_mid_campaign_sends_each_message_once_or_reconciles_it(s
     at_kill = sum(accepted_by_recipient(control).values())
     stuck = set(Message.objects.filter(campaign=campaign, status=MessageStatus.SENDING).values_list("id", flat=True))
     # and started again after its dispatcher lanes have lapsed (as after LANE_TTL_SECONDS)
-    in_flight().lanes_forget(dispatch.dispatchers())
+    in_flight().lanes_forget(wake.dispatchers())
     stack["worker"]("w2")
     sweep()
     wait_for(lambda: not Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED).exists(), 90,
@@ -486,7 +486,7 @@ def test_f_a_worker_killed_while_sending_api_messages_sends_each_once_or_reconci
     time.sleep(1.0)
     stuck = set(Message.objects.filter(status=MessageStatus.SENDING).values_list("id", flat=True))
     # and a worker runs again once the dead one's lanes have lapsed, with the beat's sweep
-    in_flight().lanes_forget(dispatch.dispatchers())
+    in_flight().lanes_forget(wake.dispatchers())
     stack["worker"]("w2")
     sweep()
     wait_for(lambda: not Message.objects.filter(status=MessageStatus.QUEUED).exists(), 90, what="nothing queued")
