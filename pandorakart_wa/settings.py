@@ -277,6 +277,9 @@ API_MAX_BODY_BYTES = 1 * 1024 * 1024  # API.md: 413 over 1 MiB
 WEBHOOK_MAX_BODY_BYTES = 3 * 1024 * 1024  # Meta batches up to 3 MB per POST
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="6000/min")
+# A verified API key is remembered by each process this long (0: never); a change to any key row
+# (revoked, expired, new scopes) is seen by the next request anyway (pandorakart_wa/core/api/auth.py).
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=60)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["pandorakart_wa.core.api.auth.ApiKeyAuthentication"],

@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import redis
+from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.core.management import call_command
+from django.db import transaction
 from rest_framework.test import APIClient
 
 from pandorakart_wa.core.api.keys import api_key_create
 from pandorakart_wa.core.models import ApiScope, StorefrontApiKey
+from tests.needs import missing
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.core.urls")]
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def any_cache(request: Any, settings: Any) -> Iterator[str]:
+    """The tests' in-process cache, then Redis as in production (the throttle's pipelined path)."""
+    if request.param == "redis":
+        broker = urlsplit(django_settings.CELERY_BROKER_URL)
+        if broker.scheme != "redis":
+            missing("needs Redis (CELERY_BROKER_URL)")
+        url = urlunsplit((broker.scheme, broker.netloc, f"/{int(broker.path.strip('/') or 0) + 2}", "", ""))
+        redis.Redis.from_url(url).flushdb()
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+    cache.clear()
+    yield request.param
+    cache.clear()
 
 
 def test_no_key_is_401_json(anon_client):
@@ -33,6 +56,38 @@ def test_revoked_key_is_401(api_client, api_key):
     StorefrontApiKey.objects.filter(pk=api_key[0].pk).update(revoked=True)
     response = api_client.get("/api/v1/ping")
     assert response.status_code == 401
+
+
+def test_a_remembered_key_revoked_is_refused_at_the_next_request(api_client, api_key, any_cache):
+    # given a key verified once (remembered by the process: no query for it on the next request)
+    assert api_client.get("/api/v1/ping").status_code == 200
+    # when staff revoke it (the admin saves the row) and the revocation commits
+    row = StorefrontApiKey.objects.get(pk=api_key[0].pk)
+    with transaction.atomic():
+        row.revoked = True
+        row.save()
+    # then the very next request is refused
+    assert api_client.get("/api/v1/ping").status_code == 401
+
+
+def test_a_key_changed_behind_djangos_back_is_refused_once_the_memory_lapses(api_client, api_key, settings,
+                                                                             monkeypatch):
+    from pandorakart_wa.core.api import auth
+
+    assert api_client.get("/api/v1/ping").status_code == 200
+    StorefrontApiKey.objects.filter(pk=api_key[0].pk).update(revoked=True)  # SQL by hand: no generation bump
+    clock = [auth.time.monotonic() + settings.API_KEY_CACHE_SECONDS + 1]
+    monkeypatch.setattr(auth.time, "monotonic", lambda: clock[0])
+    assert api_client.get("/api/v1/ping").status_code == 401
+
+
+def test_a_key_remembered_by_one_process_is_not_another_keys(api_client, api_key, db):
+    # the memory is by the whole key: a key with the same prefix and another secret is refused
+    assert api_client.get("/api/v1/ping").status_code == 200
+    prefix = api_key[1].partition(".")[0]
+    forged = APIClient()
+    forged.credentials(HTTP_AUTHORIZATION=f"Api-Key {prefix}.not-the-secret")
+    assert forged.get("/api/v1/ping").status_code == 401
 
 
 def test_valid_key_reaches_the_view(api_client):
@@ -131,7 +186,7 @@ def test_unhandled_error_is_json_500_with_correlation_id(api_client, caplog):
     assert "Traceback" not in response.content.decode()
 
 
-def test_throttled_key_gets_429_with_retry_after(api_client, settings):
+def test_throttled_key_gets_429_with_retry_after(api_client, settings, any_cache):
     from pandorakart_wa.core.api.throttling import ApiKeyRateThrottle
 
     old_rates = ApiKeyRateThrottle.THROTTLE_RATES
@@ -147,7 +202,7 @@ def test_throttled_key_gets_429_with_retry_after(api_client, settings):
     assert int(response["Retry-After"]) >= 1
 
 
-def test_the_rate_limit_slides_across_windows(api_client, monkeypatch):
+def test_the_rate_limit_slides_across_windows(api_client, monkeypatch, any_cache):
     # given a limit of 4 a minute, and 4 requests at the end of one minute
     from pandorakart_wa.core.api.throttling import ApiKeyRateThrottle
 
