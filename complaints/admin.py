@@ -100,7 +100,7 @@ RECEIPT_SHORT = {
 
 
 def _perm(request: HttpRequest, permission: str) -> bool:
-    return bool(request.user.has_perm(permission))  # type: ignore[union-attr]
+    return bool(request.user.has_perm(permission))
 
 
 def mask_details(value: str) -> str:

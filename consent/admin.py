@@ -126,7 +126,7 @@ class ConsentEventInline(ReadOnlyAdminMixin, admin.TabularInline):
         return f"{event.get_actor_type_display()}: {event.actor_label}" if event.actor_label else event.actor_type
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.has_perm("consent.view_consentevent"))  # type: ignore[union-attr]
+        return bool(request.user.has_perm("consent.view_consentevent"))
 
 
 class ReasonForm(forms.Form):
@@ -171,10 +171,10 @@ class ContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # every change is a s
     list_per_page = 50
 
     def has_opt_out_contact_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("consent.opt_out_contact"))  # type: ignore[union-attr]
+        return bool(request.user.has_perm("consent.opt_out_contact"))
 
     def has_block_contact_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("consent.block_contact"))  # type: ignore[union-attr]
+        return bool(request.user.has_perm("consent.block_contact"))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
         return super().get_queryset(request).prefetch_related("consent_states")
@@ -234,7 +234,7 @@ class ContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # every change is a s
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        may_reveal = request.user.has_perm("consent.reveal_phone")  # type: ignore[union-attr]
+        may_reveal = request.user.has_perm("consent.reveal_phone")
         extra = {**(extra_context or {}), "may_reveal": may_reveal,
                  "reveal_url": reverse("admin:consent_contact_reveal", args=[object_id]) if may_reveal else ""}
         return super().change_view(request, object_id, form_url, extra)
@@ -250,7 +250,7 @@ class ContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # every change is a s
 
     def reveal_view(self, request: HttpRequest, contact_id: int) -> HttpResponse:
         """Show the full number once, after recording who saw it (POST only: no prefetching)."""
-        if not request.user.has_perm("consent.reveal_phone"):  # type: ignore[union-attr]
+        if not request.user.has_perm("consent.reveal_phone"):
             raise PermissionDenied
         return _reveal(request, self, contact_id)
 

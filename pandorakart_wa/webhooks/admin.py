@@ -82,7 +82,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[t
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        may_reveal = request.user.has_perm(REVEAL_PERMISSION)  # type: ignore[union-attr]
+        may_reveal = request.user.has_perm(REVEAL_PERMISSION)
         extra = {**(extra_context or {}), "may_reveal": may_reveal,
                  "reveal_url": reverse("admin:core_webhookevent_reveal", args=[object_id]) if may_reveal else "",
                  "reveal_label": "Reveal raw body"}
@@ -96,7 +96,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[t
 
     def reveal_view(self, request: HttpRequest, event_id: int) -> HttpResponse:
         """The raw body once, after recording who saw it (POST only: no prefetching)."""
-        if request.method != "POST" or not request.user.has_perm(REVEAL_PERMISSION):  # type: ignore[union-attr]
+        if request.method != "POST" or not request.user.has_perm(REVEAL_PERMISSION):
             raise PermissionDenied
         event = get_object_or_404(WebhookEvent, pk=event_id)
         if event.body_token is None:
@@ -144,7 +144,7 @@ class WebhookItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[ty
                            obj.event_id)
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("core.replay_webhookitem"))  # type: ignore[union-attr]
+        return bool(request.user.has_perm("core.replay_webhookitem"))
 
     @admin.action(description="Replay (apply again, once)", permissions=["replay"])
     def replay(self, request: HttpRequest, queryset: QuerySet[WebhookItem]) -> None:

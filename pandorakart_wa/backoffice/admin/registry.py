@@ -124,7 +124,7 @@ class SignInAttemptAdmin(AccessAttemptAdmin):  # type: ignore[misc]
         return False  # "Unlock" is the only way, and it is audited
 
     def has_unlock_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm(PERM_UNLOCK))  # type: ignore[union-attr]
+        return bool(request.user.has_perm(PERM_UNLOCK))
 
     @admin.action(description="Unlock: let them sign in again (recorded in the audit trail)", permissions=["unlock"])
     def unlock(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:
