@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
+from pandorakart_wa.core.admin.generics import ModelAdmin, TabularInline
 from pandorakart_wa.core.admin.mixins import ReadOnlyAdminMixin
 from pandorakart_wa.core.audit import log_access
 from pandorakart_wa.core.correlation import get_correlation_id
@@ -40,7 +41,7 @@ def _customer(item: WebhookItem) -> str:
     return "BSUID only" if payload.get("user_id") else "-"
 
 
-class WebhookItemInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignore[type-arg]
+class WebhookItemInline(ReadOnlyAdminMixin, TabularInline[WebhookItem, WebhookEvent]):
     model = WebhookItem
     fields = ("position", "kind", "customer", "state", "opt_out", "in_scope", "occurred_at", "note", "attempts")
     readonly_fields = fields
@@ -54,7 +55,7 @@ class WebhookItemInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignor
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class WebhookEventAdmin(ReadOnlyAdminMixin, ModelAdmin[WebhookEvent]):
     """Meta's POSTs as received: read-only evidence, the body behind a reveal."""
 
     list_display = ["received_at", "source", "fields", "item_count", "split_at", "processed_at", "short_error"]
@@ -117,7 +118,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[t
 
 
 @admin.register(WebhookItem)
-class WebhookItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class WebhookItemAdmin(ReadOnlyAdminMixin, ModelAdmin[WebhookItem]):
     """Each update Meta sent, and what was done with it; the dead letters, replayable."""
 
     list_display = ["received_at", "kind", "field", "customer", "state", "opt_out", "in_scope", "note", "attempts",

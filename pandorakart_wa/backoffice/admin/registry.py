@@ -28,6 +28,7 @@ from rest_framework_api_key.models import APIKey
 from pandorakart_wa.backoffice.admin import customer  # noqa: F401 (the contact's page as the one customer page)
 from pandorakart_wa.backoffice.admin.accounts import PERM_UNLOCK, staff_signin_unlock
 from pandorakart_wa.backoffice.admin.audit import AuditLogAdmin
+from pandorakart_wa.core.admin.generics import ModelAdmin
 from pandorakart_wa.core.admin.mixins import AuditTrailMixin
 from pandorakart_wa.core.models import StorefrontApiKey
 from pandorakart_wa.webhooks import admin as webhooks_admin  # noqa: F401 (Meta's webhook events and items)
@@ -91,7 +92,7 @@ _unregister(APIKey)  # rest_framework_api_key's own model is unused: keys are St
 
 
 @admin.register(StorefrontApiKey)
-class StorefrontApiKeyAdmin(AuditTrailMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class StorefrontApiKeyAdmin(AuditTrailMixin, ModelAdmin[StorefrontApiKey]):
     """Keys are created by `manage.py create_api_key` (the plain key is shown once); here they
     are renamed, given an expiry or revoked."""
 
