@@ -15,8 +15,8 @@ from rest_framework.views import APIView
 
 from consent.log import NotInCheckpoint, b64, consistency_proof, inclusion_proof, ledger_checkpoint, proof_document
 from consent.models import ConsentEvent, LedgerCheckpoint
-from consent.serializers import UtcDateTimeField
 from pandorakart_wa.core.api.errors import CodedError, invalid
+from pandorakart_wa.core.api.fields import UtcDateTimeField
 from pandorakart_wa.core.models import ApiScope
 
 EVENT_ID = re.compile(r"^ev_([0-9a-f]{32})$")

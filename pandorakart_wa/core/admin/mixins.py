@@ -58,7 +58,7 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class AuditTrailMixin(AuditlogHistoryAdminMixin):
+class AuditTrailMixin(AuditlogHistoryAdminMixin):  # type: ignore[misc]  # auditlog is untyped
     """Per-object audit history (view + changelist column) for a ModelAdmin."""
 
     show_auditlog_history_link = True
