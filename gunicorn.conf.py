@@ -6,6 +6,7 @@ Command-line flags (workers, threads, bind, --access-logfile) still win over wha
 
 import os
 import tempfile
+from typing import Any
 
 # Phone numbers masked in the access and error logs (pandorakart_wa/core/gunicorn_logging.py).
 logger_class = "pandorakart_wa.core.gunicorn_logging.MaskingLogger"
@@ -19,8 +20,8 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="pandorakart-prometheus-")
 
 
-def child_exit(server, worker):  # gunicorn's hook
+def child_exit(server: Any, worker: Any) -> None:  # gunicorn's hook
     """A worker that exits leaves its live gauges behind: tell prometheus-client."""
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

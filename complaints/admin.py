@@ -62,6 +62,7 @@ from complaints.services.workflow import (
     complaint_transition,
     proposed_outcome,
 )
+from pandorakart_wa.core.admin.generics import ModelAdmin, ModelForm, TabularInline
 from pandorakart_wa.core.admin.mixins import (
     REVEAL_PERMISSION,
     AuditTrailMixin,
@@ -100,7 +101,7 @@ RECEIPT_SHORT = {
 
 
 def _perm(request: HttpRequest, permission: str) -> bool:
-    return bool(request.user.has_perm(permission))  # type: ignore[union-attr]
+    return bool(request.user.has_perm(permission))
 
 
 def mask_details(value: str) -> str:
@@ -147,7 +148,7 @@ class QueueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ComplaintActionInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ComplaintActionInline(ReadOnlyAdminMixin, TabularInline[ComplaintAction, Complaint]):
     """The timeline: every action, oldest first, read-only for everyone."""
 
     model = ComplaintAction
@@ -215,7 +216,7 @@ def _assignable() -> QuerySet[Any]:
 
 
 @admin.register(Complaint)
-class ComplaintAdmin(AuditTrailMixin, admin.ModelAdmin):
+class ComplaintAdmin(AuditTrailMixin, ModelAdmin[Complaint]):
     list_display = (
         "reference",
         "status_column",
@@ -644,7 +645,7 @@ class ComplaintAdmin(AuditTrailMixin, admin.ModelAdmin):
 
 
 @admin.register(ComplaintSignal)
-class ComplaintSignalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ComplaintSignalAdmin(ReadOnlyAdminMixin, ModelAdmin[ComplaintSignal]):
     list_display = ("occurred_at", "kind", "template", "contact", "message_id", "complaint")
     list_filter = ("kind", "template", "occurred_at")
     list_select_related = ("template", "contact", "complaint")
@@ -658,7 +659,7 @@ class ComplaintSignalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return {}
 
 
-class IntakeTriggerForm(forms.ModelForm):
+class IntakeTriggerForm(ModelForm[IntakeTrigger]):
     class Meta:
         model = IntakeTrigger
         fields = ("phrase", "kind", "whole_message", "active")
@@ -674,7 +675,7 @@ class IntakeTriggerForm(forms.ModelForm):
 
 
 @admin.register(IntakeTrigger)
-class IntakeTriggerAdmin(AuditTrailMixin, admin.ModelAdmin):
+class IntakeTriggerAdmin(AuditTrailMixin, ModelAdmin[IntakeTrigger]):
     form = IntakeTriggerForm
     list_display = ("phrase", "kind", "whole_message", "active")
     list_filter = ("kind", "whole_message", "active")

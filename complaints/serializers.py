@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from rest_framework import serializers
 
@@ -22,7 +23,7 @@ from pandorakart_wa.core.api.fields import PhoneField, StrictCharField, StrictCh
 STATUS_HELP = ", ".join(s for s in Status.values if s not in PUBLIC_STATUS)  # staff-only steps are not shown
 
 
-class ComplaintInputSerializer(serializers.Serializer):
+class ComplaintInputSerializer(serializers.Serializer[Any]):
     phone = PhoneField(
         required=False, allow_null=True, allow_blank=True,
         help_text="Optional (anonymous complaints allowed); a string: E.164, national Indian or wa_id.",
@@ -43,7 +44,7 @@ class ComplaintInputSerializer(serializers.Serializer):
         return value
 
 
-class ComplaintCreatedSerializer(serializers.Serializer):
+class ComplaintCreatedSerializer(serializers.Serializer[Any]):
     reference = serializers.CharField(help_text="CMP-YYYY-NNNNNN")
     status = serializers.CharField(help_text="received (always, for a new complaint)")
     acknowledge_by = UtcDateTimeField(help_text="When the first response is due.")
@@ -52,13 +53,13 @@ class ComplaintCreatedSerializer(serializers.Serializer):
     )
 
 
-class ResolutionSerializer(serializers.Serializer):
+class ResolutionSerializer(serializers.Serializer[Any]):
     outcome = serializers.ChoiceField(choices=Outcome.choices)
     summary = serializers.CharField(help_text="The resolution as told to the customer.")
     resolved_at = UtcDateTimeField()
 
 
-class ComplaintDetailSerializer(serializers.Serializer):
+class ComplaintDetailSerializer(serializers.Serializer[Any]):
     reference = serializers.CharField(help_text="CMP-YYYY-NNNNNN")
     status = serializers.CharField(help_text=STATUS_HELP)
     category = serializers.ChoiceField(choices=Category.choices)

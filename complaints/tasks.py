@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from celery import shared_task
-
 from complaints.services.clocks import complaints_check_clocks
 from complaints.signals_intake import signals_evaluate
 from pandorakart_wa.core.audit import CELERY, acting_as, system_user
+from pandorakart_wa.core.tasks import shared_task
 
 
 @shared_task(ignore_result=True)

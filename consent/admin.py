@@ -48,6 +48,7 @@ from consent.services.common import ConsentError
 from consent.services.notices import keyword_save, notice_publish, notice_save
 from consent.services.optin import consent_opt_out
 from consent.types import Actor
+from pandorakart_wa.core.admin.generics import ModelAdmin, ModelForm, TabularInline
 from pandorakart_wa.core.admin.mixins import ReadOnlyAdminMixin
 from pandorakart_wa.core.audit import log_access
 from pandorakart_wa.core.correlation import get_correlation_id
@@ -96,7 +97,7 @@ class ConsentSourceFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ConsentStateInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ConsentStateInline(ReadOnlyAdminMixin, TabularInline[ConsentState, Contact]):
     model = ConsentState
     fields = ("purpose", "status", "since", "source", "notice_version")
     readonly_fields = fields
@@ -107,7 +108,7 @@ class ConsentStateInline(ReadOnlyAdminMixin, admin.TabularInline):
         return True  # shown inside a contact the user may already see
 
 
-class ConsentEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ConsentEventInline(ReadOnlyAdminMixin, TabularInline[ConsentEvent, Contact]):
     """The contact's timeline: every ledger event, oldest first."""
 
     model = ConsentEvent
@@ -126,7 +127,7 @@ class ConsentEventInline(ReadOnlyAdminMixin, admin.TabularInline):
         return f"{event.get_actor_type_display()}: {event.actor_label}" if event.actor_label else event.actor_type
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.has_perm("consent.view_consentevent"))  # type: ignore[union-attr]
+        return bool(request.user.has_perm("consent.view_consentevent"))
 
 
 class ReasonForm(forms.Form):
@@ -138,7 +139,7 @@ class ReasonForm(forms.Form):
 
 
 @admin.register(Contact)
-class ContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # every change is a service call (the actions)
+class ContactAdmin(ReadOnlyAdminMixin, ModelAdmin[Contact]):  # every change is a service call (the actions)
     list_display = (
         "masked",
         "consent_summary",
@@ -171,10 +172,10 @@ class ContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # every change is a s
     list_per_page = 50
 
     def has_opt_out_contact_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("consent.opt_out_contact"))  # type: ignore[union-attr]
+        return bool(request.user.has_perm("consent.opt_out_contact"))
 
     def has_block_contact_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("consent.block_contact"))  # type: ignore[union-attr]
+        return bool(request.user.has_perm("consent.block_contact"))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
         return super().get_queryset(request).prefetch_related("consent_states")
@@ -234,7 +235,7 @@ class ContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # every change is a s
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        may_reveal = request.user.has_perm("consent.reveal_phone")  # type: ignore[union-attr]
+        may_reveal = request.user.has_perm("consent.reveal_phone")
         extra = {**(extra_context or {}), "may_reveal": may_reveal,
                  "reveal_url": reverse("admin:consent_contact_reveal", args=[object_id]) if may_reveal else ""}
         return super().change_view(request, object_id, form_url, extra)
@@ -250,7 +251,7 @@ class ContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # every change is a s
 
     def reveal_view(self, request: HttpRequest, contact_id: int) -> HttpResponse:
         """Show the full number once, after recording who saw it (POST only: no prefetching)."""
-        if not request.user.has_perm("consent.reveal_phone"):  # type: ignore[union-attr]
+        if not request.user.has_perm("consent.reveal_phone"):
             raise PermissionDenied
         return _reveal(request, self, contact_id)
 
@@ -343,7 +344,7 @@ def _reveal(request: HttpRequest, model_admin: ContactAdmin, contact_id: int) ->
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ConsentEventAdmin(ReadOnlyAdminMixin, ModelAdmin[ConsentEvent]):
     list_display = ("sequence", "occurred_at", "contact_masked", "purpose", "action", "source", "notice_version",
                     "actor_type", "actor_label", "recorded_at")
     list_filter = ("purpose", "action", "source", "actor_type", "occurred_at", "recorded_at")
@@ -379,7 +380,7 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ConsentState)
-class ConsentStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ConsentStateAdmin(ReadOnlyAdminMixin, ModelAdmin[ConsentState]):
     list_display = ("contact", "purpose", "status", "since", "source", "notice_version")
     list_filter = ("purpose", "status", "source", "since")
     list_select_related = ("contact",)
@@ -392,7 +393,7 @@ class ConsentStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(LedgerVerification)
-class LedgerVerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LedgerVerificationAdmin(ReadOnlyAdminMixin, ModelAdmin[LedgerVerification]):
     list_display = ("started_at", "ok", "events_checked", "checkpoints_checked", "head_sequence", "first_bad_event",
                     "problem", "triggered_by")
     list_filter = ("ok",)
@@ -404,7 +405,7 @@ class LedgerVerificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(LedgerCheckpoint)
-class LedgerCheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LedgerCheckpointAdmin(ReadOnlyAdminMixin, ModelAdmin[LedgerCheckpoint]):
     """The signed tree heads: each note is what an auditor or witness checks (also in
     LEDGER_CHECKPOINT_DIR)."""
 
@@ -426,7 +427,7 @@ class LedgerCheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ConsentNotice)
-class ConsentNoticeAdmin(admin.ModelAdmin):
+class ConsentNoticeAdmin(ModelAdmin[ConsentNotice]):
     list_display = ("version", "language", "title", "published_at", "text_sha256_short")
     list_filter = ("language", ("published_at", admin.EmptyFieldListFilter))
     search_fields = ("version", "title")
@@ -472,7 +473,7 @@ class ConsentNoticeAdmin(admin.ModelAdmin):
 # --- Keywords -----------------------------------------------------------------------------
 
 
-class OptOutKeywordForm(forms.ModelForm):
+class OptOutKeywordForm(ModelForm[OptOutKeyword]):
     class Meta:
         model = OptOutKeyword
         fields = ("phrase", "action", "scope", "language", "reply_text", "active")
@@ -495,7 +496,7 @@ class OptOutKeywordForm(forms.ModelForm):
 
 
 @admin.register(OptOutKeyword)
-class OptOutKeywordAdmin(admin.ModelAdmin):
+class OptOutKeywordAdmin(ModelAdmin[OptOutKeyword]):
     form = OptOutKeywordForm
     list_display = ("phrase", "action", "scope", "language", "active", "reply_text")
     list_filter = ("action", "scope", "language", "active")
@@ -509,7 +510,7 @@ class OptOutKeywordAdmin(admin.ModelAdmin):
 # --- Registered consent managers -----------------------------------------------------------
 
 
-class ConsentManagerForm(forms.ModelForm):
+class ConsentManagerForm(ModelForm[ConsentManager]):
     class Meta:
         model = ConsentManager
         fields = ("registration_id", "name", "active")
@@ -529,7 +530,7 @@ class ConsentManagerForm(forms.ModelForm):
         return data
 
 
-class ConsentManagerKeyInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ConsentManagerKeyInline(ReadOnlyAdminMixin, TabularInline[ConsentManagerKey, ConsentManager]):
     model = ConsentManagerKey
     fields = ("key_prefix", "key_name", "key_revoked", "created_at")
     readonly_fields = fields
@@ -550,7 +551,7 @@ class ConsentManagerKeyInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(ConsentManager)
-class ConsentManagerAdmin(admin.ModelAdmin):
+class ConsentManagerAdmin(ModelAdmin[ConsentManager]):
     """The register of consent managers (DPDP s.6(7)-(9), Rules r.4). Saved through
     consent_manager_save; never deleted (their artefacts are in the ledger)."""
 
@@ -584,7 +585,7 @@ class ConsentManagerAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentArtefactAction)
-class ConsentArtefactActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ConsentArtefactActionAdmin(ReadOnlyAdminMixin, ModelAdmin[ConsentArtefactAction]):
     """Each consent manager's grants and withdrawals, with the ledger events they wrote."""
 
     list_display = ("artefact_id", "manager", "action", "contact", "purposes", "occurred_at", "recorded_at")

@@ -15,8 +15,8 @@ from rest_framework.views import APIView
 
 from consent.log import NotInCheckpoint, b64, consistency_proof, inclusion_proof, ledger_checkpoint, proof_document
 from consent.models import ConsentEvent, LedgerCheckpoint
-from consent.serializers import UtcDateTimeField
 from pandorakart_wa.core.api.errors import CodedError, invalid
+from pandorakart_wa.core.api.fields import UtcDateTimeField
 from pandorakart_wa.core.models import ApiScope
 
 EVENT_ID = re.compile(r"^ev_([0-9a-f]{32})$")
@@ -27,7 +27,7 @@ _ERRORS = {
 }
 
 
-class CheckpointSerializer(serializers.Serializer):
+class CheckpointSerializer(serializers.Serializer[Any]):
     origin = serializers.CharField(help_text="The log's name: the checkpoint's first line and the key's name.")
     tree_size = serializers.IntegerField(help_text="Events in the tree.")
     root_hash = serializers.CharField(help_text="Base64 RFC 6962 root hash of the tree of tree_size events.")
@@ -37,7 +37,7 @@ class CheckpointSerializer(serializers.Serializer):
     )
 
 
-class InclusionProofSerializer(serializers.Serializer):
+class InclusionProofSerializer(serializers.Serializer[Any]):
     event = serializers.CharField(help_text="ev_…, as in a receipt or history[].event.")
     leaf_index = serializers.IntegerField(help_text="Position of the event's leaf (0-based; the event is #leaf_index+1).")
     tree_size = serializers.IntegerField(help_text="Size of the checkpoint the proof is against.")
@@ -48,7 +48,7 @@ class InclusionProofSerializer(serializers.Serializer):
     checkpoint = serializers.CharField(help_text="That checkpoint's signed note.")
 
 
-class ConsistencyProofSerializer(serializers.Serializer):
+class ConsistencyProofSerializer(serializers.Serializer[Any]):
     first = serializers.IntegerField()
     second = serializers.IntegerField()
     consistency_path = serializers.ListField(child=serializers.CharField(), help_text="RFC 9162 consistency proof, base64.")

@@ -151,7 +151,7 @@ def seconds_until_next_checkpoint(now: datetime | None = None) -> int:
     """A fair Retry-After for an event waiting for its checkpoint."""
     now = now or timezone.now()
     latest = LedgerCheckpoint.objects.order_by("-tree_size").values_list("signed_at", flat=True).first()
-    interval = settings.LEDGER_CHECKPOINT_SECONDS
+    interval: int = settings.LEDGER_CHECKPOINT_SECONDS
     if latest is None:
         return max(1, interval)
     due = latest + timedelta(seconds=interval) - now

@@ -26,7 +26,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from consent.models import (
-    ActorType,
     ConsentArtefactAction,
     ConsentEvent,
     ConsentManager,
@@ -38,6 +37,7 @@ from consent.models import (
 from consent.services.common import ConsentError, check_occurred_at, check_purposes, normalize
 from consent.services.optin import consent_opt_in, consent_opt_out
 from consent.types import Actor, ConsentReceipt
+from pandorakart_wa.core.audit import ActorType
 from pandorakart_wa.core.models import StorefrontApiKey
 
 logger = logging.getLogger(__name__)

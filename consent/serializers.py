@@ -68,7 +68,7 @@ def _check_occurred_at(value: datetime) -> datetime:
     return value
 
 
-class OptInInputSerializer(serializers.Serializer):
+class OptInInputSerializer(serializers.Serializer[Any]):
     phone = PhoneField()
     purposes = _purposes_field(required=True)
     notice_version = StrictCharField(max_length=64, help_text="The version of a published consent notice.")
@@ -93,7 +93,7 @@ class OptInInputSerializer(serializers.Serializer):
         return _check_occurred_at(value)
 
 
-class OptOutInputSerializer(serializers.Serializer):
+class OptOutInputSerializer(serializers.Serializer[Any]):
     phone = PhoneField()
     purposes = _purposes_field(required=False)
     source = StrictChoiceField(  # type: ignore[assignment]  # the API's field is named source
@@ -113,42 +113,42 @@ class OptOutInputSerializer(serializers.Serializer):
         return _check_occurred_at(value)
 
 
-class ErasureInputSerializer(serializers.Serializer):
+class ErasureInputSerializer(serializers.Serializer[Any]):
     phone = PhoneField()
 
 
-class ExportQuerySerializer(serializers.Serializer):
+class ExportQuerySerializer(serializers.Serializer[Any]):
     phone = PhoneField()
 
 
-class LookupInputSerializer(serializers.Serializer):
+class LookupInputSerializer(serializers.Serializer[Any]):
     """{"phone"} in a POST body: a look-up that keeps the number out of URLs and access logs."""
 
     phone = PhoneField()
 
 
-class NoticeQuerySerializer(serializers.Serializer):
+class NoticeQuerySerializer(serializers.Serializer[Any]):
     language = StrictCharField(required=False, default="en", max_length=16)
 
 
 # --- Output -------------------------------------------------------------------------------
 
 
-class PurposeStateSerializer(serializers.Serializer):
+class PurposeStateSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=Status.choices)
     since = UtcDateTimeField(required=False)
     source = serializers.CharField(required=False)  # type: ignore[assignment]
     notice_version = serializers.CharField(required=False)
 
 
-class PurposesSerializer(serializers.Serializer):
+class PurposesSerializer(serializers.Serializer[Any]):
     order_updates = PurposeStateSerializer()
     account_security = PurposeStateSerializer()
     marketing = PurposeStateSerializer()
     support = PurposeStateSerializer()
 
 
-class HistoryItemSerializer(serializers.Serializer):
+class HistoryItemSerializer(serializers.Serializer[Any]):
     event = serializers.CharField()
     action = serializers.CharField()
     purpose = serializers.CharField()
@@ -163,7 +163,7 @@ class HistoryItemSerializer(serializers.Serializer):
     )
 
 
-class ContactStateSerializer(serializers.Serializer):
+class ContactStateSerializer(serializers.Serializer[Any]):
     contact = serializers.CharField()
     phone = serializers.CharField(help_text="Masked: +91******1270")
     purposes = PurposesSerializer()
@@ -176,7 +176,7 @@ class ConsentReceiptSerializer(ContactStateSerializer):
     receipt = serializers.ListField(child=serializers.CharField(), help_text="Ids of the ledger events written.")
 
 
-class NoticeSerializer(serializers.Serializer):
+class NoticeSerializer(serializers.Serializer[Any]):
     version = serializers.CharField()
     language = serializers.CharField()
     title = serializers.CharField()
@@ -191,7 +191,7 @@ class NoticeSerializer(serializers.Serializer):
     published_at = UtcDateTimeField()
 
 
-class ErasureResponseSerializer(serializers.Serializer):
+class ErasureResponseSerializer(serializers.Serializer[Any]):
     contact = serializers.CharField()
     phone = serializers.CharField()
     erased = serializers.BooleanField()
@@ -199,7 +199,7 @@ class ErasureResponseSerializer(serializers.Serializer):
     receipt = serializers.ListField(child=serializers.CharField())
 
 
-class ExportResponseSerializer(serializers.Serializer):
+class ExportResponseSerializer(serializers.Serializer[Any]):
     contact = serializers.CharField()
     phone = serializers.CharField()
     consent = serializers.DictField(help_text="Identifiers, current state and the full consent history.")
@@ -252,7 +252,7 @@ def contact_state_document(
 # --- Preference centre ----------------------------------------------------------------------
 
 
-class PreferenceLinkInputSerializer(serializers.Serializer):
+class PreferenceLinkInputSerializer(serializers.Serializer[Any]):
     phone = PhoneField()
     language = StrictChoiceField(
         choices=[("en", "English"), ("hi", "Hindi")], required=False, default="en",
@@ -260,7 +260,7 @@ class PreferenceLinkInputSerializer(serializers.Serializer):
     )
 
 
-class PreferenceLinkSerializer(serializers.Serializer):
+class PreferenceLinkSerializer(serializers.Serializer[Any]):
     url = serializers.CharField(help_text="The signed, single-customer link (GET it in a browser; no key).")
     expires_at = UtcDateTimeField()
 
@@ -268,7 +268,7 @@ class PreferenceLinkSerializer(serializers.Serializer):
 # --- Consent managers -----------------------------------------------------------------------
 
 
-class ConsentManagerEventInputSerializer(serializers.Serializer):
+class ConsentManagerEventInputSerializer(serializers.Serializer[Any]):
     artefact_id = StrictCharField(max_length=128, help_text="The consent manager's id of the consent artefact.")
     phone = PhoneField(required=False, help_text="Required for a grant; a withdrawal defaults to the grant's number.")
     action = StrictChoiceField(choices=[("grant", "Grant"), ("withdraw", "Withdraw")])
@@ -300,7 +300,7 @@ class ConsentManagerReceiptSerializer(ConsentReceiptSerializer):
     replayed = serializers.BooleanField(help_text="True when this artefact and action were recorded before.")
 
 
-class ArtefactSerializer(serializers.Serializer):
+class ArtefactSerializer(serializers.Serializer[Any]):
     artefact_id = serializers.CharField()
     status = serializers.ChoiceField(choices=[("active", "active"), ("withdrawn", "withdrawn")])
     purposes = serializers.ListField(child=serializers.CharField())

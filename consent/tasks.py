@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
-
 from consent.log import ledger_sequence
 from consent.services.verification import consent_ledger_verify
 from pandorakart_wa.core.audit import CELERY, acting_as, system_user
+from pandorakart_wa.core.tasks import shared_task
 
 logger = logging.getLogger(__name__)
 

@@ -47,6 +47,7 @@ from messaging.services.meta_updates import template_sync_from_meta
 from messaging.services.submission import template_submit_to_meta
 from messaging.tasks import template_submit_later
 from messaging.template_format import TemplateContent, render, variable_count
+from pandorakart_wa.core.admin.generics import ModelAdmin, ModelForm, TabularInline
 from pandorakart_wa.core.admin.mixins import ReadOnlyAdminMixin
 from pandorakart_wa.core.admin.reader import reader_may
 from pandorakart_wa.core.timefmt import staff_time
@@ -106,7 +107,7 @@ def preview(revision: TemplateRevision) -> dict[str, Any]:
     }
 
 
-class TemplateEditForm(forms.ModelForm):
+class TemplateEditForm(ModelForm[MessageTemplate]):
     """The template's identity plus the content of its current revision. Saving changed content
     writes a new revision (the service), which must be reviewed again."""
 
@@ -166,7 +167,7 @@ class TemplateEditForm(forms.ModelForm):
         ) or "category" in self.changed_data
 
 
-class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ReadOnlyInline(ReadOnlyAdminMixin, TabularInline[Any, MessageTemplate]):
     extra = 0
     can_delete = False
     show_change_link = True
@@ -192,7 +193,7 @@ class StatusEventInline(ReadOnlyInline):
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(admin.ModelAdmin):
+class MessageTemplateAdmin(ModelAdmin[MessageTemplate]):
     form = TemplateEditForm
     list_display = ("name", "language", "category", "purpose", "status", "meta_status", "quality", "usable",
                     "hold_reason", "scheduled", "updated_at")
@@ -505,7 +506,7 @@ class ReviewForm(forms.Form):
 
 
 @admin.register(TemplateRevision)
-class TemplateRevisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TemplateRevisionAdmin(ReadOnlyAdminMixin, ModelAdmin[TemplateRevision]):
     """A revision's content, its lint and, for a compliance officer who did not write it, the
     review itself: Approve / Reject with a note beside the content they judge."""
 
@@ -619,7 +620,7 @@ class TemplateRevisionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(TemplateStatusEvent)
-class TemplateStatusEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TemplateStatusEventAdmin(ReadOnlyAdminMixin, ModelAdmin[TemplateStatusEvent]):
     list_display = ("created_at", "template", "kind", "source", "old_value", "new_value", "reason", "actor")
     list_filter = ("kind", "source")
     search_fields = ("template__name", "reason")
@@ -628,7 +629,7 @@ class TemplateStatusEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(LintTerm)
-class LintTermAdmin(admin.ModelAdmin):
+class LintTermAdmin(ModelAdmin[LintTerm]):
     list_display = ("term", "kind", "active", "note", "created_at")
     list_filter = ("kind", "active")
     search_fields = ("term",)
@@ -640,7 +641,7 @@ class LintTermAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: LintTerm, form: Any, change: bool) -> None:
         lint_term_save(term=obj, actor=_staff(request))
 @admin.register(MessageRate)
-class MessageRateAdmin(admin.ModelAdmin):
+class MessageRateAdmin(ModelAdmin[MessageRate]):
     """The rate card the dashboard prices billable messages with. Meta changes a rate from a date:
     add a line with that `effective_from` (the old line keeps pricing the months before it)."""
 

@@ -19,11 +19,12 @@ from messaging.control import sending_policy_update, sending_restart, sending_st
 from messaging.models import Campaign, Message, MessageEvent, SendingPolicy
 from messaging.selectors import REASON_WORDS, template_send_variable_count, usable_templates
 from messaging.wording import variable_count_error
+from pandorakart_wa.core.admin.generics import ModelAdmin, ModelForm, TabularInline
 from pandorakart_wa.core.admin.mixins import AuditTrailMixin, MessageDigestFilter, ReadOnlyAdminMixin, refuse_number_in_url
 from pandorakart_wa.core.phones import mask_phone
 
 
-class MessageEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+class MessageEventInline(ReadOnlyAdminMixin, TabularInline[MessageEvent, Message]):
     model = MessageEvent
     extra = 0
     can_delete = False
@@ -34,7 +35,7 @@ class MessageEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdminMixin, ModelAdmin[Message]):
     """Read-only: messages change only through the pipeline and Meta's webhooks."""
 
     list_display = ("created_at", "recipient", "template", "purpose", "kind_column", "status_column", "error_code",
@@ -84,7 +85,7 @@ class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return obj.get_status_display()
 
 
-class CampaignForm(forms.ModelForm):
+class CampaignForm(ModelForm[Campaign]):
     variables_text = forms.CharField(
         label="Variables", required=False, widget=forms.Textarea(attrs={"rows": 3}),
         help_text="One per line: the body's {{1}}, {{2}}... (the same for every recipient).",
@@ -124,7 +125,7 @@ class CampaignForm(forms.ModelForm):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(AuditTrailMixin, admin.ModelAdmin):
+class CampaignAdmin(AuditTrailMixin, ModelAdmin[Campaign]):
     form = CampaignForm
     list_display = ("name", "template", "audience", "status", "progress", "queued_count", "skipped_summary",
                     "scheduled_for", "created_at")
@@ -211,7 +212,7 @@ class CampaignAdmin(AuditTrailMixin, admin.ModelAdmin):
         return bool(request.user.has_perm("messaging.run_campaign"))
 
 
-class SendingPolicyForm(forms.ModelForm):
+class SendingPolicyForm(ModelForm[SendingPolicy]):
     class Meta:
         model = SendingPolicy
         fields = ("marketing_cap_count", "marketing_cap_days", "quiet_hours_start", "quiet_hours_end",
@@ -219,7 +220,7 @@ class SendingPolicyForm(forms.ModelForm):
 
 
 @admin.register(SendingPolicy)
-class SendingPolicyAdmin(AuditTrailMixin, admin.ModelAdmin):
+class SendingPolicyAdmin(AuditTrailMixin, ModelAdmin[SendingPolicy]):
     """One row: the marketing frequency cap, quiet hours, and the stop-all switch (an action)."""
 
     form = SendingPolicyForm

@@ -144,7 +144,7 @@ def _template_by_name(name: str, language: str) -> MessageTemplate | None:
         indexes = info["select_fields"]
         return model.from_db(DEFAULT_DB_ALIAS, [columns[i].target.attname for i in indexes], [row[i] for i in indexes])
 
-    template = build(MessageTemplate, template_info)
+    template: MessageTemplate = build(MessageTemplate, template_info)
     revision_values = [row[i] for i in revision_info["select_fields"]]
     template.approved_revision = build(TemplateRevision, revision_info) if revision_values[0] is not None else None
     return template

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from pandorakart_wa.core.api.fields import StrictCharField, UtcDateTimeField
 
 
-class StorefrontTemplateSerializer(serializers.Serializer):
+class StorefrontTemplateSerializer(serializers.Serializer[Any]):
     """One entry of GET /api/v1/templates (API.md, Templates)."""
 
     name = serializers.CharField()
@@ -32,7 +32,7 @@ IDEMPOTENCY_KEY_MAX = 255
 BATCH_MAX_MESSAGES = 1000  # API.md: POST /api/v1/messages/batch takes at most 1,000 messages
 
 
-class MessageInputSerializer(serializers.Serializer):
+class MessageInputSerializer(serializers.Serializer[Any]):
     # Strict types (pandorakart_wa.core.api.fields): `"to": 9198...` or `"variables": [1]` is a 400 naming
     # the field, not a number quietly read as text. The number itself is parsed once, by the intake.
     to = StrictCharField(max_length=64, help_text="A string: E.164, national Indian format or wa_id digits.")
@@ -61,11 +61,11 @@ class MessageBatchItemSerializer(MessageInputSerializer):
     )
 
 
-class MessageBatchInputSerializer(serializers.Serializer):
+class MessageBatchInputSerializer(serializers.Serializer[Any]):
     messages = MessageBatchItemSerializer(many=True, help_text=f"1 to {BATCH_MAX_MESSAGES} messages, each judged alone.")
 
 
-class MessageBatchResultSerializer(serializers.Serializer):
+class MessageBatchResultSerializer(serializers.Serializer[Any]):
     index = serializers.IntegerField(help_text="The message's position in `messages`.")
     status = serializers.IntegerField(help_text="202 queued, 400 invalid, 409 idempotency_conflict, 422 a policy code: "
                                       "what POST /api/v1/messages would have answered for it alone.")
@@ -73,7 +73,7 @@ class MessageBatchResultSerializer(serializers.Serializer):
     code = serializers.CharField(required=False, help_text="invalid, idempotency_conflict or a policy code (not 202).")
     detail = serializers.CharField(required=False)
 
-    def get_fields(self) -> dict[str, serializers.Field]:
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
         fields = super().get_fields()
         # named `fields` as in every 400 of the API (a declared attribute would shadow Serializer.fields)
         fields["fields"] = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
@@ -81,7 +81,7 @@ class MessageBatchResultSerializer(serializers.Serializer):
         return fields
 
 
-class MessageBatchResponseSerializer(serializers.Serializer):
+class MessageBatchResponseSerializer(serializers.Serializer[Any]):
     results = MessageBatchResultSerializer(many=True)
 
 
@@ -141,17 +141,17 @@ def _fast_values(item: Any, batch: bool) -> dict[str, Any] | None:
     return values
 
 
-class MessageErrorSerializer(serializers.Serializer):
+class MessageErrorSerializer(serializers.Serializer[Any]):
     code = serializers.IntegerField(allow_null=True)
     title = serializers.CharField()
 
 
-class MessageEventSerializer(serializers.Serializer):
+class MessageEventSerializer(serializers.Serializer[Any]):
     status = serializers.CharField()
     at = UtcDateTimeField()
 
 
-class MessageAcceptedSerializer(serializers.Serializer):
+class MessageAcceptedSerializer(serializers.Serializer[Any]):
     id = serializers.CharField()
     status = serializers.CharField()
     to = serializers.CharField(help_text="Masked phone number.")

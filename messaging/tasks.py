@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import shared_task
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -18,6 +17,7 @@ from messaging.services.submission import template_submit_to_meta
 from messaging.wake import outbox_wake
 from pandorakart_wa.core.audit import CELERY, acting_as, system_user
 from pandorakart_wa.core.backoff import backoff
+from pandorakart_wa.core.tasks import shared_task
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError
 
 logger = logging.getLogger(__name__)

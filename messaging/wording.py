@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from consent.purposes import Purpose
 
-_PURPOSE_WORDS = {
+_PURPOSE_WORDS: dict[str, str] = {
     Purpose.ORDER_UPDATES: "order updates (order_updates)",
     Purpose.ACCOUNT_SECURITY: "account security codes (account_security)",
     Purpose.MARKETING: "marketing (marketing)",
@@ -21,7 +21,7 @@ def variable_count_error(expected: int, given: int) -> str:
 
 
 def purpose_words(purpose: str) -> str:
-    return _PURPOSE_WORDS.get(purpose, purpose)  # type: ignore[call-overload]
+    return _PURPOSE_WORDS.get(purpose, purpose)
 
 
 def refusal_detail(code: str, purpose: str, default: str) -> str:

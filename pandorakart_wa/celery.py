@@ -17,7 +17,7 @@ app.autodiscover_tasks()
 CORRELATION_HEADER = "correlation_id"
 
 
-@signals.before_task_publish.connect
+@signals.before_task_publish.connect  # type: ignore[untyped-decorator]  # Celery is untyped
 def _propagate_correlation_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
     """A task enqueued while handling a request carries the request's correlation id."""
     from pandorakart_wa.core.correlation import get_correlation_id
@@ -26,7 +26,7 @@ def _propagate_correlation_id(headers: dict[str, Any] | None = None, **_: Any) -
         headers[CORRELATION_HEADER] = get_correlation_id()
 
 
-@signals.after_setup_logger.connect
+@signals.after_setup_logger.connect  # type: ignore[untyped-decorator]  # Celery is untyped
 def _quiet_routine_tasks(**_: Any) -> None:
     """Celery's own lines for the every-second sequencer, on the loggers that write them."""
     import logging
@@ -37,7 +37,7 @@ def _quiet_routine_tasks(**_: Any) -> None:
         logging.getLogger(name).addFilter(QuietRoutineTasksFilter())
 
 
-@signals.task_prerun.connect
+@signals.task_prerun.connect  # type: ignore[untyped-decorator]  # Celery is untyped
 def _bind_task_context(task: Any = None, **_: Any) -> None:
     from pandorakart_wa.core.correlation import new_correlation_id, set_correlation_id
 
@@ -45,7 +45,7 @@ def _bind_task_context(task: Any = None, **_: Any) -> None:
     set_correlation_id(cid or new_correlation_id())
 
 
-@signals.task_postrun.connect
+@signals.task_postrun.connect  # type: ignore[untyped-decorator]  # Celery is untyped
 def _unbind_task_context(**_: Any) -> None:
     from pandorakart_wa.core.correlation import set_correlation_id
 

@@ -24,7 +24,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -95,7 +95,7 @@ def retention_policy() -> RetentionPolicy:
     )
 
 
-def _delete_in_batches(queryset: QuerySet, *, dry_run: bool) -> int:  # type: ignore[type-arg]
+def _delete_in_batches(queryset: QuerySet[Any], *, dry_run: bool) -> int:
     if dry_run:
         return queryset.count()
     model = queryset.model
@@ -127,7 +127,7 @@ def _redact_webhook_bodies(line: RetentionLine, *, dry_run: bool, now: dt.dateti
         )
 
 
-def _sync_runs(before: dt.datetime) -> QuerySet:  # type: ignore[type-arg]
+def _sync_runs(before: dt.datetime) -> QuerySet[Any]:
 
     keep = [pk for pk in (
         ProfileSyncRun.objects.order_by("-started_at", "-id").values_list("pk", flat=True).first(),
@@ -140,34 +140,34 @@ def _sync_runs(before: dt.datetime) -> QuerySet:  # type: ignore[type-arg]
     )
 
 
-def _verifications(before: dt.datetime) -> QuerySet:  # type: ignore[type-arg]
+def _verifications(before: dt.datetime) -> QuerySet[Any]:
 
     newest = LedgerVerification.objects.order_by("-started_at", "-id").values_list("pk", flat=True).first()
     return LedgerVerification.objects.filter(finished_at__lt=before).exclude(pk__in=[newest] if newest else [])
 
 
-def _sessions(before: dt.datetime) -> QuerySet:  # type: ignore[type-arg]
+def _sessions(before: dt.datetime) -> QuerySet[Any]:
     from django.contrib.sessions.models import Session
 
     return Session.objects.filter(expire_date__lt=before)
 
 
-def _audit_entries(before: dt.datetime) -> QuerySet:  # type: ignore[type-arg]
+def _audit_entries(before: dt.datetime) -> QuerySet[Any]:
     from auditlog.models import LogEntry
 
-    return LogEntry.objects.filter(timestamp__lt=before)
+    return cast("QuerySet[Any]", LogEntry.objects.filter(timestamp__lt=before))  # auditlog is untyped
 
 
-def _access_logs(before: dt.datetime) -> QuerySet:  # type: ignore[type-arg]
+def _access_logs(before: dt.datetime) -> QuerySet[Any]:
     from axes.models import AccessLog
 
-    return AccessLog.objects.filter(Q(attempt_time__lt=before))
+    return cast("QuerySet[Any]", AccessLog.objects.filter(Q(attempt_time__lt=before)))  # axes is untyped
 
 
-def _failure_logs(before: dt.datetime) -> QuerySet:  # type: ignore[type-arg]
+def _failure_logs(before: dt.datetime) -> QuerySet[Any]:
     from axes.models import AccessFailureLog
 
-    return AccessFailureLog.objects.filter(attempt_time__lt=before)
+    return cast("QuerySet[Any]", AccessFailureLog.objects.filter(attempt_time__lt=before))  # axes is untyped
 
 
 def retention_apply(*, dry_run: bool = False, now: dt.datetime | None = None,
@@ -187,7 +187,7 @@ def retention_apply(*, dry_run: bool = False, now: dt.datetime | None = None,
     report.lines.append(webhook)
     operational = now - dt.timedelta(days=policy.operational_days)
     audit = now - dt.timedelta(days=policy.audit_days)
-    prunes: list[tuple[str, dt.datetime, Callable[[dt.datetime], QuerySet]]] = [  # type: ignore[type-arg]
+    prunes: list[tuple[str, dt.datetime, Callable[[dt.datetime], QuerySet[Any]]]] = [
         ("profile sync runs", operational, _sync_runs),
         ("ledger verification runs", operational, _verifications),
         ("expired staff sessions", operational, _sessions),

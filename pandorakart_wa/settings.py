@@ -25,7 +25,7 @@ environ.Env.read_env(env.str("ENV_FILE", default=str(BASE_DIR / ".env")), overwr
 
 def _required(name: str, *, debug_default: str | None = None) -> str:
     """A production secret: fail at start-up, naming the variable, when it is missing."""
-    value = env.str(name, default="")
+    value: str = env.str(name, default="")
     if value:
         return value
     if DEBUG and debug_default is not None:

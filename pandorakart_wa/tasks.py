@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from pandorakart_wa.core.tasks import shared_task
 from pandorakart_wa.retention import retention_apply
 from profile.services.alerts import alert_raise
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from pandorakart_wa.core.admin.generics import ModelAdmin, ModelForm
 from pandorakart_wa.core.admin.mixins import ReadOnlyAdminMixin
 from pandorakart_wa.core.timefmt import staff_time
 from pandorakart_wa.whatsapp.errors import WhatsAppError
@@ -51,7 +52,7 @@ def _show(value: Any) -> str:
 # --- Business profile -----------------------------------------------------------------------
 
 
-class BusinessProfileForm(forms.ModelForm):
+class BusinessProfileForm(ModelForm[BusinessProfile]):
     """Fields without max_length of their own: Meta's limits are checked once, by
     `profile_errors`, whose messages name the field and the limit."""
 
@@ -98,7 +99,7 @@ class BusinessProfileForm(forms.ModelForm):
 
 
 @admin.register(BusinessProfile)
-class BusinessProfileAdmin(admin.ModelAdmin):
+class BusinessProfileAdmin(ModelAdmin[BusinessProfile]):
     form = BusinessProfileForm
     change_form_template = "profile/admin/businessprofile_change_form.html"
     readonly_fields = ("revision", "updated_at", "updated_by", "sync_state")
@@ -190,7 +191,7 @@ class BusinessProfileAdmin(admin.ModelAdmin):
         return super().render_change_form(request, context, *args, **kwargs)
 
 
-class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, ModelAdmin[Any]):
     pass
 
 
@@ -281,7 +282,7 @@ class ProfileDriftAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PolicyVersion)
-class PolicyVersionAdmin(admin.ModelAdmin):
+class PolicyVersionAdmin(ModelAdmin[PolicyVersion]):
     list_display = ("__str__", "status", "significant_change", "published_at", "next_review_due",
                     "notification_status", "public_link")
     list_filter = ("status", "significant_change", "notification_status")
@@ -381,7 +382,7 @@ class OverdueFilter(admin.SimpleListFilter):
 
 
 @admin.register(RegulatoryChange)
-class RegulatoryChangeAdmin(admin.ModelAdmin):
+class RegulatoryChangeAdmin(ModelAdmin[RegulatoryChange]):
     list_display = ("title", "source", "effective_date", "status", "owner", "review_due_display", "affected_areas")
     list_filter = (OverdueFilter, "source", "status")
     list_select_related = ("owner",)

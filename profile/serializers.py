@@ -9,13 +9,13 @@ from pandorakart_wa.core.api.fields import UtcDateTimeField
 from profile.models import BusinessProfile
 
 
-class SupportSerializer(serializers.Serializer):
+class SupportSerializer(serializers.Serializer[Any]):
     email = serializers.CharField()
     phone = serializers.CharField()
     website = serializers.CharField()
 
 
-class ProfileSerializer(serializers.Serializer):
+class ProfileSerializer(serializers.Serializer[Any]):
     """GET /api/v1/profile (API.md, Business profile): the values pushed to WhatsApp."""
 
     name = serializers.CharField()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import shared_task
 from django.conf import settings
 
 from pandorakart_wa.core.audit import CELERY, acting_as, system_user
 from pandorakart_wa.core.backoff import backoff
+from pandorakart_wa.core.tasks import shared_task
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, PermanentError, TransientError
 from profile.models import ProfileSyncRun
 from profile.services.alerts import alert_raise

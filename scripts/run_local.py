@@ -53,7 +53,7 @@ class ProcessLeaders:
                 raise
 
 
-class GracefulManager(Manager):
+class GracefulManager(Manager):  # type: ignore[misc]  # honcho is untyped
     def __init__(self, printer: Printer) -> None:
         super().__init__(printer)
         self._procmgr = ProcessLeaders()  # honcho 2.0.0 (pinned): its one process-signalling object

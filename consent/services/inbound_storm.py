@@ -14,7 +14,6 @@ from django.utils import timezone
 from consent.ledger import evidence_digest
 from consent.models import (
     Action,
-    ActorType,
     ConsentEvent,
     Contact,
     Source,
@@ -22,6 +21,7 @@ from consent.models import (
 from consent.services.common import contact_columns, contact_from_row, evidence_token, execute_prepared, mark_saved, table_names
 from consent.services.inbound import keyword_purposes
 from consent.types import InboundOptOut, InboundOutcome, KeywordResult
+from pandorakart_wa.core.audit import ActorType
 from pandorakart_wa.core.phones import phone_digest, wa_id_e164
 
 # The contacts of many numbers, created if new, locked if known, in one statement (as

@@ -63,7 +63,7 @@ def template_release_hold(*, template: MessageTemplate, actor: User, note: str) 
     if revision is None:
         raise ValidationError(f"{template} has no revision in use.")
     if any(f.severity == Severity.ERROR for f in revision_lint(revision, category=template.category)):
-        raise TemplateLintFailed([Finding(**f) for f in revision.lint_findings])  # type: ignore[arg-type]
+        raise TemplateLintFailed([Finding(**f) for f in revision.lint_findings])
     old = template.hold_reason
     template.hold_reason = HoldReason.NONE
     template.attention_reason = ""

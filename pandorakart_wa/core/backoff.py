@@ -9,7 +9,7 @@ def backoff(retries: int, *, base: float, cap: float | None = None, retry_after:
     """Seconds before try number `retries + 1`: `base * 2**retries` (at most `cap`), give or take
     20% so that clients that failed together do not retry together, and never less than
     `retry_after` (Meta's Retry-After or error hint)."""
-    delay = base * 2 ** max(retries, 0)
+    delay: float = base * 2 ** max(retries, 0)
     if cap is not None:
         delay = min(cap, delay)
     return max(delay * random.uniform(0.8, 1.2), retry_after or 0.0)

@@ -14,7 +14,7 @@ import hmac
 import json
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -75,7 +75,16 @@ class _EmptyExact(Exact):
         super().__init__(lhs, rhs)
 
 
-class EncryptedTextField(models.TextField):
+# django-stubs' TextField is generic in its set and get types, Django's has no __class_getitem__:
+# the parameters exist for the checker only. Any, as the unparameterised base always gave (the
+# JSON subclass's values are not str).
+if TYPE_CHECKING:
+    _TextFieldBase = models.TextField[Any, Any]
+else:
+    _TextFieldBase = models.TextField
+
+
+class EncryptedTextField(_TextFieldBase):
     """A text value stored as a Fernet token; Python code only ever sees the plain text.
 
     Only `isnull` look-ups (and `=""`, the empty value stored as itself) make sense on

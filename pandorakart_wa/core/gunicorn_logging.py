@@ -14,7 +14,7 @@ from gunicorn.glogging import Logger
 from pandorakart_wa.core.logging import MaskPhoneNumbersFilter
 
 
-class MaskingLogger(Logger):
+class MaskingLogger(Logger):  # type: ignore[misc]  # gunicorn is untyped
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         for log in (self.error_log, self.access_log):

@@ -19,7 +19,7 @@ class ApiScope(models.TextChoices):
     CONSENT_MANAGER = "consent_manager", "A registered consent manager's artefacts (key bound to one manager)"
 
 
-class StorefrontApiKeyManager(BaseAPIKeyManager["StorefrontApiKey"]):
+class StorefrontApiKeyManager(BaseAPIKeyManager):  # the library's manager is Manager[Any]: it takes no type argument
     pass
 
 

@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
+from pandorakart_wa.core.admin.generics import ModelAdmin, TabularInline
 from pandorakart_wa.core.admin.mixins import ReadOnlyAdminMixin
 from pandorakart_wa.core.audit import log_access
 from pandorakart_wa.core.correlation import get_correlation_id
@@ -40,7 +41,7 @@ def _customer(item: WebhookItem) -> str:
     return "BSUID only" if payload.get("user_id") else "-"
 
 
-class WebhookItemInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignore[type-arg]
+class WebhookItemInline(ReadOnlyAdminMixin, TabularInline[WebhookItem, WebhookEvent]):
     model = WebhookItem
     fields = ("position", "kind", "customer", "state", "opt_out", "in_scope", "occurred_at", "note", "attempts")
     readonly_fields = fields
@@ -54,7 +55,7 @@ class WebhookItemInline(ReadOnlyAdminMixin, admin.TabularInline):  # type: ignor
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class WebhookEventAdmin(ReadOnlyAdminMixin, ModelAdmin[WebhookEvent]):
     """Meta's POSTs as received: read-only evidence, the body behind a reveal."""
 
     list_display = ["received_at", "source", "fields", "item_count", "split_at", "processed_at", "short_error"]
@@ -82,7 +83,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[t
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        may_reveal = request.user.has_perm(REVEAL_PERMISSION)  # type: ignore[union-attr]
+        may_reveal = request.user.has_perm(REVEAL_PERMISSION)
         extra = {**(extra_context or {}), "may_reveal": may_reveal,
                  "reveal_url": reverse("admin:core_webhookevent_reveal", args=[object_id]) if may_reveal else "",
                  "reveal_label": "Reveal raw body"}
@@ -96,7 +97,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[t
 
     def reveal_view(self, request: HttpRequest, event_id: int) -> HttpResponse:
         """The raw body once, after recording who saw it (POST only: no prefetching)."""
-        if request.method != "POST" or not request.user.has_perm(REVEAL_PERMISSION):  # type: ignore[union-attr]
+        if request.method != "POST" or not request.user.has_perm(REVEAL_PERMISSION):
             raise PermissionDenied
         event = get_object_or_404(WebhookEvent, pk=event_id)
         if event.body_token is None:
@@ -117,7 +118,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[t
 
 
 @admin.register(WebhookItem)
-class WebhookItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class WebhookItemAdmin(ReadOnlyAdminMixin, ModelAdmin[WebhookItem]):
     """Each update Meta sent, and what was done with it; the dead letters, replayable."""
 
     list_display = ["received_at", "kind", "field", "customer", "state", "opt_out", "in_scope", "note", "attempts",
@@ -144,7 +145,7 @@ class WebhookItemAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # type: ignore[ty
                            obj.event_id)
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("core.replay_webhookitem"))  # type: ignore[union-attr]
+        return bool(request.user.has_perm("core.replay_webhookitem"))
 
     @admin.action(description="Replay (apply again, once)", permissions=["replay"])
     def replay(self, request: HttpRequest, queryset: QuerySet[WebhookItem]) -> None:

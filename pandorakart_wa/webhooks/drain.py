@@ -18,12 +18,12 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 
-from celery import shared_task
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from pandorakart_wa.core.audit import META_WEBHOOK, acting_as, system_user
+from pandorakart_wa.core.tasks import shared_task
 from pandorakart_wa.webhooks.intake import split_event
 from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
 from pandorakart_wa.webhooks.optouts import apply_due_opt_outs_together, finish_opted_out

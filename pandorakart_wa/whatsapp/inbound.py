@@ -33,7 +33,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # Meta: payloads up to 3 MB (API.md 413 above that)
 TEXT_MAX = 8192  # WhatsApp texts are at most 4,096 characters; captions and bodies less
@@ -155,7 +155,7 @@ def clean_text(value: Any, limit: int = TEXT_MAX) -> str:
         value = value.replace("\x00", "\ufffd")
     if _SURROGATES.search(value):
         value = _SURROGATES.sub("\ufffd", value)
-    return value[:limit]
+    return cast(str, value[:limit])  # a str here: the checks above return "" for anything else
 
 
 def clean_id(value: Any, limit: int = ID_MAX) -> str:

@@ -25,6 +25,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from pandorakart_wa.core.admin.generics import ModelAdmin
 from pandorakart_wa.core.admin.history import (
     EMPTY,
     Related,
@@ -207,7 +208,7 @@ class DateRangeFilter(InputFilter):
         return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
 
 
-class AuditLogAdmin(ReadOnlyAdminMixin, LogEntryAdminMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditLogAdmin(ReadOnlyAdminMixin, LogEntryAdminMixin, ModelAdmin[LogEntry]):  # type: ignore[misc]  # auditlog is untyped
     """The global audit screen. Read-only for everyone."""
 
     date_hierarchy = "timestamp"

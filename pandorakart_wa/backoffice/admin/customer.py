@@ -124,7 +124,7 @@ def find_view(request: HttpRequest) -> HttpResponse:
     if permission is None:
         messages.error(request, "Unknown destination for the search.")
         return HttpResponseRedirect(_back(request))
-    if not request.user.has_perm(permission):  # type: ignore[union-attr]
+    if not request.user.has_perm(permission):
         raise PermissionDenied
     term = (request.POST.get("phone") or "").strip()
     if not term:

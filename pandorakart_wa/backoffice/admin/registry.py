@@ -28,6 +28,7 @@ from rest_framework_api_key.models import APIKey
 from pandorakart_wa.backoffice.admin import customer  # noqa: F401 (the contact's page as the one customer page)
 from pandorakart_wa.backoffice.admin.accounts import PERM_UNLOCK, staff_signin_unlock
 from pandorakart_wa.backoffice.admin.audit import AuditLogAdmin
+from pandorakart_wa.core.admin.generics import ModelAdmin
 from pandorakart_wa.core.admin.mixins import AuditTrailMixin
 from pandorakart_wa.core.models import StorefrontApiKey
 from pandorakart_wa.webhooks import admin as webhooks_admin  # noqa: F401 (Meta's webhook events and items)
@@ -91,7 +92,7 @@ _unregister(APIKey)  # rest_framework_api_key's own model is unused: keys are St
 
 
 @admin.register(StorefrontApiKey)
-class StorefrontApiKeyAdmin(AuditTrailMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class StorefrontApiKeyAdmin(AuditTrailMixin, ModelAdmin[StorefrontApiKey]):
     """Keys are created by `manage.py create_api_key` (the plain key is shown once); here they
     are renamed, given an expiry or revoked."""
 
@@ -124,7 +125,7 @@ class SignInAttemptAdmin(AccessAttemptAdmin):  # type: ignore[misc]
         return False  # "Unlock" is the only way, and it is audited
 
     def has_unlock_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm(PERM_UNLOCK))  # type: ignore[union-attr]
+        return bool(request.user.has_perm(PERM_UNLOCK))
 
     @admin.action(description="Unlock: let them sign in again (recorded in the audit trail)", permissions=["unlock"])
     def unlock(self, request: HttpRequest, queryset: QuerySet[AccessAttempt]) -> None:

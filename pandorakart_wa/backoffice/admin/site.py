@@ -13,7 +13,7 @@ import io
 from base64 import b32encode
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import qrcode
@@ -103,7 +103,7 @@ class PermittedLinksReadonlyField(helpers.AdminReadonlyField):
 helpers.AdminReadonlyField = PermittedLinksReadonlyField  # type: ignore[misc]  # Fieldline builds it by this name
 
 
-class StaffAuthenticationForm(OTPAdminAuthenticationForm):
+class StaffAuthenticationForm(OTPAdminAuthenticationForm):  # type: ignore[misc]  # django-otp is untyped
     """Username, password and the authenticator code on one form.
 
     - The user's single confirmed device is used without asking which one (django-otp 1.7
@@ -167,7 +167,7 @@ class EnrolForm(forms.Form):
     )
 
 
-class StaffAdminSite(OTPAdminSite):
+class StaffAdminSite(OTPAdminSite):  # type: ignore[misc]  # django-otp is untyped
     site_header = "PandoraKart WhatsApp compliance"
     site_title = "PandoraKart compliance"
     index_title = "Back office"
@@ -208,11 +208,11 @@ class StaffAdminSite(OTPAdminSite):
         user: Any = request.user
         context = {**(extra_context or {}), "worklist": worklist(user),
                    "may_find_customer": user.has_perm("consent.view_contact")}
-        return super().index(request, extra_context=context)
+        return cast(HttpResponse, super().index(request, extra_context=context))
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict[str, Any]]:
         """The index with names staff read: "Sign-in lockouts and logs", not "AXES"."""
-        app_list = super().get_app_list(request, app_label)
+        app_list: list[dict[str, Any]] = super().get_app_list(request, app_label)
         for app in app_list:
             app["name"] = app_name(app["app_label"])
             for model in app["models"]:
@@ -227,7 +227,7 @@ class StaffAdminSite(OTPAdminSite):
         if self._must_enrol(request):
             return self._redirect_to_enrol(request)
         context = {**(extra_context or {}), "self_enrolment": settings.STAFF_OTP_SELF_ENROLMENT}
-        response = super().login(request, extra_context=context)
+        response: HttpResponse = super().login(request, extra_context=context)
         if request.method == "POST" and isinstance(response, HttpResponseRedirect) and self._must_enrol(request):
             return self._redirect_to_enrol(request)
         return response
@@ -310,5 +310,5 @@ class StaffAdminSite(OTPAdminSite):
                 name="audit_object",
             ),
         ]
-        return extra + super().get_urls()
+        return extra + cast("list[URLPattern | URLResolver]", super().get_urls())
 

@@ -60,7 +60,7 @@ class Related:
         key = (model, pk)
         if key not in self.cache:
             try:
-                obj = model._default_manager.filter(pk=model._meta.pk.to_python(pk)).first()  # type: ignore[union-attr]
+                obj = model._default_manager.filter(pk=model._meta.pk.to_python(pk)).first()
             except Exception:  # a value of another type than the key (a legacy repr): show it
                 obj = None
                 self.cache[key] = pk

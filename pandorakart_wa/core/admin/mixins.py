@@ -58,7 +58,7 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class AuditTrailMixin(AuditlogHistoryAdminMixin):
+class AuditTrailMixin(AuditlogHistoryAdminMixin):  # type: ignore[misc]  # auditlog is untyped
     """Per-object audit history (view + changelist column) for a ModelAdmin."""
 
     show_auditlog_history_link = True
@@ -87,13 +87,13 @@ class AuditTrailMixin(AuditlogHistoryAdminMixin):
         # django-auditlog decodes the id with urllib's unquote, not the admin's: a primary key
         # with "_" or "." (API keys: "prefix.sha512_…") would not be found.
         object_id = unquote(object_id)
-        obj = self.get_object(request, object_id)  # type: ignore[attr-defined]
+        obj = self.get_object(request, object_id)
         if obj is None:
             raise Http404("No such object.")
-        if not self.has_view_permission(request, obj):  # type: ignore[attr-defined]
+        if not self.has_view_permission(request, obj):
             raise PermissionDenied
         entries = LogEntry.objects.get_for_object(obj).select_related("actor").order_by("-timestamp", "-id")
-        paginator = self.get_paginator(request, entries, self.auditlog_history_per_page)  # type: ignore[attr-defined]
+        paginator = self.get_paginator(request, entries, self.auditlog_history_per_page)
         page = paginator.get_page(request.GET.get(PAGE_VAR, 1))
         related = Related()
         rows = []
@@ -101,9 +101,9 @@ class AuditTrailMixin(AuditlogHistoryAdminMixin):
             what, facts = access_summary(entry)
             rows.append({"entry": entry, "actor": actor_name(entry.actor), "what": what, "facts": facts,
                          "changes": readable_changes(entry, related)})
-        opts = self.model._meta  # type: ignore[attr-defined]
+        opts = self.model._meta
         context = {
-            **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+            **self.admin_site.each_context(request),
             "title": f"Audit trail: {obj}",
             "module_name": str(capfirst(opts.verbose_name_plural)),
             "object": obj,

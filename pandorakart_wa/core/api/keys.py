@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from typing import cast
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -41,7 +42,7 @@ def api_key_ensure(*, name: str, key: str) -> StorefrontApiKey:
     # row saved without it has the empty string as its primary key, and every admin link to it
     # (its page, its audit trail) fails.
     pk = concatenate(prefix, hashed_key)
-    existing = StorefrontApiKey.objects.filter(prefix=prefix).first()
+    existing: StorefrontApiKey | None = StorefrontApiKey.objects.filter(prefix=prefix).first()
     if existing is not None:
         if not existing.pk:  # written by an earlier version of this function: repair it in place
             StorefrontApiKey.objects.filter(pk="", prefix=prefix).update(id=pk, hashed_key=hashed_key)
@@ -50,6 +51,6 @@ def api_key_ensure(*, name: str, key: str) -> StorefrontApiKey:
     actor = get_user_model().objects.create(username=f"api-key:{name[:100]}:{prefix}", first_name=name, is_active=False)
     actor.set_unusable_password()
     actor.save(update_fields=["password"])
-    return StorefrontApiKey.objects.create(
+    return cast(StorefrontApiKey, StorefrontApiKey.objects.create(
         id=pk, name=name, prefix=prefix, hashed_key=hashed_key, scopes=[ApiScope.ALL], actor=actor
-    )
+    ))

@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from celery import shared_task
 from django.conf import settings
 
 from pandorakart_wa.core.hooks import Hooks
+from pandorakart_wa.core.tasks import shared_task
 from pandorakart_wa.whatsapp.base import BaseBackend, SendResult, TemplateSubmission
 
 # Seconds after the send at which each status is fed back.
