@@ -1,40 +1,31 @@
-"""Staff screens of the messaging app. Templates part: the editor with its lint findings beside
-it, the four-eyes workflow as permission-gated actions, Meta's status and quality history.
-Every write goes through messaging.services."""
+"""Templates: the editor with its lint findings beside it, the four-eyes workflow as permission-
+gated actions."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template import engines
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from messaging.admin_widgets import BUTTON_TYPES as BUTTON_TYPE_LABELS
-from messaging.admin_widgets import ButtonsField
+from messaging.admin.common import REASON_PAGE, lint_table, staff_of, text_lines
+from messaging.admin.template_parts import RevisionInline, StatusEventInline, TemplateEditForm
 from messaging.lint import lint_template
 from messaging.models import (
     HoldReason,
-    LintTerm,
-    MessageRate,
     MessageTemplate,
     RevisionStatus,
-    TemplateRevision,
-    TemplateStatusEvent,
 )
 from messaging.selectors import lint_vocabulary, revision_content, template_usable
-from messaging.services.common import TemplateFields
 from messaging.services.drafting import (
     template_approve,
     template_create_draft,
@@ -42,154 +33,14 @@ from messaging.services.drafting import (
     template_revise,
     template_submit_for_review,
 )
-from messaging.services.holds import lint_term_save, template_hold, template_release_hold
+from messaging.services.holds import template_hold, template_release_hold
 from messaging.services.meta_updates import template_sync_from_meta
 from messaging.services.submission import template_submit_to_meta
 from messaging.tasks import template_submit_later
-from messaging.template_format import TemplateContent, render, variable_count
-from pandorakart_wa.core.admin.generics import ModelAdmin, ModelForm, TabularInline
-from pandorakart_wa.core.admin.mixins import ReadOnlyAdminMixin
-from pandorakart_wa.core.admin.reader import reader_may
+from messaging.template_format import TemplateContent, variable_count
+from pandorakart_wa.core.admin.generics import ModelAdmin
 from pandorakart_wa.core.timefmt import staff_time
 from pandorakart_wa.whatsapp.errors import DeliveryUnknown, TransientError, WhatsAppError
-
-# An intermediate page asking for a reason (reject, release); kept here so the app ships no
-# template directory of its own.
-REASON_PAGE = """{% extends "admin/base_site.html" %}
-{% block content %}
-<form method="post">{% csrf_token %}
-  <p>{{ question }}</p>
-  <ul>{% for t in templates %}
-    <li>{{ t }}{% if t.attention_reason %}: <em>{{ t.attention_reason }}</em>{% endif %}</li>
-  {% endfor %}</ul>
-  <p><textarea name="reason" rows="4" cols="90" required></textarea></p>
-  {% for t in templates %}<input type="hidden" name="_selected_action" value="{{ t.pk }}">{% endfor %}
-  <input type="hidden" name="action" value="{{ action }}">
-  <input type="hidden" name="confirm" value="yes">
-  <input type="submit" class="default" value="{{ title }}">
-</form>
-{% endblock %}"""
-
-
-def _staff(request: HttpRequest) -> AbstractBaseUser:
-    """The signed-in staff user (the admin requires one) as the services' actor."""
-    user = request.user
-    assert isinstance(user, AbstractBaseUser)
-    return user
-
-
-def _lines(value: str) -> list[str]:
-    return [line.strip() for line in (value or "").splitlines() if line.strip()]
-
-
-def lint_table(findings: Sequence[dict[str, str]]) -> SafeString | str:
-    if not findings:
-        return format_html('<span style="color:#2e7d32">{}</span>', "No findings: passes lint.")
-    rows = format_html_join(
-        "",
-        '<tr><td style="color:{}"><b>{}</b></td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>',
-        (
-            ("#c62828" if f["severity"] == "error" else "#ef6c00", f["severity"], f["component"], f["rule"], f["message"])
-            for f in findings
-        ),
-    )
-    return format_html("<table><tr><th>Severity</th><th>Component</th><th>Rule</th><th>Finding</th></tr>{}</table>", rows)
-
-
-def preview(revision: TemplateRevision) -> dict[str, Any]:
-    """The revision as the customer would read it, with the examples in place of {{n}}."""
-    return {
-        "header": render(revision.header_text, list(revision.header_examples or [])),
-        "body": render(revision.body, list(revision.body_examples or [])),
-        "footer": revision.footer,
-        "buttons": [str(b.get("text") or dict(BUTTON_TYPE_LABELS).get(str(b.get("type", "")).upper(), ""))
-                    for b in revision.buttons or [] if isinstance(b, dict)],
-    }
-
-
-class TemplateEditForm(ModelForm[MessageTemplate]):
-    """The template's identity plus the content of its current revision. Saving changed content
-    writes a new revision (the service), which must be reviewed again."""
-
-    header_text = forms.CharField(required=False, widget=forms.TextInput(attrs={"size": 70}),
-                                  help_text="Optional text header: at most 60 characters and one variable {{1}}.")
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 6, "cols": 90}),
-                           help_text="At most 1024 characters; variables {{1}}, {{2}}... in order, not at the start or end.")
-    footer = forms.CharField(required=False, widget=forms.TextInput(attrs={"size": 70}),
-                             help_text='At most 60 characters. Marketing: e.g. "Reply STOP to opt out".')
-    buttons = ButtonsField(
-        required=False, initial=list,
-        help_text='One row per button. Marketing: a "Stop promotions" quick reply is the opt-out customers tap. '
-        "Empty rows are ignored; save to get more rows.",
-    )
-    header_examples = forms.CharField(required=False, help_text="An example for the header's {{1}}.")
-    body_examples = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-                                    help_text="One example per line, for {{1}}, {{2}}... in order.")
-
-    class Meta:
-        model = MessageTemplate
-        fields = ["name", "language", "category"]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        revision = self.instance.current_revision if self.instance.pk else None
-        if revision is not None:
-            self.initial.update(
-                header_text=revision.header_text, body=revision.body, footer=revision.footer,
-                buttons=revision.buttons, header_examples="\n".join(revision.header_examples),
-                body_examples="\n".join(revision.body_examples),
-            )
-
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if self.instance.pk and self.instance.meta_template_id and "category" in self.changed_data:
-            self.add_error("category", "Meta does not allow changing the category of a submitted template.")
-        return data
-
-    def template_fields(self) -> TemplateFields:
-        data = self.cleaned_data
-        return TemplateFields(
-            header_text=data.get("header_text") or "", body=data["body"], footer=data.get("footer") or "",
-            buttons=data.get("buttons") or [], header_examples=_lines(data.get("header_examples") or ""),
-            body_examples=_lines(data.get("body_examples") or ""),
-        )
-
-    def content_changed(self) -> bool:
-        revision = self.instance.current_revision
-        if revision is None:
-            return True
-        new = self.template_fields()
-        return (
-            (new.header_text, new.body, new.footer, list(new.buttons), list(new.header_examples), list(new.body_examples))
-            != (revision.header_text, revision.body, revision.footer, revision.buttons, revision.header_examples,
-                revision.body_examples)
-        ) or "category" in self.changed_data
-
-
-class ReadOnlyInline(ReadOnlyAdminMixin, TabularInline[Any, MessageTemplate]):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-
-class RevisionInline(ReadOnlyInline):
-    model = TemplateRevision
-    fk_name = "template"
-    fields = ("number", "status", "category", "author", "reviewed_by", "reviewed_at", "review_note",
-              "lint_error_count", "submitted_at", "created_at")
-    readonly_fields = fields
-    ordering = ("-number",)
-
-
-class StatusEventInline(ReadOnlyInline):
-    model = TemplateStatusEvent
-    fk_name = "template"
-    verbose_name_plural = "Status, quality and category history"
-    fields = ("created_at", "kind", "source", "old_value", "new_value", "reason", "actor", "revision")
-    readonly_fields = fields
-    show_change_link = False
-    ordering = ("-created_at", "-id")
 
 
 @admin.register(MessageTemplate)
@@ -274,8 +125,8 @@ class MessageTemplateAdmin(ModelAdmin[MessageTemplate]):
                          or request.POST.get("category") or ""),
             header_text=str(request.POST.get("header_text") or ""), body=str(request.POST.get("body") or ""),
             footer=str(request.POST.get("footer") or ""), buttons=tuple(buttons),
-            header_examples=tuple(_lines(str(request.POST.get("header_examples") or ""))),
-            body_examples=tuple(_lines(str(request.POST.get("body_examples") or ""))),
+            header_examples=tuple(text_lines(str(request.POST.get("header_examples") or ""))),
+            body_examples=tuple(text_lines(str(request.POST.get("body_examples") or ""))),
         )
         findings = [f.as_dict() for f in lint_template(content, lint_vocabulary())]
         return HttpResponse(format_html("<p class='cd-sub'>Lint of the text as typed (not saved yet):</p>{}",
@@ -287,7 +138,7 @@ class MessageTemplateAdmin(ModelAdmin[MessageTemplate]):
             return HttpResponseNotAllowed(["POST"])
         template = get_object_or_404(MessageTemplate, pk=template_id)
         try:
-            template_submit_for_review(template=template, actor=_staff(request))
+            template_submit_for_review(template=template, actor=staff_of(request))
         except (ValidationError, PermissionDenied) as exc:
             self.message_user(request, f"Not submitted: {'; '.join(getattr(exc, 'messages', [str(exc)]))}",
                               messages.ERROR)
@@ -390,13 +241,13 @@ class MessageTemplateAdmin(ModelAdmin[MessageTemplate]):
             if not change:
                 template = template_create_draft(
                     name=form.cleaned_data["name"], language=form.cleaned_data["language"],
-                    category=form.cleaned_data["category"], fields=form.template_fields(), author=_staff(request),
+                    category=form.cleaned_data["category"], fields=form.template_fields(), author=staff_of(request),
                 )
                 obj.pk = template.pk
                 obj.refresh_from_db()
             elif form.content_changed():
                 revision = template_revise(
-                    template=obj, fields=form.template_fields(), author=_staff(request),
+                    template=obj, fields=form.template_fields(), author=staff_of(request),
                     category=form.cleaned_data.get("category") or None,
                 )
                 self.message_user(request, f"Revision {revision.number} saved as a draft: submit it for review.")
@@ -423,24 +274,24 @@ class MessageTemplateAdmin(ModelAdmin[MessageTemplate]):
     @admin.action(description="Submit for review", permissions=["change"])
     def submit_for_review(self, request: HttpRequest, queryset: QuerySet[MessageTemplate]) -> None:
         self._each(request, queryset, "submitted for review",
-                   lambda t: template_submit_for_review(template=t, actor=_staff(request)))
+                   lambda t: template_submit_for_review(template=t, actor=staff_of(request)))
 
     @admin.action(description="Approve (compliance officer, not the author)", permissions=["approve"])
     def approve(self, request: HttpRequest, queryset: QuerySet[MessageTemplate]) -> None:
-        self._each(request, queryset, "approved", lambda t: template_approve(template=t, actor=_staff(request)))
+        self._each(request, queryset, "approved", lambda t: template_approve(template=t, actor=staff_of(request)))
 
     @admin.action(description="Reject, with a reason", permissions=["approve"])
     def reject(self, request: HttpRequest, queryset: QuerySet[MessageTemplate]) -> HttpResponse | None:
         reason = self._reason(request)
         if reason is None:
             return self._ask(request, queryset, "reject", "Reject", "Why are these revisions rejected?")
-        self._each(request, queryset, "rejected", lambda t: template_reject(template=t, actor=_staff(request), reason=reason))
+        self._each(request, queryset, "rejected", lambda t: template_reject(template=t, actor=staff_of(request), reason=reason))
         return None
 
     @admin.action(description="Submit to Meta", permissions=["submit_meta"])
     def submit_to_meta(self, request: HttpRequest, queryset: QuerySet[MessageTemplate]) -> None:
         def submit(template: MessageTemplate) -> None:
-            revision = template_submit_to_meta(template=template, actor=_staff(request))
+            revision = template_submit_to_meta(template=template, actor=staff_of(request))
             if revision.status == "rejected":
                 raise ValidationError(revision.review_note.splitlines()[-1])
 
@@ -453,7 +304,7 @@ class MessageTemplateAdmin(ModelAdmin[MessageTemplate]):
             return self._ask(request, queryset, "release_hold", "Release",
                              "What did you check before putting these templates back in use?")
         self._each(request, queryset, "released",
-                   lambda t: template_release_hold(template=t, actor=_staff(request), note=note))
+                   lambda t: template_release_hold(template=t, actor=staff_of(request), note=note))
         return None
 
     @admin.action(description="Hold until Meta recategorises it (compliance officer)", permissions=["approve"])
@@ -466,7 +317,7 @@ class MessageTemplateAdmin(ModelAdmin[MessageTemplate]):
         def hold(template: MessageTemplate) -> None:
             if not template.scheduled_category:
                 raise ValidationError("Meta has announced no recategorisation of it.")
-            template_hold(template=template, reason=HoldReason.RECATEGORISED, actor=_staff(request),
+            template_hold(template=template, reason=HoldReason.RECATEGORISED, actor=staff_of(request),
                           note=f"Held before Meta's recategorisation to {template.scheduled_category}: {note}")
 
         self._each(request, queryset, "held", hold)
@@ -475,7 +326,7 @@ class MessageTemplateAdmin(ModelAdmin[MessageTemplate]):
     @admin.action(description="Pull statuses from Meta now", permissions=["submit_meta"])
     def pull_from_meta(self, request: HttpRequest, queryset: QuerySet[MessageTemplate]) -> None:
         try:
-            report = template_sync_from_meta(actor=_staff(request))
+            report = template_sync_from_meta(actor=staff_of(request))
         except WhatsAppError as exc:
             self.message_user(request, f"Meta could not be read: {exc}", messages.ERROR)
             return
@@ -492,166 +343,3 @@ class MessageTemplateAdmin(ModelAdmin[MessageTemplate]):
         context = {**self.admin_site.each_context(request), "title": title, "question": question,
                    "templates": list(queryset), "action": action, "opts": self.model._meta}
         return HttpResponse(engines["django"].from_string(REASON_PAGE).render(context, request))
-
-
-class ReviewForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("reject", "Reject")])
-    note = forms.CharField(required=False, max_length=2000)
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if data.get("decision") == "reject" and not str(data.get("note") or "").strip():
-            self.add_error("note", "Say why it is rejected: the author reads it.")
-        return data
-
-
-@admin.register(TemplateRevision)
-class TemplateRevisionAdmin(ReadOnlyAdminMixin, ModelAdmin[TemplateRevision]):
-    """A revision's content, its lint and, for a compliance officer who did not write it, the
-    review itself: Approve / Reject with a note beside the content they judge."""
-
-    list_display = ("template", "number", "status", "category", "author", "reviewed_by", "lint_error_count", "created_at")
-    list_filter = ("status", "category")
-    search_fields = ("template__name", "body")
-    list_select_related = ("template", "author", "reviewed_by")
-    fields = ("template", "number", "status", "category", "header_text", "body", "footer", "buttons_display",
-              "examples", "author", "reviewed_by", "reviewed_at", "review_note", "submitted_at", "created_at",
-              "messages_sent")
-    readonly_fields = fields
-    change_form_template = "admin/messaging/templaterevision_change_form.html"
-
-    @admin.display(description="Buttons")
-    def buttons_display(self, obj: TemplateRevision) -> SafeString | str:
-        if not obj.buttons:
-            return "—"
-        return format_html_join("", "<div>{}: <strong>{}</strong> {}</div>", (
-            (dict(BUTTON_TYPE_LABELS).get(str(b.get("type", "")).upper(), b.get("type")), b.get("text") or "",
-             b.get("url") or b.get("phone_number") or b.get("example") or b.get("otp_type") or "")
-            for b in obj.buttons if isinstance(b, dict)
-        ))
-
-    @admin.display(description="Examples")
-    def examples(self, obj: TemplateRevision) -> SafeString | str:
-        parts = [(f"header {{{{{i}}}}}", e) for i, e in enumerate(obj.header_examples or [], start=1)]
-        parts += [(f"body {{{{{i}}}}}", e) for i, e in enumerate(obj.body_examples or [], start=1)]
-        return format_html_join(" · ", "{}: <strong>{}</strong>", parts) if parts else "—"
-
-    def get_urls(self) -> list[URLPattern]:
-        urls: list[URLPattern] = [
-            path("<int:revision_id>/review/", self.admin_site.admin_view(self.review_view),
-                 name="messaging_templaterevision_review"),
-        ]
-        return urls + super().get_urls()
-
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
-                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        revision = (TemplateRevision.objects.select_related("template", "author", "reviewed_by")
-                    .filter(pk=object_id).first() if object_id.isdigit() else None)
-        extra: dict[str, Any] = dict(extra_context or {})
-        if revision is not None:
-            user: Any = request.user
-            is_current = revision.template.current_revision_id == revision.pk
-            reviewable = is_current and revision.status == RevisionStatus.IN_REVIEW
-            may_review = user.has_perm("messaging.approve_template")
-            why_not = ""
-            if not may_review:
-                why_not = "Compliance officers review revisions."
-            elif not reviewable:
-                why_not = (f"This revision is {revision.get_status_display().lower()}: only the template's current "
-                           "revision in review is approved or rejected.")
-            elif revision.author_id == user.pk:
-                why_not = "You wrote this revision: another compliance officer must review it (four eyes)."
-            extra.update(
-                revision_obj=revision,
-                preview=preview(revision),
-                lint_html=lint_table(revision.lint_findings),
-                lint_errors=revision.lint_error_count,
-                may_decide=may_review and reviewable and revision.author_id != user.pk,
-                why_not=why_not,
-                review_url=reverse("admin:messaging_templaterevision_review", args=[revision.pk]),
-                template_url=reverse("admin:messaging_messagetemplate_change", args=[revision.template_id]),
-                history=revision.events.select_related("actor")
-                .order_by("created_at", "id")[:50],
-            )
-        return super().change_view(request, object_id, form_url, extra)
-
-    def review_view(self, request: HttpRequest, revision_id: int) -> HttpResponse:
-        """Approve or reject from the revision page. The service checks the role and the four
-        eyes again: a crafted POST by anyone else changes nothing."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        revision = get_object_or_404(TemplateRevision.objects.select_related("template"), pk=revision_id)
-        back = HttpResponseRedirect(reverse("admin:messaging_templaterevision_change", args=[revision.pk]))
-        form = ReviewForm(request.POST)
-        if not form.is_valid():
-            self.message_user(request, " ".join(str(m) for errors in form.errors.values() for m in errors),
-                              messages.ERROR)
-            return back
-        if revision.template.current_revision_id != revision.pk:
-            self.message_user(request, "A newer revision exists: review that one.", messages.ERROR)
-            return back
-        decision, note = form.cleaned_data["decision"], str(form.cleaned_data["note"] or "").strip()
-        try:
-            if decision == "approve":
-                template_approve(template=revision.template, actor=_staff(request), note=note)
-            else:
-                template_reject(template=revision.template, actor=_staff(request), reason=note)
-        except (ValidationError, PermissionDenied) as exc:
-            self.message_user(request, f"Not {decision}d: {'; '.join(getattr(exc, 'messages', [str(exc)]))}",
-                              messages.ERROR)
-            return back
-        verb = "approved: submit it to Meta next" if decision == "approve" else "rejected: the author sees your note"
-        self.message_user(request, f"{revision}: {verb}.", messages.SUCCESS)
-        return back
-
-    @admin.display(description="Lint findings")
-    def lint_report(self, obj: TemplateRevision) -> SafeString | str:
-        return lint_table(obj.lint_findings)
-
-    @admin.display(description="Messages that used this revision")
-    def messages_sent(self, obj: TemplateRevision) -> SafeString | str:
-        count = obj.messages.count()
-        if not count:
-            return "none"
-        if not reader_may("messaging.view_message"):
-            return f"{count} messages"
-        url = reverse("admin:messaging_message_changelist") + f"?revision__id__exact={obj.pk}"
-        return format_html('<a href="{}">{} messages</a>', url, count)
-
-
-@admin.register(TemplateStatusEvent)
-class TemplateStatusEventAdmin(ReadOnlyAdminMixin, ModelAdmin[TemplateStatusEvent]):
-    list_display = ("created_at", "template", "kind", "source", "old_value", "new_value", "reason", "actor")
-    list_filter = ("kind", "source")
-    search_fields = ("template__name", "reason")
-    list_select_related = ("template", "actor")
-    date_hierarchy = "created_at"
-
-
-@admin.register(LintTerm)
-class LintTermAdmin(ModelAdmin[LintTerm]):
-    list_display = ("term", "kind", "active", "note", "created_at")
-    list_filter = ("kind", "active")
-    search_fields = ("term",)
-    fields = ("kind", "term", "active", "note")
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # deactivate instead: the findings of past revisions name the term
-
-    def save_model(self, request: HttpRequest, obj: LintTerm, form: Any, change: bool) -> None:
-        lint_term_save(term=obj, actor=_staff(request))
-@admin.register(MessageRate)
-class MessageRateAdmin(ModelAdmin[MessageRate]):
-    """The rate card the dashboard prices billable messages with. Meta changes a rate from a date:
-    add a line with that `effective_from` (the old line keeps pricing the months before it)."""
-
-    list_display = ("market", "category", "rate", "currency", "effective_from", "checked_on", "source_url")
-    list_filter = ("market", "category", "currency")
-    fields = ("market", "category", "currency", "rate", "effective_from", "source_url", "checked_on", "note")
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # a rate that was in force stays on the card: past months were priced with it
-
-
-from messaging import admin_sending  # noqa: E402,F401  (messages, campaigns, sending policy)

@@ -1,26 +1,16 @@
-"""Staff screens of the complaints app. Every write goes through complaints.services, which
-checks the role again (Support agents investigate, Compliance officers resolve, close, reopen,
-escalate and assign anyone, Auditors read).
-
-- Complaints: queues (mine, unassigned, overdue, escalated, acknowledgement owed), the complaint
-  page with its clocks, acknowledgement, evidence, the actions its status and the user's role
-  allow, and the read-only timeline; intake of email/phone/website/WhatsApp complaints by staff;
-  the evidence pack as one JSON file (each export recorded in the audit trail).
-- Signals: read-only list of block/report signals.
-- WhatsApp intake words: staff-editable.
-"""
+"""The complaint page: queues, clocks, acknowledgement, evidence, the actions the status and the
+role allow."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -30,18 +20,33 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
 from complaints import selectors
+from complaints.admin.common import (
+    FIRST_RESPONSE_STOPS,
+    PERM_EVIDENCE_PACK,
+    PERM_EXPORT,
+    PERM_REVEAL,
+    PERM_VIEW_CONTACT,
+    RECEIPT_SHORT,
+    RESOLUTION_STOPS,
+    STATUTORY_STOPS,
+    STEP_LABELS,
+)
+from complaints.admin.panels import (
+    ComplaintActionInline,
+    HandOffForm,
+    IntakeForm,
+    QueueFilter,
+    ResolveForm,
+    assignable_staff,
+    mask_details,
+    request_may,
+)
 from complaints.clocks import describe, first_response_clock, resolution_clock, working_time
-from complaints.intake import normalize_phrase
 from complaints.models import (
-    API_CATEGORIES,
-    API_CHANNELS,
-    DESCRIPTION_MAX_LENGTH,
     Acknowledgement,
     Category,
     Complaint,
     ComplaintAction,
-    ComplaintSignal,
-    IntakeTrigger,
     Outcome,
     Status,
 )
@@ -54,7 +59,6 @@ from complaints.services.handling import (
     complaint_set_category,
 )
 from complaints.services.intake import complaint_acknowledgement_record, complaint_create
-from complaints.services.intake_words import intake_trigger_save
 from complaints.services.workflow import (
     allowed_steps,
     complaint_hand_off,
@@ -62,157 +66,14 @@ from complaints.services.workflow import (
     complaint_transition,
     proposed_outcome,
 )
-from pandorakart_wa.core.admin.generics import ModelAdmin, ModelForm, TabularInline
+from pandorakart_wa.core.admin.generics import ModelAdmin
 from pandorakart_wa.core.admin.mixins import (
-    REVEAL_PERMISSION,
     AuditTrailMixin,
     PhoneDigestFilter,
-    ReadOnlyAdminMixin,
     refuse_number_in_url,
 )
 from pandorakart_wa.core.audit import log_access
-from pandorakart_wa.core.phones import InvalidPhoneNumber, mask_phone, normalize_phone
 from pandorakart_wa.core.timefmt import staff_time
-
-PERM_EXPORT = "complaints.export_complaint_evidence"
-PERM_REVEAL = REVEAL_PERMISSION  # one rule for every reveal of a customer's data (number or contact details)
-PERM_VIEW_CONTACT = "consent.view_contact"
-PERM_EVIDENCE_PACK = "core.view_evidence_pack"
-STEP_LABELS: dict[str, str] = {
-    Status.ACKNOWLEDGED: "Acknowledge (first response)",
-    Status.INVESTIGATING: "Investigate",
-    Status.AWAITING_CUSTOMER: "Await customer (pauses the resolution clock)",
-    Status.CLOSED: "Close",
-    Status.REOPENED: "Reopen",
-}
-# Which action stops which clock, said on the complaint page next to the clocks.
-FIRST_RESPONSE_STOPS = ("the first staff step out of Received: Acknowledge, Investigate, “Receipt given” or Resolve. "
-                        "The automatic WhatsApp receipt does not stop it.")
-RESOLUTION_STOPS = "Resolve (an officer). Awaiting the customer pauses it: the due time moves later by the pause."
-STATUTORY_STOPS = "Resolve. It never pauses: DPDP's outer limit runs whatever the status."
-RECEIPT_SHORT = {
-    Acknowledgement.PENDING: "being sent",
-    Acknowledgement.SENT: "sent on WhatsApp",
-    Acknowledgement.OWED: "OWED by staff",
-    Acknowledgement.RECORDED: "given by staff",
-    Acknowledgement.NOT_NEEDED: "not needed",
-    Acknowledgement.ANONYMOUS: "not possible (anonymous)",
-}
-
-
-def _perm(request: HttpRequest, permission: str) -> bool:
-    return bool(request.user.has_perm(permission))
-
-
-def mask_details(value: str) -> str:
-    """An email address or number given for replies, masked for screens (r***@example.com)."""
-    if not value:
-        return ""
-    if "@" in value:
-        local, _, domain = value.partition("@")
-        return f"{local[:1]}***@{domain}"
-    try:
-        return mask_phone(normalize_phone(value))
-    except InvalidPhoneNumber:
-        return f"{value[:2]}***"
-
-
-class QueueFilter(admin.SimpleListFilter):
-    title = "queue"
-    parameter_name = "queue"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [
-            ("mine", "Mine"),
-            ("ready", "Ready for an officer"),
-            ("unassigned", "Unassigned"),
-            ("overdue", "Overdue"),
-            ("escalated", "Escalated to the DPO"),
-            ("ack_owed", "Receipt owed by staff"),
-        ]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        if value == "mine":
-            return selectors.queue_mine(queryset, request.user)
-        if value == "ready":
-            return selectors.queue_ready_for_officer(queryset)
-        if value == "unassigned":
-            return selectors.queue_unassigned(queryset)
-        if value == "overdue":
-            return selectors.queue_overdue(queryset)
-        if value == "escalated":
-            return selectors.queue_escalated(queryset)
-        if value == "ack_owed":
-            return queryset.filter(acknowledgement=Acknowledgement.OWED)
-        return queryset
-
-
-class ComplaintActionInline(ReadOnlyAdminMixin, TabularInline[ComplaintAction, Complaint]):
-    """The timeline: every action, oldest first, read-only for everyone."""
-
-    model = ComplaintAction
-    verbose_name = "timeline entry"
-    verbose_name_plural = "timeline"
-    fields = ("at", "kind", "from_status", "to_status", "by", "note", "visibility")
-    readonly_fields = fields
-    ordering = ("at", "id")
-    extra = 0
-    can_delete = False
-
-    @admin.display(description="by")
-    def by(self, action: ComplaintAction) -> str:
-        return action.actor_label or "the service"
-
-    @admin.display(description="visible to")
-    def visibility(self, action: ComplaintAction) -> str:
-        return "staff only" if action.internal else "customer too"
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return _perm(request, "complaints.view_complaint")
-
-
-class IntakeForm(forms.Form):
-    channel = forms.ChoiceField(choices=[(c.value, c.label) for c in API_CHANNELS])
-    category = forms.ChoiceField(choices=[(c.value, c.label) for c in API_CATEGORIES])
-    description = forms.CharField(max_length=DESCRIPTION_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 6}))
-    phone = forms.CharField(max_length=32, required=False, help_text="The customer's WhatsApp number, if known.")
-    customer_name = forms.CharField(max_length=200, required=False)
-    contact_details = forms.CharField(
-        max_length=300, required=False, help_text="Email address or number to answer on (encrypted)."
-    )
-    message_id = forms.UUIDField(required=False, help_text="The message complained about, if known.")
-
-
-class ResolveForm(forms.Form):
-    # No outcome is chosen for the officer: a default invites a wrong resolution.
-    outcome = forms.ChoiceField(choices=[("", "— choose the outcome —"), *Outcome.choices],
-                                error_messages={"required": "Choose the outcome."})
-    resolution = forms.CharField(
-        label="What the customer is told", widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
-        error_messages={"required": "Write the resolution the customer is told."},
-    )
-
-
-class HandOffForm(forms.Form):
-    findings = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
-                               error_messages={"required": "Write the findings the officer decides on."})
-    proposed_outcome = forms.ChoiceField(choices=[("", "— no proposal —"), *Outcome.choices], required=False)
-
-
-def _assignable() -> QuerySet[Any]:
-    codename = PERM_INVESTIGATE.split(".", 1)[1]
-    return (
-        get_user_model()
-        .objects.filter(is_active=True, is_staff=True)
-        .filter(
-            Q(is_superuser=True)
-            | Q(groups__permissions__codename=codename)
-            | Q(user_permissions__codename=codename)
-        )
-        .distinct()
-        .order_by("username")
-    )
 
 
 @admin.register(Complaint)
@@ -256,7 +117,7 @@ class ComplaintAdmin(AuditTrailMixin, ModelAdmin[Complaint]):
 
     # Nobody edits a complaint as a form: every change is a service call (the action panel).
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return _perm(request, PERM_ADD)
+        return request_may(request, PERM_ADD)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -460,29 +321,29 @@ class ComplaintAdmin(AuditTrailMixin, ModelAdmin[Complaint]):
                 steps=[(s, STEP_LABELS.get(s, s)) for s in steps],
                 may_resolve=Status.RESOLVED in allowed,
                 resolve_form=ResolveForm(),
-                may_hand_off=Status.READY_FOR_OFFICER in allowed and not _perm(request, PERM_RESOLVE),
+                may_hand_off=Status.READY_FOR_OFFICER in allowed and not request_may(request, PERM_RESOLVE),
                 hand_off_form=HandOffForm(),
                 hand_off=hand_off,
                 proposed_outcome=Outcome(proposal).label if proposal else "",
-                may_investigate=_perm(request, PERM_INVESTIGATE) and complaint.is_open,
-                may_escalate=_perm(request, PERM_ESCALATE) and not complaint.escalated_to_dpo,
-                may_assign=_perm(request, PERM_ASSIGN) and complaint.is_open,
-                may_take=_perm(request, PERM_INVESTIGATE) and complaint.is_open and complaint.assignee_id != user.pk,
-                assignable=_assignable() if _perm(request, PERM_ASSIGN) else [],
+                may_investigate=request_may(request, PERM_INVESTIGATE) and complaint.is_open,
+                may_escalate=request_may(request, PERM_ESCALATE) and not complaint.escalated_to_dpo,
+                may_assign=request_may(request, PERM_ASSIGN) and complaint.is_open,
+                may_take=request_may(request, PERM_INVESTIGATE) and complaint.is_open and complaint.assignee_id != user.pk,
+                assignable=assignable_staff() if request_may(request, PERM_ASSIGN) else [],
                 ack_open=complaint.acknowledgement in (Acknowledgement.OWED, Acknowledgement.PENDING),
                 categories=Category.choices,
                 clocks=self.clocks(complaint),
                 receipt=self.receipt_text(complaint),
                 evidence_url=reverse("admin:complaints_complaint_evidence", args=[complaint.pk])
-                if _perm(request, PERM_EXPORT) else "",
+                if request_may(request, PERM_EXPORT) else "",
                 reveal_url=reverse("admin:complaints_complaint_reveal", args=[complaint.pk])
-                if complaint.contact_details and _perm(request, PERM_REVEAL) else "",
+                if complaint.contact_details and request_may(request, PERM_REVEAL) else "",
                 customer_url=reverse("admin:consent_contact_change", args=[contact.pk])
-                if contact is not None and _perm(request, PERM_VIEW_CONTACT) else "",
+                if contact is not None and request_may(request, PERM_VIEW_CONTACT) else "",
                 evidence_pack_url=reverse("dashboard:evidence_pack", kwargs={"contact_id": contact.public_id})
-                if contact is not None and _perm(request, PERM_EVIDENCE_PACK) else "",
+                if contact is not None and request_may(request, PERM_EVIDENCE_PACK) else "",
                 message_url=reverse("admin:messaging_message_change", args=[complaint.message_id])
-                if complaint.message_id and _perm(request, "messaging.view_message") else "",
+                if complaint.message_id and request_may(request, "messaging.view_message") else "",
                 complaint_obj=complaint,
             )
         return super().change_view(request, object_id, form_url, extra)
@@ -582,7 +443,7 @@ class ComplaintAdmin(AuditTrailMixin, ModelAdmin[Complaint]):
 
     def evidence_view(self, request: HttpRequest, complaint_id: int) -> HttpResponse:
         """The evidence pack as one JSON file for a regulator; the export is audited."""
-        if not _perm(request, PERM_EXPORT):
+        if not request_may(request, PERM_EXPORT):
             raise PermissionDenied
         complaint = get_object_or_404(Complaint, pk=complaint_id)
         actions = complaint.actions.order_by("at", "id")
@@ -631,7 +492,7 @@ class ComplaintAdmin(AuditTrailMixin, ModelAdmin[Complaint]):
         """The reply address in full, once, recorded in the audit trail (POST only)."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        if not _perm(request, PERM_REVEAL):  # the same rule as a contact's number
+        if not request_may(request, PERM_REVEAL):  # the same rule as a contact's number
             raise PermissionDenied
         complaint = get_object_or_404(Complaint, pk=complaint_id)
         log_access(user=request.user, obj_or_label=complaint,  # type: ignore[arg-type]
@@ -642,44 +503,3 @@ class ComplaintAdmin(AuditTrailMixin, ModelAdmin[Complaint]):
             "complaint": complaint,
             "opts": self.model._meta,
         })
-
-
-@admin.register(ComplaintSignal)
-class ComplaintSignalAdmin(ReadOnlyAdminMixin, ModelAdmin[ComplaintSignal]):
-    list_display = ("occurred_at", "kind", "template", "contact", "message_id", "complaint")
-    list_filter = ("kind", "template", "occurred_at")
-    list_select_related = ("template", "contact", "complaint")
-    date_hierarchy = "occurred_at"
-    fields = ("kind", "occurred_at", "contact", "template", "message", "complaint", "dedupe_key", "detail",
-              "created_at")
-    readonly_fields = fields
-    show_full_result_count = False
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        return {}
-
-
-class IntakeTriggerForm(ModelForm[IntakeTrigger]):
-    class Meta:
-        model = IntakeTrigger
-        fields = ("phrase", "kind", "whole_message", "active")
-
-    def clean_phrase(self) -> str:
-        phrase = str(self.cleaned_data.get("phrase") or "")
-        normalized = normalize_phrase(phrase)
-        if not normalized:
-            raise forms.ValidationError("An intake word needs at least one letter.")
-        if IntakeTrigger.objects.filter(normalized=normalized).exclude(pk=self.instance.pk).exists():
-            raise forms.ValidationError("This word is already on the list.")
-        return phrase
-
-
-@admin.register(IntakeTrigger)
-class IntakeTriggerAdmin(AuditTrailMixin, ModelAdmin[IntakeTrigger]):
-    form = IntakeTriggerForm
-    list_display = ("phrase", "kind", "whole_message", "active")
-    list_filter = ("kind", "whole_message", "active")
-    search_fields = ("phrase",)
-
-    def save_model(self, request: HttpRequest, obj: IntakeTrigger, form: Any, change: bool) -> None:
-        intake_trigger_save(trigger=obj, actor=request.user)  # type: ignore[arg-type]
