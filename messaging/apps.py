@@ -7,4 +7,6 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messaging"
 
     def ready(self) -> None:
-        from messaging import audit  # noqa: F401  (registers the models with django-auditlog)
+        # the models' registration with django-auditlog, and the Celery tasks messaging/wake.py
+        # names (registered in every process, web included)
+        from messaging import audit, tasks  # noqa: F401
