@@ -16,6 +16,9 @@ class CoreConfig(AppConfig):
             checks,  # noqa: F401  (registers the system checks)
             wiring,
         )
-        from pandorakart_wa.core.api import schema  # noqa: F401  (registers the OpenAPI auth scheme)
+
+        # the OpenAPI auth scheme; the API keys' cache invalidation, connected in every process (a
+        # key revoked in one that never served the API must still reach the others)
+        from pandorakart_wa.core.api import auth, schema  # noqa: F401
 
         wiring.connect()

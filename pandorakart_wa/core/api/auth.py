@@ -6,8 +6,10 @@ a third of its web time looking its key up. What makes that safe is the keys' ge
 counter in the cache that every change to a key row bumps when it commits (a revocation, an
 expiry, a new scope: `keys_changed`, connected below); each request reads it (one cache round
 trip, where the key's query was a SQL round trip and the ORM's work), and a remembered key whose
-generation has moved is looked up again. A row changed behind Django's back (SQL by hand) is seen within
-API_KEY_CACHE_SECONDS.
+generation has moved is looked up again. The counter is shared through Redis (REDIS_URL, production); with the
+in-process cache (the run command) other processes see a change within API_KEY_CACHE_SECONDS, as
+every process does for a row changed behind Django's back (SQL by hand). The receivers below are
+connected at start-up (the core app's ready() imports this module).
 """
 
 from __future__ import annotations
