@@ -7,9 +7,8 @@ changes nothing. Saving the form appends to the ledger through consent.services'
 under the contact's lock, in one transaction: the withdrawals first, then the new consents
 under the notice in force, all with source `preference_centre` and the customer as the actor.
 
-Kept beside consent/services.py (already past a thousand lines) rather than in it, as DESIGN.md
-asks of a role that grows; it uses that module's append and lock helpers, so there is still one
-way into the ledger.
+It uses consent/services/common.py's append and lock helpers, so there is still one way into the
+ledger.
 """
 
 from __future__ import annotations
