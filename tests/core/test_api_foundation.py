@@ -223,3 +223,10 @@ def test_the_rate_limit_slides_across_windows(api_client, monkeypatch, any_cache
     assert int(refused["Retry-After"]) == 14
     clock[0] += 14
     assert api_client.get("/api/v1/ping").status_code == 200
+
+
+def test_with_no_memory_every_request_looks_its_key_up(api_client, api_key, settings):
+    settings.API_KEY_CACHE_SECONDS = 0
+    assert api_client.get("/api/v1/ping").status_code == 200
+    StorefrontApiKey.objects.filter(pk=api_key[0].pk).update(revoked=True)  # no generation bump
+    assert api_client.get("/api/v1/ping").status_code == 401

@@ -78,6 +78,15 @@ def _remembered(digest: str, generation: int) -> StorefrontApiKey | None:
     return api_key
 
 
+def _verified_key(key: str) -> StorefrontApiKey:
+    """The usable key row `key` names, its secret checked; AuthenticationFailed otherwise."""
+    rows = StorefrontApiKey.objects.get_usable_keys().select_related("actor")
+    api_key: StorefrontApiKey | None = rows.filter(prefix=key.partition(".")[0]).first()
+    if api_key is None or not api_key.is_valid(key):
+        raise exceptions.AuthenticationFailed("The API key is not valid, revoked or expired.")
+    return api_key
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """`request.auth` is the StorefrontApiKey; `request.user` its audit actor (never staff)."""
 
@@ -89,17 +98,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if keyword != KEYWORD or not key.strip():
             raise exceptions.AuthenticationFailed("The Authorization header must be 'Api-Key <key>'.")
         key = key.strip()
-        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-        generation = keys_generation()
-        api_key = _remembered(digest, generation) if settings.API_KEY_CACHE_SECONDS > 0 else None
+        remember = settings.API_KEY_CACHE_SECONDS > 0
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest() if remember else ""
+        generation = keys_generation() if remember else 0  # the cache round trip only when it can help
+        api_key = _remembered(digest, generation) if remember else None
         if api_key is None:
-            prefix = key.partition(".")[0]
-            api_key = (
-                StorefrontApiKey.objects.get_usable_keys().select_related("actor").filter(prefix=prefix).first()
-            )
-            if api_key is None or not api_key.is_valid(key):
-                raise exceptions.AuthenticationFailed("The API key is not valid, revoked or expired.")
-            if settings.API_KEY_CACHE_SECONDS > 0:
+            api_key = _verified_key(key)
+            if remember:
                 with _verified_lock:
                     _verified[digest] = (api_key, generation, time.monotonic())
         bind_actor(api_key.actor)
