@@ -225,6 +225,18 @@ def test_the_rate_limit_slides_across_windows(api_client, monkeypatch, any_cache
     assert api_client.get("/api/v1/ping").status_code == 200
 
 
+def test_with_redis_a_request_is_counted_in_one_pipelined_round_trip(api_client, monkeypatch, any_cache):
+    from django.core.cache.backends.redis import RedisCache
+
+    def not_this_path(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the throttle took the read-then-count path on Redis")
+
+    if any_cache == "redis":  # the production cache: counted and read in one pipeline, no get_many/incr
+        monkeypatch.setattr(RedisCache, "get_many", not_this_path)
+        monkeypatch.setattr(RedisCache, "incr", not_this_path)
+    assert [api_client.get("/api/v1/ping").status_code for _ in range(3)] == [200] * 3
+
+
 def test_with_no_memory_every_request_looks_its_key_up(api_client, api_key, settings):
     settings.API_KEY_CACHE_SECONDS = 0
     assert api_client.get("/api/v1/ping").status_code == 200
