@@ -31,7 +31,7 @@ def any_cache(request: Any, settings: Any) -> Iterator[str]:
             missing("needs Redis (CELERY_BROKER_URL)")
         url = urlunsplit((broker.scheme, broker.netloc, f"/{int(broker.path.strip('/') or 0) + 2}", "", ""))
         redis.Redis.from_url(url).flushdb()
-        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
+        settings.CACHES = {"default": {"BACKEND": "pandorakart_wa.core.cache.RedisCache", "LOCATION": url}}
     cache.clear()
     yield request.param
     cache.clear()
