@@ -30,6 +30,7 @@ from consent.selectors import consent_decisions, revocation_clock_expression
 from consent.services.inbound import consent_record_platform_opt_out, contact_mark_undeliverable
 from messaging.control import sending_stop_all
 from messaging.gate import any_consent, gate, in_array, sending_policy
+from messaging.held import HOLD_MAX_AGE, HOLD_RECHECK, TEMPLATE_HELD
 from messaging.hooks import failure_listeners
 from messaging.inflight import in_flight
 from messaging.models import (
@@ -585,36 +586,3 @@ def messages_fail_stale_sending(*, older_than: dt.timedelta | None = None) -> in
     if unknown:
         logger.warning("%s messages had no status from Meta after %s; marked delivery unknown", len(unknown), window)
     return len(unknown)
-
-
-# --- Template holds ------------------------------------------------------------------------
-
-TEMPLATE_HELD = "template_held"
-HOLD_RECHECK = dt.timedelta(minutes=15)  # a held message looks at its template again after this
-HOLD_MAX_AGE = dt.timedelta(hours=24)  # held longer than this, a message is suppressed for good
-
-
-def messages_hold_for_template(*, template_id: int) -> int:
-    """Keep the template's queued messages queued but not due until the hold is re-checked."""
-    now = timezone.now()
-    ids = list(
-        Message.objects.filter(template_id=template_id, status=MessageStatus.QUEUED).values_list("id", flat=True)
-    )
-    if ids:
-        Message.objects.filter(id__in=ids).update(not_before=now + HOLD_RECHECK, reason=TEMPLATE_HELD, updated_at=now)
-        MessageEvent.objects.bulk_create(
-            [MessageEvent(message_id=mid, status=MessageStatus.QUEUED, at=now, source=Source.SYSTEM,
-                          detail={"held": TEMPLATE_HELD}) for mid in ids]
-        )
-    return len(ids)
-
-
-def messages_release_for_template(*, template_id: int) -> int:
-    """A released template's held messages are due again (the sweeper and campaign senders
-    pick them up, and the send-time gate checks everything afresh)."""
-    released = Message.objects.filter(
-        template_id=template_id, status=MessageStatus.QUEUED, reason=TEMPLATE_HELD
-    ).update(not_before=None, reason="", updated_at=timezone.now())
-    if released:
-        transaction.on_commit(outbox_wake)
-    return released

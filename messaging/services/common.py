@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Max
 from django.utils import timezone
 
+from messaging.held import messages_hold_for_template
 from messaging.lint import Finding, Severity, lint_template
 from messaging.models import (
     HoldReason,
@@ -21,7 +22,6 @@ from messaging.models import (
     TemplateStatusEvent,
 )
 from messaging.selectors import lint_vocabulary, revision_content
-from messaging.sending import messages_hold_for_template
 from pandorakart_wa.core.audit import User, is_system
 
 logger = logging.getLogger(__name__)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from messaging.held import messages_release_for_template
 from messaging.lint import Finding, Severity
 from messaging.models import (
     HoldReason,
@@ -16,7 +17,6 @@ from messaging.models import (
     TemplateRevision,
     TemplateStatusEvent,
 )
-from messaging.sending import messages_release_for_template
 from messaging.services.common import (
     PERM_APPROVE,
     Source,

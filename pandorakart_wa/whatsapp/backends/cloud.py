@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
@@ -32,6 +32,7 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
+from pandorakart_wa.whatsapp.backends.waves import SEND_ALIGN_SECONDS, Refusal, waves
 from pandorakart_wa.whatsapp.base import (
     BaseBackend,
     Late,
@@ -102,57 +103,6 @@ def _never_sent(exc: requests.RequestException) -> bool:
         nested = next((a for a in args if isinstance(a, BaseException)), None)
         node = nested or node.__cause__ or node.__context__
     return False
-
-
-WAVE_GATHER_SECONDS = 0.010  # a wave of fewer than WAVE_MIN waits this long once for more connections
-WAVE_MIN = 32
-# A wave whose slot was waited for leaves this long after it, once its release check is done:
-# the check's own time (a few ms, varying) then no longer moves sends closer together than the
-# rate limiter spaced them. (Past slots, when the limiter does not bind, leave at once.)
-SEND_ALIGN_SECONDS = 0.008
-
-
-class _Refusal(list[bool]):
-    """Every message of a wave held back, for one reason."""
-
-    def __init__(self, count: int, reason: Withheld) -> None:
-        super().__init__([False] * count)
-        self.reason = reason
-
-
-def _waves(messages: Sequence[OutboundMessage], permits: threading.BoundedSemaphore) -> Iterator[tuple[list[int], bool]]:
-    """Indices of `messages` in slot order, grouped into waves that may leave now: each
-    message's slot is open and a permit (a free connection) is held for it; the consumer
-    passes each permit on or gives it back. With each wave: whether its slot was waited for
-    (the rate limiter binds) rather than already past."""
-    order = sorted(range(len(messages)), key=lambda i: messages[i].not_before or 0.0)
-    position = 0
-    while position < len(order):
-        first = messages[order[position]]
-        delay = (first.not_before or 0.0) - time.time()
-        if delay > 0:
-            time.sleep(delay)
-        permits.acquire()
-        wave = [order[position]]
-        position += 1
-        gathered = False
-        try:
-            while position < len(order):
-                if (messages[order[position]].not_before or 0.0) > time.time():
-                    break
-                if permits.acquire(blocking=False):
-                    wave.append(order[position])
-                    position += 1
-                    continue
-                if gathered or len(wave) >= WAVE_MIN:
-                    break
-                gathered = True  # few connections free: give in-flight sends a moment to finish
-                time.sleep(WAVE_GATHER_SECONDS)
-        except BaseException:  # interrupted (time limit) while gathering: give the permits back
-            for _ in wave:
-                permits.release()
-            raise
-        yield wave, delay > 0
 
 
 def _gevent_active() -> bool:
@@ -458,7 +408,7 @@ class CloudBackend(BaseBackend):
                     future.result()
 
         try:
-            for wave, paced in _waves(messages, permits):
+            for wave, paced in waves(messages, permits):
                 handed = 0  # permits passed on to a send (released when it ends) or given back
                 try:
                     allowed = self._release_wave(release, [messages[i] for i in wave])
@@ -471,7 +421,7 @@ class CloudBackend(BaseBackend):
                         if ok and (not_after is None or now <= not_after):
                             submit(index)
                         else:
-                            if isinstance(allowed, _Refusal):
+                            if isinstance(allowed, Refusal):
                                 results[index] = allowed.reason
                             elif ok:  # it missed its slot: sent now it would crowd the next ones
                                 results[index] = Late("missed its rate-limit slot")
@@ -497,7 +447,7 @@ class CloudBackend(BaseBackend):
             return allowed
         except Exception as exc:  # nothing is known to be allowed: nothing leaves
             logger.exception("The release hook failed; %s messages held back", len(wave))
-            return _Refusal(len(wave), Withheld(f"the release check failed: {exc!r}"))
+            return Refusal(len(wave), Withheld(f"the release check failed: {exc!r}"))
 
     def _permits(self) -> threading.BoundedSemaphore:
         """Connections in flight, per process (shared by concurrent send_batch calls)."""
