@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -163,32 +163,23 @@ def encrypt_plaintext_rows(
     configured key is left alone, so it can run twice. A JSON column's stored text is valid JSON
     already, so EncryptedJSONField's values are encrypted as they are. Returns how many it encrypted."""
     multi, _ = _fernets(_keys())
-    connection = transaction.get_connection(model._default_manager.db)
-    done = 0
-    for field_name in field_names:
-        after: Any = 0
-        while True:
-            rows = _raw_tokens(model, field_name, after, batch_size)
-            if not rows:
-                break
-            after = rows[-1][0]
-            plain = [(pk, raw) for pk, raw in rows if raw and not _is_token(multi, raw)]
-            if not plain:
-                continue
-            with transaction.atomic(using=model._default_manager.db):
-                _reencrypt_allowed(connection)
-                for pk, raw in plain:
-                    token = multi.encrypt(raw.encode("utf-8")).decode("ascii")
-                    model._default_manager.filter(pk=pk).update(**{field_name: _RawToken(token)})
-            done += len(plain)
-    return done
+    return sum(_rewrite_raw(model, field_names, batch_size,
+                            lambda raw: None if _is_token(multi, raw) else multi.encrypt(raw.encode("utf-8")).decode("ascii")))
 
 
 def decrypt_token_rows(model: type[models.Model], field_names: Sequence[str], *, batch_size: int = ROTATE_BATCH_SIZE) -> int:
     """The reverse of encrypt_plaintext_rows (a data migration taken back): tokens become plain text."""
     multi, _ = _fernets(_keys())
+    return sum(_rewrite_raw(model, field_names, batch_size,
+                            lambda raw: multi.decrypt(raw.encode("ascii")).decode("utf-8") if _is_token(multi, raw) else None))
+
+
+def _rewrite_raw(model: type[models.Model], field_names: Sequence[str], batch_size: int,
+                 rewrite: Callable[[str], str | None]) -> Iterator[int]:
+    """Every stored (raw) value of `field_names`, in pk order and batches of `batch_size`: where
+    `rewrite(raw)` gives a new raw value, it is written as is, one transaction per batch that
+    may rewrite append-only tables' encrypted columns. Yields the rows rewritten per batch."""
     connection = transaction.get_connection(model._default_manager.db)
-    done = 0
     for field_name in field_names:
         after: Any = 0
         while True:
@@ -196,16 +187,14 @@ def decrypt_token_rows(model: type[models.Model], field_names: Sequence[str], *,
             if not rows:
                 break
             after = rows[-1][0]
-            tokens = [(pk, raw) for pk, raw in rows if raw and _is_token(multi, raw)]
-            if not tokens:
-                continue
-            with transaction.atomic(using=model._default_manager.db):
-                _reencrypt_allowed(connection)
-                for pk, raw in tokens:
-                    plain = multi.decrypt(raw.encode("ascii")).decode("utf-8")
-                    model._default_manager.filter(pk=pk).update(**{field_name: _RawToken(plain)})
-            done += len(tokens)
-    return done
+            changed = [(pk, new) for pk, raw in rows if raw and (new := rewrite(raw)) is not None]
+            if changed:
+                with transaction.atomic(using=model._default_manager.db):
+                    _reencrypt_allowed(connection)
+                    for pk, new in changed:
+                        # .update() would encrypt again: write the new value as a raw one.
+                        model._default_manager.filter(pk=pk).update(**{field_name: _RawToken(new)})
+            yield len(changed)
 
 
 def _is_token(multi: MultiFernet, value: str) -> bool:
@@ -236,22 +225,8 @@ def rotate_encrypted_field(
     keys can be removed from FIELD_ENCRYPTION_KEYS once this has run to the end.
     """
     multi, _ = _fernets(_keys())
-    for field_name in field_names:
-        after: Any = 0
-        while True:
-            rows = _raw_tokens(model, field_name, after, batch_size)
-            if not rows:
-                break
-            after = rows[-1][0]
-            stale = [(pk, token) for pk, token in rows if token and not is_current(token)]
-            if stale:
-                with transaction.atomic(using=model._default_manager.db):
-                    _reencrypt_allowed(transaction.get_connection(model._default_manager.db))
-                    for pk, token in stale:
-                        rotated = multi.rotate(token.encode("ascii")).decode("ascii")
-                        # .update() would encrypt again: write the rotated token as a raw value.
-                        model._default_manager.filter(pk=pk).update(**{field_name: _RawToken(rotated)})
-            yield len(stale)
+    return _rewrite_raw(model, field_names, batch_size,
+                        lambda token: None if is_current(token) else multi.rotate(token.encode("ascii")).decode("ascii"))
 
 
 class _RawToken(models.Value):
