@@ -241,6 +241,25 @@ def contacts_by_digest(digests: Collection[str]) -> dict[str, Contact]:
     return {str(contact.phone_digest): contact for contact in found}
 
 
+def contact_ids_by_digest(digests: Collection[str]) -> dict[str, int]:
+    """The contact ids of these phone digests, by digest, erased contacts included (their
+    number stays suppressed: a campaign's audience file still names them)."""
+    rows = Contact.objects.filter(phone_digest__in=list(digests)).values_list("phone_digest", "id")
+    return {str(digest): cid for digest, cid in rows}
+
+
+def contacts_erased(contact_ids: Collection[int]) -> set[int]:
+    """Which of these contacts are erased (there is no one to write to)."""
+    return set(Contact.objects.filter(id__in=list(contact_ids), erased=True).values_list("id", flat=True))
+
+
+def contacts_last_inbound(contact_ids: Collection[int]) -> dict[int, tuple[bool, datetime | None]]:
+    """(erased, when the customer last wrote to us) of these contacts, by id: what a reply inside
+    the customer-service window is judged by. Contacts that do not exist are left out."""
+    return {cid: (erased, last_inbound_at) for cid, erased, last_inbound_at in
+            Contact.objects.filter(id__in=list(contact_ids)).values_list("id", "erased", "last_inbound_at")}
+
+
 def contact_for_wa_identity(*, wa_id: str | None = None, user_id: str | None = None) -> Contact | None:
     """The contact behind a webhook's sender (wa_id digits, or the BSUID when the number is hidden)."""
     e164 = wa_id_e164(wa_id)

@@ -23,9 +23,8 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from consent.models import Contact
 from consent.purposes import Purpose
-from consent.selectors import consent_opted_in_contact_ids
+from consent.selectors import consent_opted_in_contact_ids, contact_ids_by_digest
 from messaging.gate import gate, sending_policy
 from messaging.models import Campaign, Message, MessageEvent, MessageKind, MessageStatus, MessageTemplate
 from messaging.selectors import template_get, template_send_variable_count, template_usable
@@ -34,7 +33,7 @@ from messaging.wording import variable_count_error
 from pandorakart_wa.core.audit import SYSTEM_USER_PREFIX
 from pandorakart_wa.core.errors import ApplicationError
 from pandorakart_wa.core.phones import InvalidPhoneNumber, normalize_phone, phone_digest
-from profile.models import PolicyVersion
+from profile.selectors import policy_version_get
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +227,7 @@ def _audience_contact_ids(campaign: Campaign, skipped: Counter[str]) -> Iterator
         return
     with campaign.audience_file.open("rb") as stream:
         for digests in _csv_digests(stream, skipped):
-            found = dict(Contact.objects.filter(phone_digest__in=digests).values_list("phone_digest", "id"))
+            found = contact_ids_by_digest(digests)
             skipped[UNMATCHED] += len(digests) - len(found)  # numbers never seen: no consent
             if found:
                 yield list(found.values())
@@ -345,7 +344,7 @@ def policy_change_notify(*, policy_version_id: int) -> Campaign:
     the `policy_update_notice` utility template to everyone holding any consent. Idempotent per
     policy version: a second call returns the campaign already started."""
 
-    version = PolicyVersion.objects.get(pk=policy_version_id)
+    version = policy_version_get(pk=policy_version_id)
     reason = f"policy-version:{version.pk}"
     existing = Campaign.objects.filter(reason=reason).exclude(status=Campaign.Status.CANCELLED).first()
     if existing is not None:

@@ -19,9 +19,8 @@ from django.db.models import Count
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from consent.models import Contact
 from consent.purposes import Purpose
-from consent.selectors import SendFacts, consent_decisions, contact_send_facts
+from consent.selectors import SendFacts, consent_decisions, contact_send_facts, contacts_last_inbound
 from consent.types import PolicyCode
 from messaging.models import Message, MessageKind, MessageStatus, MessageTemplate, SendingPolicy
 from messaging.selectors import template_usable
@@ -103,12 +102,7 @@ def any_consent(contact_ids: Sequence[int]) -> dict[int, str]:
 
 def _confirmation_gate(contact_ids: Sequence[int], now: dt.datetime) -> dict[int, GateResult]:
     results: dict[int, GateResult] = {}
-    rows = {
-        cid: (erased, last_inbound_at)
-        for cid, erased, last_inbound_at in Contact.objects.filter(id__in=list(contact_ids)).values_list(
-            "id", "erased", "last_inbound_at"
-        )
-    }
+    rows = contacts_last_inbound(contact_ids)
     for contact_id in contact_ids:
         erased, last_inbound_at = rows.get(contact_id, (True, None))
         if erased:

@@ -24,9 +24,8 @@ from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from consent.models import Contact
 from consent.purposes import TemplateCategory
-from consent.selectors import consent_decisions, revocation_clock_expression
+from consent.selectors import consent_decisions, contacts_erased, revocation_clock_expression
 from consent.services.inbound import consent_record_platform_opt_out, contact_mark_undeliverable
 from messaging.control import sending_stop_all
 from messaging.gate import any_consent, gate, in_array, sending_policy
@@ -307,7 +306,7 @@ def _last_check(messages: Sequence[Message]) -> dict[Any, tuple[str, str]]:
         if kind == MessageKind.NOTICE:
             codes = any_consent(contact_ids)
         elif kind == MessageKind.CONFIRMATION:
-            erased = set(Contact.objects.filter(id__in=contact_ids, erased=True).values_list("id", flat=True))
+            erased = contacts_erased(contact_ids)
             codes = dict.fromkeys(erased, "contact_erased")
         else:
             codes = {cid: str(d.reason) for cid, d in consent_decisions(contact_ids=contact_ids, purpose=purpose).items()

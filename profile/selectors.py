@@ -33,5 +33,10 @@ def policy_current() -> PolicyVersion | None:
     return policy_published().first()
 
 
+def policy_version_get(*, pk: int) -> PolicyVersion:
+    """One policy version (PolicyVersion.DoesNotExist when there is none)."""
+    return PolicyVersion.objects.get(pk=pk)
+
+
 def alerts_open() -> QuerySet[ComplianceAlert]:
     return ComplianceAlert.objects.filter(acknowledged_at__isnull=True).order_by("-raised_at")
