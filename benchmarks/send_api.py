@@ -14,8 +14,12 @@ Clients are `requests` sessions in threads of a separate process.
 Phases, each to customers of its own (Meta's pair rate allows one message per customer per 6 s):
   ceiling  32 clients POST Meta-shaped template sends straight to the fake: the bare ceiling
   ping     32 clients GET /api/v1/ping (key check and nothing else): the intake baseline
+  alone    the same 2,000 POSTs before the Celery workers start: the intake's own rate, with
+           nothing else on the host (the ping's conditions); then the workers start and drain
+           them: the dispatcher's rate alone (first request at Meta -> last)
   single   32 clients POST /api/v1/messages, 2,000 template messages to opted-in customers:
-           intake (first POST -> last 202) and end to end (first POST -> last request at Meta)
+           intake (first POST -> last 202) and end to end (first POST -> last request at Meta),
+           the workers sending while the storefront posts
   batch    POST /api/v1/messages/batch, 1,000 items per request: end to end
   latency  one message at a time at 20/s offered: POST -> the request at Meta, p50/p95
 Throughout, PostgreSQL connections of the benchmark database (pg_stat_activity) are sampled
@@ -345,6 +349,37 @@ def phase_single(web: Web, key: str, control: Any, args: argparse.Namespace, fir
             "post_p95_ms": 1000 * latencies[int(len(latencies) * 0.95)], "seconds": max(times.values()) - began}
 
 
+def phase_alone(web: Web, key: str, args: argparse.Namespace, first: int) -> dict[str, Any]:
+    """POSTs while no worker runs (their wakes wait in the broker): the intake's own rate."""
+    headers = {"Authorization": f"Api-Key {key}"}
+    jobs = [["POST", f"{web.url}/api/v1/messages", message_body(first + n), headers] for n in range(args.messages)]
+    results = run_clients(jobs, args.clients)
+    check_statuses(results, 202)
+    span = max(r[1] for r in results) - min(r[0] for r in results)
+    latencies = sorted(r[1] - r[0] for r in results)
+    return {"intake": rate(len(results), span), "ids": {r[3] for r in results},
+            "post_p50_ms": 1000 * latencies[len(latencies) // 2]}
+
+
+PARKED = "bench-parked"  # the workers' queue until unpark(): nothing is sent there
+
+
+def unpark(workers: int) -> None:
+    """The workers start consuming the default queue (where the dispatcher's wakes wait)."""
+    from pandorakart_wa.celery import app
+
+    replies = app.control.add_consumer("celery", reply=True, timeout=10)
+    if len(replies) < workers:
+        raise RuntimeError(f"only {len(replies)} of {workers} workers took the default queue: {replies}")
+
+
+def phase_drain(control: Any, ids: set[str]) -> dict[str, Any]:
+    """The workers (started just now) send what the alone phase queued: first -> last at Meta."""
+    times = wait_sent(control, ids, 120)
+    span = max(times.values()) - min(times.values()) if times else 0.0
+    return {"rate": rate(len(times), span), "at_meta": len(times), "count": len(ids)}
+
+
 def phase_batch(web: Web, key: str, control: Any, args: argparse.Namespace, first: int) -> dict[str, Any]:
     headers = {"Authorization": f"Api-Key {key}"}
     jobs = []
@@ -401,7 +436,7 @@ def main() -> None:
                              "everywhere")
     parser.add_argument("--pool-size", type=int, default=8, help="DATABASE_POOL_MAX_SIZE with --db-conn pool "
                         "(at least each process's concurrency: celery -c 8, gunicorn's threads)")
-    parser.add_argument("--phases", default="ceiling,ping,single,batch,latency")
+    parser.add_argument("--phases", default="ceiling,ping,alone,single,batch,latency")
     parser.add_argument("--no-validate", action="store_true", help="the fake skips its OpenAPI body checks")
     parser.add_argument("--client-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -429,7 +464,7 @@ def main() -> None:
         from benchmarks.common_send import load_audience, no_quiet_hours, sendable_template
         from pandorakart_wa.core.api.keys import api_key_create
 
-        total = args.messages + args.batch_messages + int(args.rate * args.rate_seconds) + 10
+        total = 2 * args.messages + args.batch_messages + int(args.rate * args.rate_seconds) + 10
         load_audience(total, purposes=("order_updates",))
         sendable_template(TEMPLATE, "UTILITY")
         no_quiet_hours()
@@ -444,7 +479,9 @@ def main() -> None:
             control.set_latency(args.latency_ms)
         web = Web(web_env, args)
         processes.append(web)
-        workers = [Worker(worker_env, pool="gevent", concurrency=8, name=f"api{i}",
+        # The workers start parked on a queue of their own: ping and the alone phase then run with
+        # them idle, and they start on the default queue when told (Celery's add_consumer).
+        workers = [Worker(worker_env, pool="gevent", concurrency=8, name=f"api{i}", queues=PARKED,
                           log_path=f"/tmp/pk-bench-api-worker{i}.log").start() for i in range(args.worker_processes)]
         processes.extend(workers)
         beat = start_beat(worker_env)
@@ -458,12 +495,24 @@ def main() -> None:
             results["ping"] = phase_ping(web, key, args)
             peaks["ping"] = sampler.take()
             cpu["ping"] = (METER[0].take(), CLIENT_CPU[-1], args.messages)
+        alone_ids: set[str] = set()
+        if "alone" in phases:
+            METER[0].take()
+            results["alone"] = phase_alone(web, key, args, args.messages)
+            alone_ids = results["alone"].pop("ids")
+            peaks["alone"] = sampler.take()
+            cpu["alone"] = (METER[0].take(), CLIENT_CPU[-1], args.messages)
+        unpark(len(workers))
+        if alone_ids:
+            results["drain"] = phase_drain(control, alone_ids)
+            peaks["drain"] = sampler.take()
+            cpu["drain"] = (METER[0].take(), 0.0, len(alone_ids))
         if "single" in phases:
             METER[0].take()
             results["single"] = phase_single(web, key, control, args, first)
             peaks["single"] = sampler.take()
             cpu["single"] = (METER[0].take(), CLIENT_CPU[-1], args.messages)
-        first += args.messages
+        first += 2 * args.messages
         if "batch" in phases:
             METER[0].take()
             results["batch"] = phase_batch(web, key, control, args, first)
@@ -501,12 +550,22 @@ def main() -> None:
         r = results["ping"]
         lines.append(f"ping       : {r['rate']:8,.0f} req/s  (GET /api/v1/ping, {args.clients} clients, p50 "
                      f"{r['p50_ms']:.0f} ms; peak PG connections {peaks['ping']})")
+    if "alone" in results:
+        r = results["alone"]
+        alone_ratio = f"{r['intake'] / results['ping']['rate']:.2f} of ping" if "ping" in results else ""
+        lines.append(f"intake alone: {r['intake']:7,.0f} msg/s  (the same POSTs before the workers start; {alone_ratio}; "
+                     f"POST p50 {r['post_p50_ms']:.0f} ms; peak PG connections {peaks['alone']})")
+    if "drain" in results:
+        r = results["drain"]
+        lines.append(f"drain alone: {r['rate']:8,.0f} msg/s  (the workers send those: first -> last at Meta, "
+                     f"{r['at_meta']:,}/{r['count']:,}; peak PG connections {peaks['drain']})")
     if "single" in results:
         r = results["single"]
         ratio = f"{r['e2e'] / ceiling:.2f} of the ceiling" if ceiling else ""
         intake_ratio = f"{r['intake'] / results['ping']['rate']:.2f} of ping" if "ping" in results else ""
-        lines.append(f"intake     : {r['intake']:8,.0f} msg/s  (POST /api/v1/messages, {args.clients} clients: first POST "
-                     f"-> last 202; {intake_ratio}; POST p50 {r['post_p50_ms']:.0f} ms, p95 {r['post_p95_ms']:.0f} ms)")
+        lines.append(f"intake     : {r['intake']:8,.0f} msg/s  (POST /api/v1/messages, {args.clients} clients, the "
+                     f"workers sending meanwhile: first POST -> last 202; {intake_ratio}; POST p50 "
+                     f"{r['post_p50_ms']:.0f} ms, p95 {r['post_p95_ms']:.0f} ms)")
         lines.append(f"end to end : {r['e2e']:8,.0f} msg/s  (first POST -> last request at Meta, {r['at_meta']:,}/"
                      f"{r['count']:,} in {r['seconds']:.2f} s; {ratio}; peak PG connections {peaks['single']})")
     if "batch" in results:
@@ -533,6 +592,9 @@ def main() -> None:
         targets.append(f"e2e >= 0.75 x ceiling: {'yes' if results['single']['e2e'] >= 0.75 * ceiling else 'NO'}")
     if "single" in results and "ping" in results:
         targets.append(f"intake >= 0.5 x ping: {'yes' if results['single']['intake'] >= 0.5 * results['ping']['rate'] else 'NO'}")
+    if "alone" in results and "ping" in results:
+        alone_met = results["alone"]["intake"] >= 0.5 * results["ping"]["rate"]
+        targets.append(f"intake alone >= 0.5 x ping: {'yes' if alone_met else 'NO'}")
     if "batch" in results:
         targets.append(f"batch >= 1,000/s: {'yes' if results['batch']['e2e'] >= 1000 else 'NO'}")
     if "latency" in results:

@@ -310,10 +310,20 @@ def _insert(candidates: Sequence[_Candidate], *, api_key: StorefrontApiKey | Non
 def _insert_pg(rows: Sequence[dict[str, Any]], details: Sequence[str], *, source: str, now: dt.datetime) -> set[Any]:
     """Messages (their column values, `id` and `created_at` given) and their `queued` events
     with `details`, in one statement; the ids written."""
+    events = MessageEvent._meta.db_table
+    if len(rows) == 1:  # a single POST: scalars (adapting 26 one-element arrays cost more than the INSERT)
+        fields, defaults, insert_sql = _insert_shape_one()
+        (row,) = rows
+        sql = (f"WITH m AS ({insert_sql}) "  # noqa: S608 - our tables and the ORM's own columns
+               f"INSERT INTO {events} (message_id, status, at, source, detail) "
+               "SELECT m.id, %s, %s, %s, %s::jsonb FROM m RETURNING message_id")
+        params = [_db_value(f, row.get(f.attname, default)) for f, default in zip(fields, defaults, strict=True)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, MessageStatus.QUEUED, now, source, details[0]])
+            return {r[0] for r in cursor.fetchall()}
     fields, defaults, insert_sql = _insert_shape()
     insert_params = [[_db_value(f, row.get(f.attname, default)) for row in rows] for f, default in zip(fields, defaults,
                                                                                                      strict=True)]
-    events = MessageEvent._meta.db_table
     sql = (
         f"WITH m AS ({insert_sql}) "  # noqa: S608 - our tables and the ORM's own INSERT
         f"INSERT INTO {events} (message_id, status, at, source, detail) "
@@ -348,6 +358,17 @@ def _insert_shape() -> tuple[list[Field[Any, Any]], list[Any], str]:
         f"INSERT INTO {Message._meta.db_table} ({columns}) SELECT {', '.join(values)} "  # noqa: S608 - ours
         f"FROM unnest({', '.join(arrays)}) AS v({names}) ON CONFLICT DO NOTHING RETURNING id"
     )
+    return fields, defaults, sql
+
+
+@functools.cache
+def _insert_shape_one() -> tuple[list[Field[Any, Any]], list[Any], str]:
+    """Message's INSERT of one row from scalar parameters, in _insert_shape's column order."""
+    fields, defaults, _ = _insert_shape()
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    placeholders = ", ".join("%s::jsonb" if str(f.db_type(connection)).startswith("jsonb") else "%s" for f in fields)
+    sql = (f"INSERT INTO {Message._meta.db_table} ({columns}) VALUES ({placeholders}) "  # noqa: S608 - ours
+           "ON CONFLICT DO NOTHING RETURNING id")
     return fields, defaults, sql
 
 
