@@ -28,8 +28,9 @@ from complaints.models import OPEN_STATUSES, Category, Channel, Complaint, Compl
 from complaints.services.intake import complaint_create
 from consent.models import Contact
 from messaging.attribution import message_answered, messages_answered
-from messaging.models import HoldReason, Message, MessageStatus, MessageTemplate
-from messaging.services.holds import template_hold
+from messaging.models import HoldReason, Message, MessageTemplate
+from messaging.selectors import template_attempt_counts
+from messaging.services.holds import template_hold, template_lock
 from pandorakart_wa.core.audit import CELERY, system_user
 from pandorakart_wa.whatsapp import errors as wa_errors
 from profile.services.alerts import alert_raise
@@ -45,8 +46,6 @@ ATTRIBUTION_WINDOW = dt.timedelta(days=7)
 # Meta's timestamps have whole seconds and come from Meta's clock: a message we sent a moment
 # before the reaction may carry a later sent_at than the reaction's timestamp.
 TIMESTAMP_TOLERANCE = dt.timedelta(seconds=60)
-# Messages that reached (or were refused by) Meta: the denominator of the signal rate.
-ATTEMPTED = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.FAILED)
 ALERT_TEMPLATE_SIGNALS = "complaint_template_signals"
 
 
@@ -106,7 +105,8 @@ def signal_window() -> dt.timedelta:
 
 
 def template_signal_rates(*, now: dt.datetime) -> list[tuple[int, int, int]]:
-    """(template id, negative signals, sends) over the window, for templates with signals."""
+    """(template id, negative signals, sends) over the window, for templates with signals; a send
+    is a message that reached (or was refused by) Meta: the denominator of the signal rate."""
     since = now - signal_window()
     signals = dict(
         ComplaintSignal.objects.filter(template__isnull=False, occurred_at__gte=since, occurred_at__lte=now)
@@ -116,13 +116,7 @@ def template_signal_rates(*, now: dt.datetime) -> list[tuple[int, int, int]]:
     )
     if not signals:
         return []
-    sends = dict(
-        Message.objects.filter(template_id__in=list(signals), status__in=ATTEMPTED, created_at__gte=since,
-                               created_at__lte=now)
-        .values("template")
-        .annotate(n=Count("id"))
-        .values_list("template", "n")
-    )
+    sends = template_attempt_counts(template_ids=list(signals), since=since, until=now)
     return [(tid, n, sends.get(tid, 0)) for tid, n in signals.items()]
 
 
@@ -150,7 +144,7 @@ def template_investigation_open(
 ) -> Complaint | None:
     """Open the investigation of a template, hold the template pending review and alert
     Compliance. None when one is already open (the template row lock serialises two runs)."""
-    template = MessageTemplate.objects.select_for_update().get(pk=template_id)
+    template = template_lock(template_id=template_id)
     if Complaint.objects.filter(
         template=template, category=Category.TEMPLATE_SIGNALS, status__in=OPEN_STATUSES
     ).exists():

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from consent.models import Contact
 from messaging.lint import Vocabulary
@@ -55,7 +55,11 @@ USABLE_Q = (
 )
 
 
-# --- Messages and template history, for the apps above (complaints' intake and evidence) ---
+# --- Messages and template history, for the apps above (complaints' intake, evidence, signals) ---
+
+
+# Messages that reached (or were refused by) Meta: what "a send" of a template counts.
+ATTEMPTED_STATUSES = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.FAILED)
 
 
 def message_get(*, message_id: object) -> Message | None:
@@ -97,6 +101,18 @@ def template_status_history(*, template: MessageTemplate, since: datetime) -> li
         TemplateStatusEvent.objects.filter(template=template, created_at__gte=since)
         .select_related("revision")
         .order_by("created_at", "id")
+    )
+
+
+def template_attempt_counts(*, template_ids: Collection[int], since: datetime, until: datetime) -> dict[int, int]:
+    """How many messages of each template created from `since` to `until` reached (or were
+    refused by) Meta, by template id, in one query; a template with none is absent."""
+    return dict(
+        Message.objects.filter(template_id__in=list(template_ids), status__in=ATTEMPTED_STATUSES,
+                               created_at__gte=since, created_at__lte=until)
+        .values("template")
+        .annotate(n=Count("id"))
+        .values_list("template", "n")
     )
 
 
