@@ -79,6 +79,8 @@ def message_exists(*, message_id: uuid.UUID) -> bool:
 
 @dataclass(frozen=True)
 class MessageWithEvents:
+    """A message and its status timeline, read together (the caller needs no further query)."""
+
     message: Message  # with its template and revision
     events: list[MessageEvent]  # its status events, oldest first
 
