@@ -23,8 +23,8 @@ from django.db.models import Q
 
 from complaints.models import Complaint, ComplaintSignal
 from consent.models import ConsentEvent
-from consent.selectors import consent_in_force, contact_history, contact_states
-from messaging.models import Message, TemplateStatusEvent
+from consent.selectors import consent_in_force, contact_history_with_evidence, contact_states
+from messaging.selectors import MessageWithEvents, messages_with_events, template_status_history
 
 if TYPE_CHECKING:
     from complaints.models import Complaint
@@ -59,7 +59,8 @@ def _ledger_item(event: ConsentEvent) -> dict[str, Any]:
     }
 
 
-def _message_item(message: Message, events: Sequence[ConsentEvent]) -> dict[str, Any]:
+def _message_item(sent: MessageWithEvents, events: Sequence[ConsentEvent]) -> dict[str, Any]:
+    message = sent.message
     at = message.sent_at or message.created_at
     return {
         "id": str(message.pk),
@@ -79,7 +80,7 @@ def _message_item(message: Message, events: Sequence[ConsentEvent]) -> dict[str,
         "consent_known_at_send": consent_in_force(events, message.purpose, at, known_only=True),
         "events": [
             {"status": e.status, "at": _iso(e.at), "source": e.source, "detail": e.detail}
-            for e in message.events.all()
+            for e in sent.events
         ],
     }
 
@@ -101,9 +102,7 @@ def _template_part(complaint: Complaint, now: dt.datetime) -> dict[str, Any] | N
     if template is None:
         return None
     revision = template.approved_revision
-    history = TemplateStatusEvent.objects.filter(
-        template=template, created_at__gte=complaint.created_at - MESSAGE_LOOKBACK
-    ).order_by("created_at", "id")
+    history = template_status_history(template=template, since=complaint.created_at - MESSAGE_LOOKBACK)
     signals = ComplaintSignal.objects.filter(template=template, occurred_at__gte=now - SIGNAL_LOOKBACK)
     counts: dict[str, int] = {}
     for kind in signals.values_list("kind", flat=True):
@@ -121,7 +120,7 @@ def _template_part(complaint: Complaint, now: dt.datetime) -> dict[str, Any] | N
         "history": [
             {"kind": e.kind, "source": e.source, "old": e.old_value, "new": e.new_value, "reason": e.reason,
              "revision": e.revision.number if e.revision is not None else None, "at": _iso(e.created_at)}
-            for e in history.select_related("revision")
+            for e in history
         ],
         "signals_last_7_days": counts,
     }
@@ -150,7 +149,7 @@ def complaint_evidence(complaint: Complaint, *, now: dt.datetime) -> dict[str, A
     contact = complaint.contact
     if contact is None:
         return document
-    events = list(contact_history(contact).select_related("evidence"))
+    events = contact_history_with_evidence(contact=contact)
     states = contact_states(contact)
     document["contact"] = {
         "contact": contact.public_id,
@@ -162,12 +161,7 @@ def complaint_evidence(complaint: Complaint, *, now: dt.datetime) -> dict[str, A
         "consent_now": {p: s.status for p, s in states.items()},
     }
     document["consent_ledger"] = [_ledger_item(e) for e in events]
-    messages = (
-        Message.objects.filter(contact=contact, created_at__gte=complaint.created_at - MESSAGE_LOOKBACK)
-        .select_related("template", "revision")
-        .prefetch_related("events")
-        .order_by("created_at", "id")
-    )
+    messages = messages_with_events(contact=contact, since=complaint.created_at - MESSAGE_LOOKBACK)
     document["messages"] = [_message_item(m, events) for m in messages]
     earlier = (
         Complaint.objects.filter(Q(contact=contact) | (Q(phone_digest=contact.phone_digest) if contact.phone_digest

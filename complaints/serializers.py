@@ -17,7 +17,7 @@ from complaints.models import (
     Outcome,
     Status,
 )
-from messaging.models import Message
+from messaging.selectors import message_exists
 from pandorakart_wa.core.api.fields import PhoneField, StrictCharField, StrictChoiceField, StrictUUIDField, UtcDateTimeField
 
 STATUS_HELP = ", ".join(s for s in Status.values if s not in PUBLIC_STATUS)  # staff-only steps are not shown
@@ -39,7 +39,7 @@ class ComplaintInputSerializer(serializers.Serializer[Any]):
     )
 
     def validate_message_id(self, value: uuid.UUID | None) -> uuid.UUID | None:
-        if value is not None and not Message.objects.filter(pk=value).exists():
+        if value is not None and not message_exists(message_id=value):
             raise serializers.ValidationError("No message has this id.")
         return value
 

@@ -20,15 +20,17 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
 from complaints.models import OPEN_STATUSES, Category, Channel, Complaint, ComplaintSignal, SignalKind
 from complaints.services.intake import complaint_create
 from consent.models import Contact
-from messaging.models import HoldReason, Message, MessageStatus, MessageTemplate
-from messaging.services.holds import template_hold
+from messaging.attribution import message_answered, messages_answered
+from messaging.models import HoldReason, Message, MessageTemplate
+from messaging.selectors import template_attempt_counts
+from messaging.services.holds import template_hold, template_lock
 from pandorakart_wa.core.audit import CELERY, system_user
 from pandorakart_wa.whatsapp import errors as wa_errors
 from profile.services.alerts import alert_raise
@@ -44,8 +46,6 @@ ATTRIBUTION_WINDOW = dt.timedelta(days=7)
 # Meta's timestamps have whole seconds and come from Meta's clock: a message we sent a moment
 # before the reaction may carry a later sent_at than the reaction's timestamp.
 TIMESTAMP_TOLERANCE = dt.timedelta(seconds=60)
-# Messages that reached (or were refused by) Meta: the denominator of the signal rate.
-ATTEMPTED = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.FAILED)
 ALERT_TEMPLATE_SIGNALS = "complaint_template_signals"
 
 
@@ -76,47 +76,14 @@ def attributed_message(
 ) -> Message | None:
     """The template message a customer's reaction answers: the one they replied to (Meta's
     `context.id`), else the last template message sent to them within ATTRIBUTION_WINDOW."""
-    if context_wamid:
-        replied = Message.objects.select_related("template").filter(wamid=context_wamid, contact=contact).first()
-        if replied is not None and replied.template_id is not None:
-            return replied
-    recent = Message.objects.select_related("template").filter(
-        contact=contact, template__isnull=False, sent_at__isnull=False, sent_at__gte=at - ATTRIBUTION_WINDOW,
-        sent_at__lte=at + TIMESTAMP_TOLERANCE,
-    )
-    if purpose is not None:
-        recent = recent.filter(purpose=purpose)
-    return recent.order_by("-sent_at").first()
+    return message_answered(contact=contact, at=at, context_wamid=context_wamid, purpose=purpose,
+                            window=ATTRIBUTION_WINDOW, tolerance=TIMESTAMP_TOLERANCE)
 
 
 def attributed_messages(reactions: Sequence[tuple[Contact, dt.datetime, str]]) -> list[Message | None]:
-    """attributed_message for many (contact, at, context_wamid) at once, in two queries."""
-    if not reactions:
-        return []
-    by_context: dict[tuple[int, str], Message] = {}
-    contexts = [wamid for _, _, wamid in reactions if wamid]
-    if contexts:
-        for message in Message.objects.select_related("template").filter(
-            wamid__in=contexts, contact_id__in=[c.pk for c, _, _ in reactions], template__isnull=False
-        ):
-            by_context[(message.contact_id, str(message.wamid))] = message
-    table = connection.ops.quote_name(Message._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT v.i, m.id FROM unnest(%s::bigint[], %s::timestamptz[], %s::int[]) AS v(contact_id, at, i) "  # noqa: S608
-            f"CROSS JOIN LATERAL (SELECT id FROM {table} m WHERE m.contact_id = v.contact_id "
-            "AND m.template_id IS NOT NULL AND m.sent_at IS NOT NULL AND m.sent_at >= v.at - %s * interval '1 second' "
-            "AND m.sent_at <= v.at + %s * interval '1 second' ORDER BY m.sent_at DESC LIMIT 1) AS m",
-            [[c.pk for c, _, _ in reactions], [at for _, at, _ in reactions], list(range(len(reactions))),
-             ATTRIBUTION_WINDOW.total_seconds(), TIMESTAMP_TOLERANCE.total_seconds()],
-        )
-        recent_of = dict(cursor.fetchall())
-    recent = Message.objects.select_related("template").in_bulk(list(set(recent_of.values())))
-    return [
-        by_context.get((contact.pk, wamid)) if wamid and (contact.pk, wamid) in by_context
-        else recent.get(recent_of[i]) if i in recent_of else None
-        for i, (contact, _, wamid) in enumerate(reactions)
-    ]
+    """attributed_message for many (contact, at, context_wamid) at once, in at most three queries."""
+    return messages_answered(reactions=[(contact.pk, at, wamid) for contact, at, wamid in reactions],
+                             window=ATTRIBUTION_WINDOW, tolerance=TIMESTAMP_TOLERANCE)
 
 
 def record_failure(*, message: Message, code: int | None, wamid: str = "") -> ComplaintSignal | None:
@@ -138,7 +105,8 @@ def signal_window() -> dt.timedelta:
 
 
 def template_signal_rates(*, now: dt.datetime) -> list[tuple[int, int, int]]:
-    """(template id, negative signals, sends) over the window, for templates with signals."""
+    """(template id, negative signals, sends) over the window, for templates with signals; a send
+    is a message that reached (or was refused by) Meta: the denominator of the signal rate."""
     since = now - signal_window()
     signals = dict(
         ComplaintSignal.objects.filter(template__isnull=False, occurred_at__gte=since, occurred_at__lte=now)
@@ -148,13 +116,7 @@ def template_signal_rates(*, now: dt.datetime) -> list[tuple[int, int, int]]:
     )
     if not signals:
         return []
-    sends = dict(
-        Message.objects.filter(template_id__in=list(signals), status__in=ATTEMPTED, created_at__gte=since,
-                               created_at__lte=now)
-        .values("template")
-        .annotate(n=Count("id"))
-        .values_list("template", "n")
-    )
+    sends = template_attempt_counts(template_ids=list(signals), since=since, until=now)
     return [(tid, n, sends.get(tid, 0)) for tid, n in signals.items()]
 
 
@@ -182,7 +144,7 @@ def template_investigation_open(
 ) -> Complaint | None:
     """Open the investigation of a template, hold the template pending review and alert
     Compliance. None when one is already open (the template row lock serialises two runs)."""
-    template = MessageTemplate.objects.select_for_update().get(pk=template_id)
+    template = template_lock(template_id=template_id)
     if Complaint.objects.filter(
         template=template, category=Category.TEMPLATE_SIGNALS, status__in=OPEN_STATUSES
     ).exists():

@@ -29,7 +29,7 @@ from complaints.services.intake import complaint_create
 from complaints.signals_intake import attributed_message, attributed_messages, signal_record
 from consent.models import Contact, OptOutKeyword
 from consent.purposes import Purpose
-from messaging.models import Message
+from messaging.attribution import message_replied_to
 from pandorakart_wa.core.audit import META_WEBHOOK, system_user
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def complaint_apply_inbound(
         if not complaint.actions.filter(detail__wamid=wamid).exists():
             complaint_customer_message(complaint=complaint, text=text, wamid=wamid, actor=actor, at=at)
     elif kind is not None and not Complaint.objects.filter(intake_wamid=wamid).exists():
-        replied = Message.objects.filter(wamid=context_wamid, contact=contact).first() if context_wamid else None
+        replied = message_replied_to(contact=contact, wamid=context_wamid) if context_wamid else None
         complaint = complaint_create(
             channel=Channel.WHATSAPP,
             category=Category.UNWANTED_MESSAGES if kind == SPAM_REPORT else Category.OTHER,

@@ -47,6 +47,15 @@ STATUS_AFTER: dict[str, str] = {
 GRANTS = frozenset({Action.OPT_IN, Action.RESUBSCRIBE})
 
 
+# --- For the apps above (complaints' evidence) ------------------------------------------------
+
+
+def contact_history_with_evidence(*, contact: Contact) -> list[ConsentEvent]:
+    """contact_history with each event's evidence, in one query: the ledger as a complaint's
+    evidence shows it."""
+    return list(contact_history(contact).select_related("evidence"))
+
+
 def _decide(blocked: bool, erased: bool, status: str | None) -> Decision:
     # Order matters: erasure and blocks win over any consent, then withdrawal, then absence.
     if erased:

@@ -10,18 +10,22 @@ its webhook commits. There is no cached "usable" flag to drift.
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
+from consent.models import Contact
 from messaging.lint import Vocabulary
 from messaging.models import (
     HoldReason,
     LintTerm,
     Message,
+    MessageEvent,
     MessageKind,
     MessageStatus,
     MessageTemplate,
@@ -29,6 +33,7 @@ from messaging.models import (
     RevisionStatus,
     TemplateQuality,
     TemplateRevision,
+    TemplateStatusEvent,
 )
 from messaging.template_format import TemplateContent, render, variable_count
 
@@ -48,6 +53,69 @@ USABLE_Q = (
     & ~Q(quality=TemplateQuality.RED)
     & Q(hold_reason=HoldReason.NONE)
 )
+
+
+# --- Messages and template history, for the apps above (complaints' intake, evidence, signals) ---
+
+
+# Messages that reached (or were refused by) Meta: what "a send" of a template counts.
+ATTEMPTED_STATUSES = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.FAILED)
+
+
+def message_get(*, message_id: object) -> Message | None:
+    """The message with this id (a UUID or its text), with its contact and template; None when
+    there is no such message or `message_id` is not an id."""
+    try:
+        key = message_id if isinstance(message_id, uuid.UUID) else uuid.UUID(str(message_id))
+    except (TypeError, ValueError):
+        return None
+    return Message.objects.select_related("contact", "template").filter(pk=key).first()
+
+
+def message_exists(*, message_id: uuid.UUID) -> bool:
+    """Is there a message with this id (an API input naming one)?"""
+    return Message.objects.filter(pk=message_id).exists()
+
+
+@dataclass(frozen=True)
+class MessageWithEvents:
+    """A message and its status timeline, read together (the caller needs no further query)."""
+
+    message: Message  # with its template and revision
+    events: list[MessageEvent]  # its status events, oldest first
+
+
+def messages_with_events(*, contact: Contact, since: datetime) -> list[MessageWithEvents]:
+    """The messages to `contact` created since `since`, oldest first, each with its template,
+    revision and status events: two queries whatever the count."""
+    rows = (
+        Message.objects.filter(contact=contact, created_at__gte=since)
+        .select_related("template", "revision")
+        .prefetch_related("events")
+        .order_by("created_at", "id")
+    )
+    return [MessageWithEvents(message=m, events=list(m.events.all())) for m in rows]
+
+
+def template_status_history(*, template: MessageTemplate, since: datetime) -> list[TemplateStatusEvent]:
+    """The template's status events created since `since`, oldest first, with their revision."""
+    return list(
+        TemplateStatusEvent.objects.filter(template=template, created_at__gte=since)
+        .select_related("revision")
+        .order_by("created_at", "id")
+    )
+
+
+def template_attempt_counts(*, template_ids: Collection[int], since: datetime, until: datetime) -> dict[int, int]:
+    """How many messages of each template created from `since` to `until` reached (or were
+    refused by) Meta, by template id, in one query; a template with none is absent."""
+    return dict(
+        Message.objects.filter(template_id__in=list(template_ids), status__in=ATTEMPTED_STATUSES,
+                               created_at__gte=since, created_at__lte=until)
+        .values("template")
+        .annotate(n=Count("id"))
+        .values_list("template", "n")
+    )
 
 
 def template_usable(template: MessageTemplate) -> tuple[bool, str | None]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +19,6 @@ from complaints.models import (
     Outcome,
     Status,
 )
-from messaging.models import Message
 from pandorakart_wa.core.audit import User
 
 logger = logging.getLogger(__name__)
@@ -167,11 +165,3 @@ def next_reference_number(year: int) -> int:
 
 def format_reference(year: int, number: int) -> str:
     return f"CMP-{year}-{number:06d}"
-
-
-def message_of(message_id: Any) -> Message | None:
-    try:
-        key = message_id if isinstance(message_id, uuid.UUID) else uuid.UUID(str(message_id))
-    except (TypeError, ValueError):
-        return None
-    return Message.objects.select_related("contact", "template").filter(pk=key).first()

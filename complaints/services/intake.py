@@ -35,7 +35,6 @@ from complaints.services.common import (
     complaint_locked,
     evidence_store,
     format_reference,
-    message_of,
     next_reference_number,
 )
 from complaints.services.workflow import status_move
@@ -43,6 +42,7 @@ from consent.models import Contact
 from consent.selectors import contact_for_phone
 from messaging.models import Message, MessageTemplate
 from messaging.outbox import MessageInvalid, MessageRefused, message_accept, message_reply
+from messaging.selectors import message_get
 from pandorakart_wa.core.audit import API_KEY_USER_PREFIX, User
 from pandorakart_wa.core.phones import InvalidPhoneNumber, normalize_phone, phone_digest
 from pandorakart_wa.core.roles import authorise
@@ -95,7 +95,7 @@ def complaint_create(
             errors["phone"] = str(exc)
     message: Message | None = None
     if message_id not in (None, ""):
-        message = message_of(message_id)
+        message = message_get(message_id=message_id)
         if message is None:
             errors["message_id"] = "No message has this id."
     if errors:

@@ -31,6 +31,12 @@ from pandorakart_wa.core.audit import User
 from pandorakart_wa.core.roles import authorise
 
 
+def template_lock(*, template_id: int) -> MessageTemplate:
+    """The template, its row locked until the caller's transaction ends (call it inside one; it
+    opens none): who decides whether to hold a template serialises on this lock first."""
+    return MessageTemplate.objects.select_for_update().get(pk=template_id)
+
+
 @transaction.atomic
 def template_hold(*, template: MessageTemplate, reason: HoldReason, note: str, actor: User) -> MessageTemplate:
     """Hold a template from outside Meta's verdicts (a complaint outcome, a block/report signal
