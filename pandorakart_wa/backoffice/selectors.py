@@ -44,7 +44,7 @@ from messaging.models import (
 )
 from messaging.selectors import template_usable
 from pandorakart_wa.whatsapp.versions import VersionStatus, version_status
-from profile.models import ComplianceAlert, ProfileDrift, ProfileSyncRun
+from profile.models import ComplianceAlert
 from profile.selectors import alerts_open
 
 GRANTS = (Action.OPT_IN, Action.RESUBSCRIBE)
@@ -396,22 +396,6 @@ def sending_state() -> SendingPolicy | None:
 
 
 # --- Profile and alerts ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProfileStatus:
-    open_drift: list[ProfileDrift]
-    last_run: ProfileSyncRun | None
-    last_good_run: ProfileSyncRun | None
-
-
-def profile_status() -> ProfileStatus:
-    good = (ProfileSyncRun.Result.OK, ProfileSyncRun.Result.NOOP, ProfileSyncRun.Result.DRIFT)
-    return ProfileStatus(
-        open_drift=list(ProfileDrift.objects.filter(resolved_at__isnull=True).order_by("field")),
-        last_run=ProfileSyncRun.objects.order_by("-started_at", "-id").first(),
-        last_good_run=ProfileSyncRun.objects.filter(result__in=good).order_by("-started_at", "-id").first(),
-    )
 
 
 def open_alerts() -> tuple[int, list[ComplianceAlert]]:

@@ -42,11 +42,11 @@ from pandorakart_wa.backoffice.selectors import (
     month_cost,
     open_alerts,
     opt_out_honour_times,
-    profile_status,
     sending_state,
     template_board,
 )
 from pandorakart_wa.core.audit import log_access, log_event
+from profile.selectors import profile_status
 
 REPORT_PERMISSIONS = (perms.EXPORT_LEDGER, perms.EXPORT_SUPPRESSION, perms.EXPORT_COMPLAINTS, perms.VIEW_EVIDENCE_PACK)
 GREEN, RED, AMBER, BLUE, GREY = "#2e7d32", "#c62828", "#d98c00", "#3f6fb5", "#8a8f98"

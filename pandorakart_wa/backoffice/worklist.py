@@ -16,7 +16,7 @@ from django.utils import timezone
 from complaints.models import OPEN_STATUSES, Acknowledgement, Complaint, Status
 from complaints.selectors import queue_overdue, queue_ready_for_officer
 from messaging.models import RevisionStatus, TemplateRevision
-from profile.models import ComplianceAlert
+from profile.selectors import alerts_open_by_last_raised
 
 SHOWN = 5  # rows per panel; the link opens the whole queue
 
@@ -88,7 +88,7 @@ def worklist(user: Any) -> list[dict[str, Any]]:
                       reverse("admin:axes_accessattempt_changelist") + "?locked_out=yes") for a in locked[:SHOWN]],
         })
     if user.has_perm("business_profile.view_compliancealert"):
-        alerts = ComplianceAlert.objects.filter(acknowledged_at__isnull=True)
+        alerts = alerts_open_by_last_raised()
         count = alerts.count()
         if count:
             panels.append({
@@ -96,6 +96,6 @@ def worklist(user: Any) -> list[dict[str, Any]]:
                 "url": _changelist("business_profile_compliancealert"), "empty": "",
                 "rows": [(a.title[:80], f"raised {a.count} times",
                           reverse("admin:business_profile_compliancealert_change", args=[a.pk]))
-                         for a in alerts.order_by("-last_raised_at")[:SHOWN]],
+                         for a in alerts[:SHOWN]],
             })
     return panels
