@@ -22,6 +22,7 @@ from consent.models import ConsentEvent, ConsentNotice, Contact, Status
 from consent.purposes import Purpose
 from consent.selectors import consent_in_force, contact_states, ledger_last_verification
 from messaging.models import Message, MessageKind, MessageStatus
+from messaging.selectors import messages_with_events
 from pandorakart_wa.backoffice import complaints_panel
 from pandorakart_wa.core.phones import mask_phone
 
@@ -94,14 +95,8 @@ def _messages(contact: Contact, events: Sequence[ConsentEvent]) -> list[dict[str
     agree: `consent_in_force` replays what had occurred by then, `known_at_send` only what had
     been recorded (what the send gate could see)."""
     sequences = {event.public_id: event.sequence for event in events}
-    messages = (
-        Message.objects.filter(contact=contact)
-        .select_related("template", "campaign", "revision")
-        .prefetch_related("events")
-        .order_by("created_at")
-    )
     result = []
-    for m in messages:
+    for m, timeline in messages_with_events(contact=contact):
         moment = m.sent_at or m.claimed_at or m.created_at
         in_force = consent_in_force(events, m.purpose, moment)
         known = consent_in_force(events, m.purpose, moment, known_only=True)
@@ -128,7 +123,7 @@ def _messages(contact: Contact, events: Sequence[ConsentEvent]) -> list[dict[str
                 "known_at_send": {**known, "event_sequence": sequences.get(known["event"] or "")},
                 "verdict": verdict,
                 "verdict_level": level,
-                "timeline": [{"status": e.status, "at": e.at, "source": e.source} for e in m.events.all()],
+                "timeline": [{"status": e.status, "at": e.at, "source": e.source} for e in timeline],
             }
         )
     return result

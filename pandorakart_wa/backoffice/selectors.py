@@ -32,17 +32,14 @@ from consent.models import (
 )
 from consent.purposes import Purpose
 from consent.selectors import ledger_last_verification
-from messaging.models import (
-    HoldReason,
-    Message,
-    MessageRate,
-    MessageStatus,
-    MessageTemplate,
-    PricingCategory,
-    SendingPolicy,
-    TemplateQuality,
+from messaging.models import HoldReason, MessageRate, MessageStatus, MessageTemplate, PricingCategory, TemplateQuality
+from messaging.selectors import (
+    message_counts,
+    message_pricing_counts,
+    rates_in_force,
+    template_usable,
+    templates_with_approved_revision,
 )
-from messaging.selectors import template_usable
 from pandorakart_wa.whatsapp.versions import VersionStatus, version_status
 from profile.models import ComplianceAlert
 from profile.selectors import alerts_open
@@ -338,12 +335,7 @@ def message_figures(date_range: DateRange) -> MessageFigures:
     """Messages created in the range by status; suppressed ones by policy code; failed ones by
     Meta's error code; sent ones by template. One GROUP BY over the range (a few hundred rows
     at most: statuses x reasons x error codes x templates)."""
-    rows = (
-        Message.objects.filter(created_at__gte=date_range.since, created_at__lt=date_range.until)
-        .values_list("status", "reason", "error_code", "template_id")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    rows = message_counts(since=date_range.since, until=date_range.until)
     by_status: dict[str, int] = defaultdict(int)
     suppressed: dict[str, int] = defaultdict(int)
     failed: dict[str, int] = defaultdict(int)
@@ -380,19 +372,13 @@ def template_board(sent_by_template: dict[int, int]) -> tuple[list[TemplateRow],
     rows = []
     summary = dict.fromkeys(TemplateQuality.values, 0)
     summary["HELD"] = 0
-    templates = MessageTemplate.objects.select_related("approved_revision").order_by("name", "language")
-    for template in templates:
+    for template in templates_with_approved_revision():
         usable, refusal = template_usable(template)
         rows.append(TemplateRow(template, usable, refusal, sent_by_template.get(template.pk, 0)))
         summary[template.quality] = summary.get(template.quality, 0) + 1
         if template.hold_reason != HoldReason.NONE:
             summary["HELD"] += 1
     return rows, summary
-
-
-def sending_state() -> SendingPolicy | None:
-    """The sending policy row (stop-all switch), read without creating it."""
-    return SendingPolicy.objects.filter(pk=1).first()
 
 
 # --- Profile and alerts ----------------------------------------------------------------------
@@ -450,15 +436,6 @@ class MonthCost:
         return 100.0 * marketing / self.billable
 
 
-def rates_in_force(today: dt.date, market: str = RATE_CARD_MARKET) -> dict[str, MessageRate]:
-    """The rate card line of each category in force on `today` (the latest effective_from)."""
-    found: dict[str, MessageRate] = {}
-    for rate in MessageRate.objects.filter(market=market, effective_from__lte=today).order_by("category",
-                                                                                               "-effective_from"):
-        found.setdefault(rate.category, rate)
-    return found
-
-
 def month_cost(today: dt.date | None = None) -> MonthCost:
     """Messages Meta priced this calendar month (staff time zone), billable and free, per Meta's
     pricing category, with the estimated cost at the rate card's rate in force today. One GROUP
@@ -466,16 +443,8 @@ def month_cost(today: dt.date | None = None) -> MonthCost:
     today = today or timezone.localdate()
     first = today.replace(day=1)
     until = (first + dt.timedelta(days=32)).replace(day=1)
-    counts = (
-        Message.objects.filter(priced_at__gte=_midnight(first), priced_at__lt=_midnight(until))
-        .values("pricing_category")
-        .annotate(billable=Count("id", filter=Q(pricing_billable=True)),
-                  free=Count("id", filter=~Q(pricing_billable=True)))
-    )
-    by_category: dict[str, dict[str, int]] = {
-        row["pricing_category"]: {"billable": row["billable"], "free": row["free"]} for row in counts
-    }
-    rates = rates_in_force(today)
+    by_category = message_pricing_counts(since=_midnight(first), until=_midnight(until))
+    rates = rates_in_force(market=RATE_CARD_MARKET, today=today)
     labels = dict(PricingCategory.choices)
     shown = [c for c in PricingCategory.values if c in by_category or c in rates]
     shown += sorted(c for c in by_category if c not in shown)  # a category Meta added since

@@ -28,6 +28,7 @@ from consent.models import ConsentEvent, ConsentState, Contact, LedgerVerificati
 from consent.purposes import Purpose
 from consent.selectors import contact_for_phone
 from consent.tasks import consent_ledger_verify_task
+from messaging.selectors import sending_policy_get
 from pandorakart_wa.backoffice import charts, complaints_panel, reports
 from pandorakart_wa.backoffice import models as perms
 from pandorakart_wa.backoffice.evidence import evidence_pack
@@ -42,7 +43,6 @@ from pandorakart_wa.backoffice.selectors import (
     month_cost,
     open_alerts,
     opt_out_honour_times,
-    sending_state,
     template_board,
 )
 from pandorakart_wa.core.audit import log_access, log_event
@@ -146,7 +146,7 @@ def dashboard(request: HttpRequest) -> HttpResponseBase:
         complaints=complaints,
         profile=profile_status(),
         ledger=ledger_status(),
-        sending=sending_state(),
+        sending=sending_policy_get(),
         alerts=open_alerts(),
         cost=month_cost(),
         api_version=api_version_status(),

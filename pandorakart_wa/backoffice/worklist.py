@@ -9,13 +9,13 @@ from typing import Any
 
 from axes.models import AccessAttempt
 from django.conf import settings
-from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from complaints.models import OPEN_STATUSES, Acknowledgement, Complaint, Status
 from complaints.selectors import queue_overdue, queue_ready_for_officer
-from messaging.models import RevisionStatus, TemplateRevision
+from messaging.models import RevisionStatus
+from messaging.selectors import revisions_sent_back, revisions_to_review
 from profile.selectors import alerts_open_by_last_raised
 
 SHOWN = 5  # rows per panel; the link opens the whole queue
@@ -60,8 +60,7 @@ def worklist(user: Any) -> list[dict[str, Any]]:
             ) if n],
         })
     if user.has_perm("messaging.approve_template"):
-        review = (TemplateRevision.objects.filter(status=RevisionStatus.IN_REVIEW, template__current_revision=F("pk"))
-                  .exclude(author=user).select_related("template", "author").order_by("created_at"))
+        review = revisions_to_review(reviewer=user)
         panels.append({
             "id": "queue-review", "title": "Template revisions to review", "count": review.count(),
             "url": _changelist("messaging_templaterevision", status__exact=RevisionStatus.IN_REVIEW),
@@ -70,9 +69,7 @@ def worklist(user: Any) -> list[dict[str, Any]]:
                       reverse("admin:messaging_templaterevision_change", args=[r.pk])) for r in review[:SHOWN]],
         })
     if user.has_perm("messaging.change_messagetemplate") and not user.has_perm("messaging.approve_template"):
-        back = (TemplateRevision.objects.filter(author=user, template__current_revision=F("pk"))
-                .filter(Q(status=RevisionStatus.REJECTED) | Q(status=RevisionStatus.DRAFT))
-                .select_related("template").order_by("-created_at"))
+        back = revisions_sent_back(author=user)
         panels.append({
             "id": "queue-drafts", "title": "Your drafts and revisions sent back", "count": back.count(),
             "url": _changelist("messaging_messagetemplate"), "empty": "Nothing waiting for you.",
