@@ -12,8 +12,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from complaints.models import OPEN_STATUSES, Acknowledgement, Complaint, Status
-from complaints.selectors import queue_overdue, queue_ready_for_officer
+from complaints.selectors import complaints_assigned_open, complaints_needing_someone, complaints_ready_for_officer
 from messaging.models import RevisionStatus
 from messaging.selectors import revisions_sent_back, revisions_to_review
 from profile.selectors import alerts_open_by_last_raised
@@ -31,7 +30,7 @@ def worklist(user: Any) -> list[dict[str, Any]]:
     panels: list[dict[str, Any]] = []
     now = timezone.now()
     if user.has_perm("complaints.resolve_complaint"):
-        ready = queue_ready_for_officer(Complaint.objects.defer("evidence"))
+        ready = complaints_ready_for_officer()
         panels.append({
             "id": "queue-ready", "title": "Complaints ready for an officer", "count": ready.count(),
             "url": _changelist("complaints_complaint", queue="ready"), "empty": "No complaint is waiting for you.",
@@ -39,17 +38,15 @@ def worklist(user: Any) -> list[dict[str, Any]]:
                       reverse("admin:complaints_complaint_change", args=[c.pk])) for c in ready[:SHOWN]],
         })
     if user.has_perm("complaints.investigate_complaint"):
-        mine = Complaint.objects.defer("evidence").filter(assignee=user, status__in=OPEN_STATUSES).order_by("created_at")
+        mine = complaints_assigned_open(user=user)
         panels.append({
             "id": "queue-mine", "title": "Complaints assigned to you", "count": mine.count(),
             "url": _changelist("complaints_complaint", queue="mine"), "empty": "None assigned to you.",
             "rows": [(c.reference, c.get_status_display(), reverse("admin:complaints_complaint_change", args=[c.pk]))
                      for c in mine[:SHOWN]],
         })
-        owed = Complaint.objects.filter(acknowledgement=Acknowledgement.OWED, status__in=OPEN_STATUSES).count()
-        overdue = queue_overdue(Complaint.objects.all(), now=now).count()
-        unassigned = Complaint.objects.filter(assignee__isnull=True, status__in=OPEN_STATUSES).exclude(
-            status=Status.READY_FOR_OFFICER).count()
+        needing = complaints_needing_someone(now=now)
+        owed, overdue, unassigned = needing.owed, needing.overdue, needing.unassigned
         panels.append({
             "id": "queue-complaints", "title": "Complaints needing someone", "count": owed + overdue + unassigned,
             "url": _changelist("complaints_complaint"), "empty": "Nothing overdue, owed or unassigned.",
