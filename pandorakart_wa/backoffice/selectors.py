@@ -4,6 +4,8 @@ Every query is bounded: current-state counts are GROUP BYs over indexed columns,
 that happens over time (consent events, messages) is a GROUP BY day / status over the selected
 date range, so the page costs a handful of queries whatever the size of the tables. Nothing
 here loops over rows in Python except the small results (one row per day, status or template).
+The queries themselves are the apps' selectors (consent.reporting, messaging.selectors, ...):
+the back office reads no app's tables directly.
 """
 
 from __future__ import annotations
@@ -12,25 +14,14 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Aggregate, Count, DurationField, ExpressionWrapper, F, FloatField, Func, Max, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import Max
 from django.utils import timezone
 
-from consent.models import (
-    Action,
-    ConsentEvent,
-    ConsentState,
-    Contact,
-    LedgerCheckpoint,
-    LedgerVerification,
-    Source,
-    Status,
-)
+from consent.models import Action, ConsentEvent, LedgerCheckpoint, LedgerVerification, Source, Status
 from consent.purposes import Purpose
+from consent.reporting import consent_event_counts, consent_state_counts, contact_flag_counts, opt_out_delays
 from consent.selectors import ledger_last_verification
 from messaging.models import HoldReason, MessageRate, MessageStatus, MessageTemplate, PricingCategory, TemplateQuality
 from messaging.selectors import (
@@ -107,27 +98,9 @@ def consent_coverage() -> tuple[int, list[Coverage], dict[str, int]]:
 
     `opted_in` counts contacts that may be messaged for the purpose (not blocked or erased).
     """
-    flags = Contact.objects.aggregate(
-        n_total=Count("id"),
-        n_blocked=Count("id", filter=Q(blocked=True, erased=False)),
-        n_erased=Count("id", filter=Q(erased=True)),
-        n_undeliverable=Count("id", filter=Q(undeliverable=True, erased=False)),
-    )
-    total = int(flags.pop("n_total"))
-    counts: dict[tuple[str, str], int] = defaultdict(int)
-    # All states (an index-only scan of (purpose, status, contact)), minus those of the few
-    # blocked or erased contacts: cheaper than joining every state row to its contact.
-    everyone = ConsentState.objects.values("purpose", "status").annotate(n=Count("contact")).order_by()
-    excluded = (
-        ConsentState.objects.filter(Q(contact__blocked=True) | Q(contact__erased=True))
-        .values("purpose", "status")
-        .annotate(n=Count("contact"))
-        .order_by()
-    )
-    for row in everyone:
-        counts[(row["purpose"], row["status"])] += row["n"]
-    for row in excluded:
-        counts[(row["purpose"], row["status"])] -= row["n"]
+    flags = contact_flag_counts()
+    total = flags.pop("total")
+    counts = consent_state_counts()
     coverage = [
         Coverage(
             purpose=str(purpose),
@@ -138,7 +111,7 @@ def consent_coverage() -> tuple[int, list[Coverage], dict[str, int]]:
         )
         for purpose in Purpose
     ]
-    return total, coverage, {k.removeprefix("n_"): int(v) for k, v in flags.items()}
+    return total, coverage, flags
 
 
 @dataclass
@@ -154,34 +127,24 @@ class ConsentActivity:
         return {"in": sum(self.opt_ins), "out": sum(self.opt_outs), "erase": sum(self.erasures)}
 
 
-def _events_in(date_range: DateRange) -> QuerySet[ConsentEvent]:
-    # consent_event_occurred_at index: a range scan, however long the ledger
-    return ConsentEvent.objects.filter(occurred_at__gte=date_range.since, occurred_at__lt=date_range.until)
-
-
 def consent_activity(date_range: DateRange) -> ConsentActivity:
     """Opt-ins (incl. resubscribes), opt-outs and erasures per day (by occurred_at, staff time
     zone) and per purpose: one GROUP BY day, purpose, action over the range."""
-    rows = (
-        _events_in(date_range)
-        .annotate(day=TruncDate("occurred_at", tzinfo=timezone.get_current_timezone()))
-        .values("day", "purpose", "action")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    rows = consent_event_counts(since=date_range.since, until=date_range.until,
+                                tzinfo=timezone.get_current_timezone())
     days = date_range.days
     index = {day: i for i, day in enumerate(days)}
     activity = ConsentActivity(days=days, opt_ins=[0] * len(days), opt_outs=[0] * len(days),
                                erasures=[0] * len(days))
     activity.by_purpose = {p: {"in": 0, "out": 0, "erase": 0} for p in Purpose.values}
-    for row in rows:
-        i = index.get(row["day"])
+    for day, purpose, action, n in rows:
+        i = index.get(day)
         if i is None:
             continue
-        kind = "in" if row["action"] in GRANTS else "out" if row["action"] == Action.OPT_OUT else "erase"
+        kind = "in" if action in GRANTS else "out" if action == Action.OPT_OUT else "erase"
         series = {"in": activity.opt_ins, "out": activity.opt_outs, "erase": activity.erasures}[kind]
-        series[i] += row["n"]
-        activity.by_purpose.setdefault(row["purpose"], {"in": 0, "out": 0, "erase": 0})[kind] += row["n"]
+        series[i] += n
+        activity.by_purpose.setdefault(purpose, {"in": 0, "out": 0, "erase": 0})[kind] += n
     return activity
 
 
@@ -223,70 +186,18 @@ def duration_text(seconds: float | None) -> str:
     return f"{whole // 86400} d {whole % 86400 // 3600} h"
 
 
-class _PercentileCont(Aggregate):
-    """PostgreSQL's percentile_cont(p) WITHIN GROUP (ORDER BY expr)."""
-
-    function = "percentile_cont"
-    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression: Any, percentile: float, **extra: Any) -> None:
-        super().__init__(expression, percentile=float(percentile), **extra)
-
-
-def _percentile(sorted_values: list[float], p: float) -> float | None:
-    """Linear interpolation, as percentile_cont does (the non-PostgreSQL fallback)."""
-    if not sorted_values:
-        return None
-    position = (len(sorted_values) - 1) * p
-    low = int(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
-
-
 def opt_out_honour_times(date_range: DateRange) -> list[HonourTime]:
     """How long from the customer's opt-out (occurred_at: the keyword's or Meta's timestamp, the
     storefront's click) until it was in force (recorded_at: the ledger event and the state row
     are written together, and the send gate reads that row). p50 / p95 / worst per source, then
     all sources together (first)."""
-    base = _events_in(date_range).filter(action=Action.OPT_OUT).exclude(source__in=HONOUR_TIME_EXCLUDED_SOURCES)
     labels = dict(Source.choices)
-    if connection.vendor == "postgresql":
-        delay = ExpressionWrapper(F("recorded_at") - F("occurred_at"), output_field=DurationField())
-        seconds = _Epoch(delay)
-        aggregates = {
-            "count": Count("id"),
-            "p50": _PercentileCont(seconds, 0.5),
-            "p95": _PercentileCont(seconds, 0.95),
-            "worst": Max(seconds),
-        }
-        overall = base.aggregate(**aggregates)
-        per_source: Any = base.values("source").annotate(**aggregates).order_by("source")
-        result = [HonourTime("", "All sources", overall["count"], overall["p50"], overall["p95"], overall["worst"])]
-        result += [
-            HonourTime(r["source"], str(labels.get(r["source"], r["source"])), r["count"], r["p50"], r["p95"], r["worst"])
-            for r in per_source
-        ]
-        return result
-    # SQLite (the run command's database): the range's opt-outs are few; sort them here.
-    per: dict[str, list[float]] = defaultdict(list)
-    for source, occurred, recorded in base.values_list("source", "occurred_at", "recorded_at").iterator():
-        per[source].append(max(0.0, (recorded - occurred).total_seconds()))
-    everything = sorted(v for values in per.values() for v in values)
-    result = [HonourTime("", "All sources", len(everything), _percentile(everything, 0.5),
-                         _percentile(everything, 0.95), everything[-1] if everything else None)]
-    for source in sorted(per):
-        values = sorted(per[source])
-        result.append(HonourTime(source, str(labels.get(source, source)), len(values), _percentile(values, 0.5),
-                                 _percentile(values, 0.95), values[-1]))
+    overall, *per_source = opt_out_delays(since=date_range.since, until=date_range.until,
+                                          excluded_sources=HONOUR_TIME_EXCLUDED_SOURCES)
+    result = [HonourTime("", "All sources", overall.count, overall.p50, overall.p95, overall.worst)]
+    result += [HonourTime(d.source, str(labels.get(d.source, d.source)), d.count, d.p50, d.p95, d.worst)
+               for d in per_source]
     return result
-
-
-class _Epoch(Func):
-    """The seconds of an interval, never negative (PostgreSQL)."""
-
-    template = "GREATEST(EXTRACT(EPOCH FROM %(expressions)s), 0)"
-    output_field = FloatField()
 
 
 @dataclass(frozen=True)
