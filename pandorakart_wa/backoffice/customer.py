@@ -17,10 +17,10 @@ from django.utils import timezone
 
 from complaints.models import Outcome, Status
 from complaints.selectors import complaint_resolutions, complaints_of_contact
-from consent.models import Action, ConsentEvent, Contact
+from consent.models import Action, Contact
 from consent.models import Status as ConsentStatus
 from consent.purposes import Purpose
-from consent.selectors import contact_states
+from consent.selectors import contact_events_latest, contact_states
 from messaging.selectors import OUTBOUND_SHOWN, REASON_WORDS, messages_for_contact
 from pandorakart_wa.webhooks.selectors import INBOUND_SHOWN, inbound_messages_for
 
@@ -58,7 +58,7 @@ def _purpose_label(value: str) -> str:
 
 
 def _ledger_entries(contact: Contact) -> tuple[list[Entry], bool]:
-    events = list(ConsentEvent.objects.filter(contact=contact).order_by("-sequence")[: LEDGER_SHOWN + 1])
+    events = contact_events_latest(contact=contact, limit=LEDGER_SHOWN + 1)
     more = len(events) > LEDGER_SHOWN
     entries = []
     for event in events[:LEDGER_SHOWN]:

@@ -16,13 +16,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Max
 from django.utils import timezone
 
-from consent.models import Action, ConsentEvent, LedgerCheckpoint, LedgerVerification, Source, Status
+from consent.models import Action, LedgerCheckpoint, LedgerVerification, Source, Status
 from consent.purposes import Purpose
 from consent.reporting import consent_event_counts, consent_state_counts, contact_flag_counts, opt_out_delays
-from consent.selectors import ledger_last_verification
+from consent.selectors import (
+    ledger_checkpoint_head,
+    ledger_events_waiting,
+    ledger_head_sequence,
+    ledger_last_verification,
+)
 from messaging.models import HoldReason, MessageRate, MessageStatus, MessageTemplate, PricingCategory, TemplateQuality
 from messaging.selectors import (
     message_counts,
@@ -219,13 +223,13 @@ class LedgerStatus:
 def ledger_status(now: dt.datetime | None = None) -> LedgerStatus:
     now = now or timezone.now()
     last = ledger_last_verification()
-    head = ConsentEvent.objects.aggregate(head=Max("sequence"))["head"]
+    head = ledger_head_sequence()
     unverified = None
     if last is not None and last.ok:
         unverified = (head or 0) - (last.head_sequence or 0)
     stale = last is None or now - last.finished_at > LEDGER_VERIFICATION_STALE_AFTER
-    checkpoint = LedgerCheckpoint.objects.order_by("-tree_size").defer("note").first()
-    waiting = ConsentEvent.objects.filter(sequence__isnull=True).count()  # the sequencer's partial index
+    checkpoint = ledger_checkpoint_head()
+    waiting = ledger_events_waiting()
     return LedgerStatus(last=last, head_sequence=head, unverified_events=unverified, stale=stale,
                         checkpoint=checkpoint, waiting_events=waiting)
 

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from consent.models import ConsentEvent, ConsentState, Contact, LedgerVerification
 from consent.purposes import Purpose
-from consent.selectors import contact_for_phone
+from consent.selectors import contact_for_phone, contact_get
 from consent.tasks import consent_ledger_verify_task
 from messaging.selectors import sending_policy_get
 from pandorakart_wa.backoffice import charts, complaints_panel, reports
@@ -269,7 +269,7 @@ def _contact(contact_id: str) -> Contact:
         uid = uuid.UUID(hex=contact_id.removeprefix("c_"))
     except ValueError:
         raise Http404("No such contact.") from None
-    contact = Contact.objects.filter(uid=uid).first()
+    contact = contact_get(uid=uid)
     if contact is None:
         raise Http404("No such contact.")
     return contact
