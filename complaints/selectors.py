@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from complaints.clocks import resolution_due
-from complaints.models import OPEN_STATUSES, PUBLIC_STATUS, Complaint, Status
+from complaints.models import OPEN_STATUSES, PUBLIC_STATUS, Acknowledgement, Complaint, ComplaintAction, Status
 from consent.models import Contact
 
 
@@ -79,3 +81,116 @@ def complaints_export(*, contact: Contact) -> list[dict[str, Any]]:
         Q(contact=contact) | (Q(phone_digest=contact.phone_digest) if contact.phone_digest else Q(pk__in=[]))
     ).order_by("created_at", "id")
     return [{**public_document(c), "description": c.description} for c in rows]
+
+
+# --- The back office: dashboard figures, worklist, customer page, evidence pack, register ------
+
+
+@dataclass(frozen=True)
+class ComplaintFigures:
+    """Open complaints now by status and per clock, and those received and resolved in a range."""
+
+    open_by_status: list[tuple[str, int]]  # (status, complaints), the most first
+    first_response_overdue: int
+    resolution_overdue: int
+    outer_limit_breached: int
+    overdue: int  # queue_overdue: past any clock
+    received_by_category: dict[str, int]
+    resolved: int
+
+
+def complaint_figures(*, since: dt.datetime, until: dt.datetime, now: dt.datetime) -> ComplaintFigures:
+    """The dashboard's complaint counts (ComplaintFigures) for the range [since, until): five
+    aggregate queries."""
+    open_rows = Complaint.objects.filter(status__in=OPEN_STATUSES)
+    by_status = [
+        (r["status"], r["n"]) for r in open_rows.values("status").annotate(n=Count("id")).order_by("-n", "status")
+    ]
+    clocks = open_rows.aggregate(
+        first_response=Count("id", filter=Q(first_responded_at__isnull=True, first_response_due_at__lte=now)),
+        resolution=Count("id", filter=~Q(status=Status.AWAITING_CUSTOMER) & Q(resolution_due_at__lte=now)),
+        outer=Count("id", filter=Q(outer_limit_at__lte=now)),
+    )
+    in_range = Complaint.objects.filter(created_at__gte=since, created_at__lt=until)
+    counts = {r["category"]: r["n"] for r in in_range.values("category").annotate(n=Count("id")).order_by()}
+    resolved = Complaint.objects.filter(resolved_at__gte=since, resolved_at__lt=until).count()
+    return ComplaintFigures(
+        open_by_status=by_status,
+        first_response_overdue=clocks["first_response"],
+        resolution_overdue=clocks["resolution"],
+        outer_limit_breached=clocks["outer"],
+        overdue=complaints_overdue_count(now=now),
+        received_by_category=counts,
+        resolved=resolved,
+    )
+
+
+def complaints_overdue_count(*, now: dt.datetime) -> int:
+    """How many open complaints are past a clock (queue_overdue), in one count."""
+    return queue_overdue(Complaint.objects.all(), now=now).count()
+
+
+def complaints_ready_for_officer() -> QuerySet[Complaint]:
+    """Complaints agents handed to the officers, oldest hand-off first (evidence not read)."""
+    return queue_ready_for_officer(Complaint.objects.defer("evidence"))
+
+
+def complaints_assigned_open(*, user: Any) -> QuerySet[Complaint]:
+    """`user`'s open complaints, oldest first (evidence not read)."""
+    return Complaint.objects.defer("evidence").filter(assignee=user, status__in=OPEN_STATUSES).order_by("created_at")
+
+
+@dataclass(frozen=True)
+class ComplaintsNeedingSomeone:
+    owed: int  # a receipt staff must send
+    overdue: int
+    unassigned: int  # not counting those handed to the officers
+
+
+def complaints_needing_someone(*, now: dt.datetime) -> ComplaintsNeedingSomeone:
+    """Open complaints owed a receipt, overdue (queue_overdue) or unassigned: three counts."""
+    owed = Complaint.objects.filter(acknowledgement=Acknowledgement.OWED, status__in=OPEN_STATUSES).count()
+    overdue = complaints_overdue_count(now=now)
+    unassigned = Complaint.objects.filter(assignee__isnull=True, status__in=OPEN_STATUSES).exclude(
+        status=Status.READY_FOR_OFFICER).count()
+    return ComplaintsNeedingSomeone(owed=owed, overdue=overdue, unassigned=unassigned)
+
+
+def complaints_of_contact(*, contact: Contact, limit: int) -> list[Complaint]:
+    """The contact's `limit` newest complaints, by contact or by the number's digest (ones taken
+    before the contact existed), with their assignee (evidence not read): one query."""
+    match = Complaint.objects.filter(contact=contact)
+    if contact.phone_digest:
+        match = match | Complaint.objects.filter(phone_digest=contact.phone_digest)
+    return list(match.defer("evidence").select_related("assignee").order_by("-created_at")[:limit])
+
+
+def complaint_resolutions(*, complaint_ids: Collection[int]) -> list[ComplaintAction]:
+    """The status changes to resolved of these complaints, with their complaint: one query."""
+    return list(ComplaintAction.objects.filter(
+        complaint__in=list(complaint_ids), kind=ComplaintAction.Kind.STATUS, to_status=Status.RESOLVED
+    ).select_related("complaint"))
+
+
+def complaints_with_actions(*, contact: Contact) -> list[tuple[Complaint, list[ComplaintAction]]]:
+    """The contact's complaints (by contact, or by the number's digest), oldest first, each with
+    its actions in order: two queries."""
+    match = Q(contact=contact)
+    if contact.phone_digest:
+        match |= Q(phone_digest=contact.phone_digest)
+    complaints = list(Complaint.objects.filter(match).order_by("created_at", "id"))
+    actions: dict[int, list[ComplaintAction]] = {}
+    for action in ComplaintAction.objects.filter(complaint__in=complaints).order_by("at", "id"):
+        actions.setdefault(action.complaint_id, []).append(action)
+    return [(c, actions.get(c.pk, [])) for c in complaints]
+
+
+def complaints_received(*, since: dt.datetime, until: dt.datetime, chunk_size: int) -> Iterator[Complaint]:
+    """The complaints received in the range, oldest first, with their contact, through a
+    server-side cursor."""
+    return (
+        Complaint.objects.filter(created_at__gte=since, created_at__lt=until)
+        .select_related("contact")
+        .order_by("created_at", "id")
+        .iterator(chunk_size=chunk_size)
+    )

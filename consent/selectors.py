@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import FilteredRelation, Q, QuerySet, Subquery
+from django.db.models import FilteredRelation, Max, Q, QuerySet, Subquery
 
 from consent.models import (
     Action,
@@ -281,6 +282,19 @@ def contact_for_wa_identity(*, wa_id: str | None = None, user_id: str | None = N
     return None
 
 
+def contact_get(
+    *, pk: int | None = None, uid: uuid.UUID | str | None = None, user_id: str | None = None,
+    phone_digest: str | None = None,
+) -> Contact | None:
+    """The contact with this id, public uid (a UUID or its hex), WhatsApp user id (BSUID) or phone
+    digest (pass exactly one), or None."""
+    lookups = {"pk": pk, "uid": uid, "user_id": user_id, "phone_digest": phone_digest}
+    given = {field: value for field, value in lookups.items() if value is not None}
+    if len(given) != 1:
+        raise ValueError("Pass exactly one of pk, uid, user_id or phone_digest.")
+    return Contact.objects.filter(**given).first()
+
+
 def contact_states(contact: Contact) -> dict[str, ConsentState]:
     return {s.purpose: s for s in ConsentState.objects.filter(contact=contact)}
 
@@ -289,6 +303,17 @@ def contact_history(contact: Contact) -> QuerySet[ConsentEvent]:
     """The contact's events in the order they were decided (id: one contact's writes are
     serialised); `sequence` is their later position in the whole log."""
     return ConsentEvent.objects.filter(contact=contact).order_by("id")
+
+
+def contact_ledger(*, contact: Contact) -> list[ConsentEvent]:
+    """The contact's events in decision order (as contact_history) with their evidence and
+    contact read along, in one query (the evidence pack)."""
+    return list(contact_history(contact).select_related("evidence", "contact"))
+
+
+def contact_events_latest(*, contact: Contact, limit: int) -> list[ConsentEvent]:
+    """The contact's `limit` latest events by ledger position, newest first (one query)."""
+    return list(ConsentEvent.objects.filter(contact=contact).order_by("-sequence")[:limit])
 
 
 def notice_current(*, language: str) -> ConsentNotice | None:
@@ -367,6 +392,11 @@ def notice_by_version(version: str) -> ConsentNotice | None:
     return notice
 
 
+def notices_by_versions(*, versions: Collection[str]) -> dict[str, ConsentNotice]:
+    """The notices with these versions (published or not), by version, in one query."""
+    return {n.version: n for n in ConsentNotice.objects.filter(version__in=list(versions))}
+
+
 def notice_cache_clear() -> None:
     """Tests: forget cached notices (their rows are rolled back between tests)."""
     _published_notices.clear()
@@ -383,6 +413,22 @@ def keywords_active() -> list[dict[str, Any]]:
 def ledger_checkpoint_latest() -> LedgerCheckpoint | None:
     """The latest signed checkpoint of the consent ledger (monitoring: its age)."""
     return LedgerCheckpoint.objects.order_by("-tree_size").only("tree_size", "signed_at").first()
+
+
+def ledger_checkpoint_head() -> LedgerCheckpoint | None:
+    """The latest signed checkpoint (tree head) without its note, for display (the dashboard)."""
+    return LedgerCheckpoint.objects.order_by("-tree_size").defer("note").first()
+
+
+def ledger_head_sequence() -> int | None:
+    """The highest position the sequencer has given an event, or None for an empty ledger."""
+    head: int | None = ConsentEvent.objects.aggregate(head=Max("sequence"))["head"]
+    return head
+
+
+def ledger_events_waiting() -> int:
+    """How many events are written but not yet given a position by the sequencer."""
+    return ConsentEvent.objects.filter(sequence__isnull=True).count()  # the sequencer's partial index
 
 
 # --- Consent in force at a moment (evidence) --------------------------------------------------

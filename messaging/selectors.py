@@ -9,6 +9,7 @@ its webhook commits. There is no cached "usable" flag to drift.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import uuid
 from collections.abc import Collection
@@ -17,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from consent.models import Contact
 from messaging.lint import Vocabulary
@@ -27,10 +28,12 @@ from messaging.models import (
     Message,
     MessageEvent,
     MessageKind,
+    MessageRate,
     MessageStatus,
     MessageTemplate,
     MetaTemplateStatus,
     RevisionStatus,
+    SendingPolicy,
     TemplateQuality,
     TemplateRevision,
     TemplateStatusEvent,
@@ -85,15 +88,13 @@ class MessageWithEvents:
     events: list[MessageEvent]  # its status events, oldest first
 
 
-def messages_with_events(*, contact: Contact, since: datetime) -> list[MessageWithEvents]:
-    """The messages to `contact` created since `since`, oldest first, each with its template,
-    revision and status events: two queries whatever the count."""
-    rows = (
-        Message.objects.filter(contact=contact, created_at__gte=since)
-        .select_related("template", "revision")
-        .prefetch_related("events")
-        .order_by("created_at", "id")
-    )
+def messages_with_events(*, contact: Contact, since: datetime | None = None) -> list[MessageWithEvents]:
+    """The messages to `contact` (created since `since`, when given), oldest first, each with its
+    template, campaign, revision and status events: two queries whatever the count."""
+    rows = Message.objects.filter(contact=contact)
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    rows = rows.select_related("template", "campaign", "revision").prefetch_related("events").order_by("created_at", "id")
     return [MessageWithEvents(message=m, events=list(m.events.all())) for m in rows]
 
 
@@ -377,3 +378,63 @@ def messages_for_contact(contact: Any, *, limit: int = OUTBOUND_SHOWN) -> list[O
             events=[(e.status, e.at, e.source) for e in sorted(m.events.all(), key=lambda e: (e.at, e.pk))],
         ))
     return result
+
+
+# --- The back office: dashboard figures, evidence pack, worklist ----------------------------
+
+
+def message_counts(*, since: dt.datetime, until: dt.datetime) -> list[tuple[str, str, int | None, int | None, int]]:
+    """(status, reason, error_code, template_id, messages) for the messages created in the range:
+    one GROUP BY (a few hundred rows at most: statuses x reasons x error codes x templates)."""
+    rows = (
+        Message.objects.filter(created_at__gte=since, created_at__lt=until)
+        .values_list("status", "reason", "error_code", "template_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return list(rows)
+
+
+def message_pricing_counts(*, since: dt.datetime, until: dt.datetime) -> dict[str, dict[str, int]]:
+    """{pricing category: {"billable", "free"}} of the messages Meta priced in the range: one
+    GROUP BY over the priced messages' partial index."""
+    counts = (
+        Message.objects.filter(priced_at__gte=since, priced_at__lt=until)
+        .values("pricing_category")
+        .annotate(billable=Count("id", filter=Q(pricing_billable=True)),
+                  free=Count("id", filter=~Q(pricing_billable=True)))
+    )
+    return {row["pricing_category"]: {"billable": row["billable"], "free": row["free"]} for row in counts}
+
+
+def rates_in_force(*, market: str, today: dt.date) -> dict[str, MessageRate]:
+    """The rate card line of each category in force on `today` in `market` (the latest
+    effective_from), in one query."""
+    found: dict[str, MessageRate] = {}
+    for rate in MessageRate.objects.filter(market=market, effective_from__lte=today).order_by("category",
+                                                                                               "-effective_from"):
+        found.setdefault(rate.category, rate)
+    return found
+
+
+def templates_with_approved_revision() -> list[MessageTemplate]:
+    """Every template with its approved revision, by name and language, in one query."""
+    return list(MessageTemplate.objects.select_related("approved_revision").order_by("name", "language"))
+
+
+def sending_policy_get() -> SendingPolicy | None:
+    """The sending policy row (stop-all switch), read without creating it."""
+    return SendingPolicy.objects.filter(pk=1).first()
+
+
+def revisions_to_review(*, reviewer: Any) -> QuerySet[TemplateRevision]:
+    """Current revisions in review that `reviewer` did not write (four eyes), oldest first."""
+    return (TemplateRevision.objects.filter(status=RevisionStatus.IN_REVIEW, template__current_revision=F("pk"))
+            .exclude(author=reviewer).select_related("template", "author").order_by("created_at"))
+
+
+def revisions_sent_back(*, author: Any) -> QuerySet[TemplateRevision]:
+    """`author`'s current revisions still drafts or rejected in review, newest first."""
+    return (TemplateRevision.objects.filter(author=author, template__current_revision=F("pk"))
+            .filter(Q(status=RevisionStatus.REJECTED) | Q(status=RevisionStatus.DRAFT))
+            .select_related("template").order_by("-created_at"))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import QuerySet
 
-from profile.models import BusinessProfile, ComplianceAlert, PolicyVersion
+from profile.models import BusinessProfile, ComplianceAlert, PolicyVersion, ProfileDrift, ProfileSyncRun
 
 
 def profile_get() -> BusinessProfile | None:
@@ -39,4 +41,28 @@ def policy_version_get(*, pk: int) -> PolicyVersion:
 
 
 def alerts_open() -> QuerySet[ComplianceAlert]:
+    """Unacknowledged alerts, the newest first."""
     return ComplianceAlert.objects.filter(acknowledged_at__isnull=True).order_by("-raised_at")
+
+
+def alerts_open_by_last_raised() -> QuerySet[ComplianceAlert]:
+    """Unacknowledged alerts, raised again most recently first (the staff's worklist)."""
+    return ComplianceAlert.objects.filter(acknowledged_at__isnull=True).order_by("-last_raised_at")
+
+
+@dataclass(frozen=True)
+class ProfileStatus:
+    open_drift: list[ProfileDrift]
+    last_run: ProfileSyncRun | None
+    last_good_run: ProfileSyncRun | None
+
+
+def profile_status() -> ProfileStatus:
+    """The open drift between our profile and Meta's, the latest sync run and the latest that
+    completed (three queries)."""
+    good = (ProfileSyncRun.Result.OK, ProfileSyncRun.Result.NOOP, ProfileSyncRun.Result.DRIFT)
+    return ProfileStatus(
+        open_drift=list(ProfileDrift.objects.filter(resolved_at__isnull=True).order_by("field")),
+        last_run=ProfileSyncRun.objects.order_by("-started_at", "-id").first(),
+        last_good_run=ProfileSyncRun.objects.filter(result__in=good).order_by("-started_at", "-id").first(),
+    )

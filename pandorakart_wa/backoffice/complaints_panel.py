@@ -1,7 +1,8 @@
 """The complaints app's part of the dashboard, the reports and the evidence pack.
 
-Figures are GROUP BYs over the complaints table; "overdue" is complaints' own queue
-(complaints.selectors.queue_overdue), so the dashboard and the admin queue always agree.
+Figures are GROUP BYs over the complaints table, read through complaints.selectors
+(complaint_figures); "overdue" is complaints' own queue (queue_overdue), so the dashboard and
+the admin queue always agree.
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from complaints.models import OPEN_STATUSES, Category, Complaint, ComplaintAction, Status
-from complaints.selectors import queue_overdue
+from complaints.models import Category, Complaint, Status
+from complaints.selectors import complaint_figures, complaints_received, complaints_with_actions
 from consent.models import Contact
 from pandorakart_wa.backoffice import charts
 from pandorakart_wa.backoffice.reports import csv_chunks
@@ -41,30 +41,20 @@ def complaints_figures(date_range: DateRange, now: dt.datetime | None = None) ->
     """Open complaints now (by status, overdue per clock), and those received / resolved in the
     range (by category). Five aggregate queries."""
     now = now or timezone.now()
-    open_rows = Complaint.objects.filter(status__in=OPEN_STATUSES)
+    figures = complaint_figures(since=date_range.since, until=date_range.until, now=now)
     labels = dict(Status.choices)
-    by_status = [
-        (_short(str(labels.get(r["status"], r["status"]))), r["n"])
-        for r in open_rows.values("status").annotate(n=Count("id")).order_by("-n", "status")
-    ]
-    clocks = open_rows.aggregate(
-        first_response=Count("id", filter=Q(first_responded_at__isnull=True, first_response_due_at__lte=now)),
-        resolution=Count("id", filter=~Q(status=Status.AWAITING_CUSTOMER) & Q(resolution_due_at__lte=now)),
-        outer=Count("id", filter=Q(outer_limit_at__lte=now)),
-    )
-    in_range = Complaint.objects.filter(created_at__gte=date_range.since, created_at__lt=date_range.until)
-    counts = {r["category"]: r["n"] for r in in_range.values("category").annotate(n=Count("id")).order_by()}
+    by_status = [(_short(str(labels.get(status, status))), n) for status, n in figures.open_by_status]
+    counts = figures.received_by_category
     categories = [(_short(str(c.label)), counts.get(c, 0)) for c in Category]
-    resolved = Complaint.objects.filter(resolved_at__gte=date_range.since, resolved_at__lt=date_range.until).count()
     return {
         "open": sum(n for _, n in by_status),
         "by_status": by_status,
-        "overdue": queue_overdue(Complaint.objects.all(), now=now).count(),
-        "first_response_overdue": clocks["first_response"],
-        "resolution_overdue": clocks["resolution"],
-        "outer_limit_breached": clocks["outer"],
+        "overdue": figures.overdue,
+        "first_response_overdue": figures.first_response_overdue,
+        "resolution_overdue": figures.resolution_overdue,
+        "outer_limit_breached": figures.outer_limit_breached,
         "received": sum(counts.values()),
-        "resolved": resolved,
+        "resolved": figures.resolved,
         "by_category": categories,
         "category_chart": category_chart(categories),
     }
@@ -91,13 +81,6 @@ def complaints_for_contact(contact: Contact) -> list[dict[str, Any]]:
     """The customer's complaints (by contact, or by the number's digest for ones taken before
     the contact existed) with outcome, SLA breaches and timeline. Internal staff notes are
     listed by kind only: the pack can be handed to the customer or a regulator."""
-    match = Q(contact=contact)
-    if contact.phone_digest:
-        match |= Q(phone_digest=contact.phone_digest)
-    complaints = list(Complaint.objects.filter(match).order_by("created_at", "id"))
-    actions: dict[int, list[ComplaintAction]] = {}
-    for action in ComplaintAction.objects.filter(complaint__in=complaints).order_by("at", "id"):
-        actions.setdefault(action.complaint_id, []).append(action)
     return [
         {
             "reference": c.reference,
@@ -124,10 +107,10 @@ def complaints_for_contact(contact: Contact) -> list[dict[str, Any]]:
                     "to_status": a.to_status,
                     "summary": "" if a.internal else a.note[:300],
                 }
-                for a in actions.get(c.pk, [])
+                for a in actions
             ],
         }
-        for c in complaints
+        for c, actions in complaints_with_actions(contact=contact)
     ]
 
 
@@ -138,12 +121,7 @@ def register_label() -> type[Complaint]:
 def register_rows(date_range: DateRange) -> Iterator[tuple[Any, ...]]:
     """The complaints received in the range, oldest first: no personal data but a masked number
     (the description and contact details stay in the admin)."""
-    rows = (
-        Complaint.objects.filter(created_at__gte=date_range.since, created_at__lt=date_range.until)
-        .select_related("contact")
-        .order_by("created_at", "id")
-        .iterator(chunk_size=CURSOR_CHUNK)
-    )
+    rows = complaints_received(since=date_range.since, until=date_range.until, chunk_size=CURSOR_CHUNK)
     for c in rows:
         phone = mask_phone(c.contact.phone) if c.contact is not None and c.contact.phone else ""
         yield (

@@ -15,11 +15,12 @@ from typing import Any
 from django.urls import reverse
 from django.utils import timezone
 
-from complaints.models import Complaint, ComplaintAction, Outcome, Status
-from consent.models import Action, ConsentEvent, Contact
+from complaints.models import Outcome, Status
+from complaints.selectors import complaint_resolutions, complaints_of_contact
+from consent.models import Action, Contact
 from consent.models import Status as ConsentStatus
 from consent.purposes import Purpose
-from consent.selectors import contact_states
+from consent.selectors import contact_events_latest, contact_states
 from messaging.selectors import OUTBOUND_SHOWN, REASON_WORDS, messages_for_contact
 from pandorakart_wa.webhooks.selectors import INBOUND_SHOWN, inbound_messages_for
 
@@ -57,7 +58,7 @@ def _purpose_label(value: str) -> str:
 
 
 def _ledger_entries(contact: Contact) -> tuple[list[Entry], bool]:
-    events = list(ConsentEvent.objects.filter(contact=contact).order_by("-sequence")[: LEDGER_SHOWN + 1])
+    events = contact_events_latest(contact=contact, limit=LEDGER_SHOWN + 1)
     more = len(events) > LEDGER_SHOWN
     entries = []
     for event in events[:LEDGER_SHOWN]:
@@ -136,10 +137,7 @@ def _outbound_entries(contact: Contact) -> tuple[list[Entry], bool]:
 
 
 def _complaints(contact: Contact) -> tuple[list[dict[str, Any]], list[Entry]]:
-    match = Complaint.objects.filter(contact=contact)
-    if contact.phone_digest:
-        match = match | Complaint.objects.filter(phone_digest=contact.phone_digest)
-    complaints = list(match.defer("evidence").select_related("assignee").order_by("-created_at")[:COMPLAINTS_SHOWN])
+    complaints = complaints_of_contact(contact=contact, limit=COMPLAINTS_SHOWN)
     outcomes = dict(Outcome.choices)
     rows, entries = [], []
     for c in complaints:
@@ -151,9 +149,7 @@ def _complaints(contact: Contact) -> tuple[list[dict[str, Any]], list[Entry]]:
             level="ok" if c.status in (Status.RESOLVED, Status.CLOSED) else "warn",
             details=[f"by {c.get_channel_display()}"], url=url, anchor=f"complaint-{c.pk}",
         ))
-    resolutions = ComplaintAction.objects.filter(
-        complaint__in=[c.pk for c in complaints], kind=ComplaintAction.Kind.STATUS, to_status=Status.RESOLVED
-    ).select_related("complaint")
+    resolutions = complaint_resolutions(complaint_ids=[c.pk for c in complaints])
     for action in resolutions:
         outcome = str((action.detail or {}).get("outcome") or action.complaint.outcome)
         entries.append(Entry(

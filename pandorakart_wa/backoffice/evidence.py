@@ -18,10 +18,17 @@ from django.utils import timezone
 
 from consent.evidence_checks import ledger_events_verify
 from consent.managers import artefact_of_event, consent_artefacts_for_contact
-from consent.models import ConsentEvent, ConsentNotice, Contact, Status
+from consent.models import ConsentEvent, Contact, Status
 from consent.purposes import Purpose
-from consent.selectors import consent_in_force, contact_states, ledger_last_verification
+from consent.selectors import (
+    consent_in_force,
+    contact_ledger,
+    contact_states,
+    ledger_last_verification,
+    notices_by_versions,
+)
 from messaging.models import Message, MessageKind, MessageStatus
+from messaging.selectors import messages_with_events
 from pandorakart_wa.backoffice import complaints_panel
 from pandorakart_wa.core.phones import mask_phone
 
@@ -44,7 +51,7 @@ def _notices(events: Sequence[ConsentEvent]) -> list[dict[str, Any]]:
     for event in events:
         if event.notice_version:
             shown[event.notice_version].add(event.notice_sha256)
-    notices = {n.version: n for n in ConsentNotice.objects.filter(version__in=list(shown))}
+    notices = notices_by_versions(versions=shown)
     result = []
     for version in sorted(shown):
         notice = notices.get(version)
@@ -94,14 +101,9 @@ def _messages(contact: Contact, events: Sequence[ConsentEvent]) -> list[dict[str
     agree: `consent_in_force` replays what had occurred by then, `known_at_send` only what had
     been recorded (what the send gate could see)."""
     sequences = {event.public_id: event.sequence for event in events}
-    messages = (
-        Message.objects.filter(contact=contact)
-        .select_related("template", "campaign", "revision")
-        .prefetch_related("events")
-        .order_by("created_at")
-    )
     result = []
-    for m in messages:
+    for read in messages_with_events(contact=contact):
+        m, timeline = read.message, read.events
         moment = m.sent_at or m.claimed_at or m.created_at
         in_force = consent_in_force(events, m.purpose, moment)
         known = consent_in_force(events, m.purpose, moment, known_only=True)
@@ -128,7 +130,7 @@ def _messages(contact: Contact, events: Sequence[ConsentEvent]) -> list[dict[str
                 "known_at_send": {**known, "event_sequence": sequences.get(known["event"] or "")},
                 "verdict": verdict,
                 "verdict_level": level,
-                "timeline": [{"status": e.status, "at": e.at, "source": e.source} for e in m.events.all()],
+                "timeline": [{"status": e.status, "at": e.at, "source": e.source} for e in timeline],
             }
         )
     return result
@@ -161,9 +163,7 @@ def _artefacts(contact: Contact) -> list[dict[str, Any]]:
 
 def evidence_pack(contact: Contact, *, full_phone: bool, typed_e164: str | None = None) -> dict[str, Any]:
     """Everything that proves how the contact's consent was collected, kept and respected."""
-    events = list(
-        ConsentEvent.objects.filter(contact=contact).select_related("evidence", "contact").order_by("id")
-    )
+    events = contact_ledger(contact=contact)
     checkpoint, checks = ledger_events_verify(events)
     states = contact_states(contact)
     run = ledger_last_verification()

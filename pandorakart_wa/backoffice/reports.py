@@ -14,10 +14,9 @@ import io
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from django.db.models import F
 from django.utils import timezone
 
-from consent.models import ConsentEvent, ConsentState, Contact, Status
+from consent.reporting import ledger_export_rows, suppressed_digests
 from pandorakart_wa.backoffice.selectors import DateRange
 
 CHUNK_BYTES = 64 * 1024  # one write to the socket per ~64 KiB, not one per row
@@ -58,16 +57,7 @@ def csv_chunks(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator
 
 def ledger_rows(date_range: DateRange) -> Iterator[tuple[Any, ...]]:
     """The ledger events that occurred in the range, in sequence (chain) order."""
-    rows = (
-        ConsentEvent.objects.filter(occurred_at__gte=date_range.since, occurred_at__lt=date_range.until)
-        .order_by("sequence")
-        .values_list(
-            "uid", "sequence", "hash", "prev_hash", "contact__uid", "contact__phone_digest", "purpose", "action",
-            "source", "notice_version", "notice_sha256", "evidence_sha256", "actor_type", "actor_label",
-            "occurred_at", "recorded_at",
-        )
-        .iterator(chunk_size=CURSOR_CHUNK)
-    )
+    rows = ledger_export_rows(since=date_range.since, until=date_range.until, chunk_size=CURSOR_CHUNK)
     for uid, sequence, event_hash, prev_hash, contact_uid, *rest in rows:
         yield (f"ev_{uid.hex}", sequence, event_hash, prev_hash, f"c_{contact_uid.hex}", *rest)
 
@@ -80,20 +70,8 @@ def suppression_rows() -> Iterator[tuple[Any, ...]]:
     """Who must not be messaged, by digest: erased numbers (every purpose), blocked contacts
     (every purpose), then each purpose a contact opted out of. Contacts known only by Meta's
     user id (no digest) cannot be matched by number and are left out."""
-    with_digest = Contact.objects.filter(phone_digest__isnull=False)
-    erased = with_digest.filter(erased=True).order_by("id").values_list("phone_digest", "erased_at")
-    for digest, at in erased.iterator(chunk_size=CURSOR_CHUNK):
-        yield digest, ALL_PURPOSES, "erased", at
-    blocked = with_digest.filter(blocked=True, erased=False).order_by("id").values_list("phone_digest", "blocked_at")
-    for digest, at in blocked.iterator(chunk_size=CURSOR_CHUNK):
-        yield digest, ALL_PURPOSES, "blocked", at
-    opted_out = (
-        ConsentState.objects.filter(status=Status.OPTED_OUT, contact__erased=False, contact__phone_digest__isnull=False)
-        .order_by("purpose", "contact_id")
-        .values_list(F("contact__phone_digest"), "purpose", "since")
-    )
-    for digest, purpose, since in opted_out.iterator(chunk_size=CURSOR_CHUNK):
-        yield digest, purpose, "opted_out", since
+    for digest, purpose, reason, since in suppressed_digests(chunk_size=CURSOR_CHUNK):
+        yield digest, ALL_PURPOSES if purpose is None else purpose, reason, since
 
 
 def suppression_csv() -> Iterator[str]:

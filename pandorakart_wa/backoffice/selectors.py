@@ -4,6 +4,8 @@ Every query is bounded: current-state counts are GROUP BYs over indexed columns,
 that happens over time (consent events, messages) is a GROUP BY day / status over the selected
 date range, so the page costs a handful of queries whatever the size of the tables. Nothing
 here loops over rows in Python except the small results (one row per day, status or template).
+The queries themselves are the apps' selectors (consent.reporting, messaging.selectors, ...):
+the back office reads no app's tables directly.
 """
 
 from __future__ import annotations
@@ -12,39 +14,29 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Aggregate, Count, DurationField, ExpressionWrapper, F, FloatField, Func, Max, Q, QuerySet
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from consent.models import (
-    Action,
-    ConsentEvent,
-    ConsentState,
-    Contact,
-    LedgerCheckpoint,
-    LedgerVerification,
-    Source,
-    Status,
-)
+from consent.models import Action, LedgerCheckpoint, LedgerVerification, Source, Status
 from consent.purposes import Purpose
-from consent.selectors import ledger_last_verification
-from messaging.models import (
-    HoldReason,
-    Message,
-    MessageRate,
-    MessageStatus,
-    MessageTemplate,
-    PricingCategory,
-    SendingPolicy,
-    TemplateQuality,
+from consent.reporting import consent_event_counts, consent_state_counts, contact_flag_counts, opt_out_delays
+from consent.selectors import (
+    ledger_checkpoint_head,
+    ledger_events_waiting,
+    ledger_head_sequence,
+    ledger_last_verification,
 )
-from messaging.selectors import template_usable
+from messaging.models import HoldReason, MessageRate, MessageStatus, MessageTemplate, PricingCategory, TemplateQuality
+from messaging.selectors import (
+    message_counts,
+    message_pricing_counts,
+    rates_in_force,
+    template_usable,
+    templates_with_approved_revision,
+)
 from pandorakart_wa.whatsapp.versions import VersionStatus, version_status
-from profile.models import ComplianceAlert, ProfileDrift, ProfileSyncRun
+from profile.models import ComplianceAlert
 from profile.selectors import alerts_open
 
 GRANTS = (Action.OPT_IN, Action.RESUBSCRIBE)
@@ -110,27 +102,9 @@ def consent_coverage() -> tuple[int, list[Coverage], dict[str, int]]:
 
     `opted_in` counts contacts that may be messaged for the purpose (not blocked or erased).
     """
-    flags = Contact.objects.aggregate(
-        n_total=Count("id"),
-        n_blocked=Count("id", filter=Q(blocked=True, erased=False)),
-        n_erased=Count("id", filter=Q(erased=True)),
-        n_undeliverable=Count("id", filter=Q(undeliverable=True, erased=False)),
-    )
-    total = int(flags.pop("n_total"))
-    counts: dict[tuple[str, str], int] = defaultdict(int)
-    # All states (an index-only scan of (purpose, status, contact)), minus those of the few
-    # blocked or erased contacts: cheaper than joining every state row to its contact.
-    everyone = ConsentState.objects.values("purpose", "status").annotate(n=Count("contact")).order_by()
-    excluded = (
-        ConsentState.objects.filter(Q(contact__blocked=True) | Q(contact__erased=True))
-        .values("purpose", "status")
-        .annotate(n=Count("contact"))
-        .order_by()
-    )
-    for row in everyone:
-        counts[(row["purpose"], row["status"])] += row["n"]
-    for row in excluded:
-        counts[(row["purpose"], row["status"])] -= row["n"]
+    flags = contact_flag_counts()
+    total = flags.pop("total")
+    counts = consent_state_counts()
     coverage = [
         Coverage(
             purpose=str(purpose),
@@ -141,7 +115,7 @@ def consent_coverage() -> tuple[int, list[Coverage], dict[str, int]]:
         )
         for purpose in Purpose
     ]
-    return total, coverage, {k.removeprefix("n_"): int(v) for k, v in flags.items()}
+    return total, coverage, flags
 
 
 @dataclass
@@ -157,34 +131,24 @@ class ConsentActivity:
         return {"in": sum(self.opt_ins), "out": sum(self.opt_outs), "erase": sum(self.erasures)}
 
 
-def _events_in(date_range: DateRange) -> QuerySet[ConsentEvent]:
-    # consent_event_occurred_at index: a range scan, however long the ledger
-    return ConsentEvent.objects.filter(occurred_at__gte=date_range.since, occurred_at__lt=date_range.until)
-
-
 def consent_activity(date_range: DateRange) -> ConsentActivity:
     """Opt-ins (incl. resubscribes), opt-outs and erasures per day (by occurred_at, staff time
     zone) and per purpose: one GROUP BY day, purpose, action over the range."""
-    rows = (
-        _events_in(date_range)
-        .annotate(day=TruncDate("occurred_at", tzinfo=timezone.get_current_timezone()))
-        .values("day", "purpose", "action")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    rows = consent_event_counts(since=date_range.since, until=date_range.until,
+                                tzinfo=timezone.get_current_timezone())
     days = date_range.days
     index = {day: i for i, day in enumerate(days)}
     activity = ConsentActivity(days=days, opt_ins=[0] * len(days), opt_outs=[0] * len(days),
                                erasures=[0] * len(days))
     activity.by_purpose = {p: {"in": 0, "out": 0, "erase": 0} for p in Purpose.values}
-    for row in rows:
-        i = index.get(row["day"])
+    for day, purpose, action, n in rows:
+        i = index.get(day)
         if i is None:
             continue
-        kind = "in" if row["action"] in GRANTS else "out" if row["action"] == Action.OPT_OUT else "erase"
+        kind = "in" if action in GRANTS else "out" if action == Action.OPT_OUT else "erase"
         series = {"in": activity.opt_ins, "out": activity.opt_outs, "erase": activity.erasures}[kind]
-        series[i] += row["n"]
-        activity.by_purpose.setdefault(row["purpose"], {"in": 0, "out": 0, "erase": 0})[kind] += row["n"]
+        series[i] += n
+        activity.by_purpose.setdefault(purpose, {"in": 0, "out": 0, "erase": 0})[kind] += n
     return activity
 
 
@@ -226,70 +190,18 @@ def duration_text(seconds: float | None) -> str:
     return f"{whole // 86400} d {whole % 86400 // 3600} h"
 
 
-class _PercentileCont(Aggregate):
-    """PostgreSQL's percentile_cont(p) WITHIN GROUP (ORDER BY expr)."""
-
-    function = "percentile_cont"
-    template = "%(function)s(%(percentile)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
-
-    def __init__(self, expression: Any, percentile: float, **extra: Any) -> None:
-        super().__init__(expression, percentile=float(percentile), **extra)
-
-
-def _percentile(sorted_values: list[float], p: float) -> float | None:
-    """Linear interpolation, as percentile_cont does (the non-PostgreSQL fallback)."""
-    if not sorted_values:
-        return None
-    position = (len(sorted_values) - 1) * p
-    low = int(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
-
-
 def opt_out_honour_times(date_range: DateRange) -> list[HonourTime]:
     """How long from the customer's opt-out (occurred_at: the keyword's or Meta's timestamp, the
     storefront's click) until it was in force (recorded_at: the ledger event and the state row
     are written together, and the send gate reads that row). p50 / p95 / worst per source, then
     all sources together (first)."""
-    base = _events_in(date_range).filter(action=Action.OPT_OUT).exclude(source__in=HONOUR_TIME_EXCLUDED_SOURCES)
     labels = dict(Source.choices)
-    if connection.vendor == "postgresql":
-        delay = ExpressionWrapper(F("recorded_at") - F("occurred_at"), output_field=DurationField())
-        seconds = _Epoch(delay)
-        aggregates = {
-            "count": Count("id"),
-            "p50": _PercentileCont(seconds, 0.5),
-            "p95": _PercentileCont(seconds, 0.95),
-            "worst": Max(seconds),
-        }
-        overall = base.aggregate(**aggregates)
-        per_source: Any = base.values("source").annotate(**aggregates).order_by("source")
-        result = [HonourTime("", "All sources", overall["count"], overall["p50"], overall["p95"], overall["worst"])]
-        result += [
-            HonourTime(r["source"], str(labels.get(r["source"], r["source"])), r["count"], r["p50"], r["p95"], r["worst"])
-            for r in per_source
-        ]
-        return result
-    # SQLite (the run command's database): the range's opt-outs are few; sort them here.
-    per: dict[str, list[float]] = defaultdict(list)
-    for source, occurred, recorded in base.values_list("source", "occurred_at", "recorded_at").iterator():
-        per[source].append(max(0.0, (recorded - occurred).total_seconds()))
-    everything = sorted(v for values in per.values() for v in values)
-    result = [HonourTime("", "All sources", len(everything), _percentile(everything, 0.5),
-                         _percentile(everything, 0.95), everything[-1] if everything else None)]
-    for source in sorted(per):
-        values = sorted(per[source])
-        result.append(HonourTime(source, str(labels.get(source, source)), len(values), _percentile(values, 0.5),
-                                 _percentile(values, 0.95), values[-1]))
+    overall, *per_source = opt_out_delays(since=date_range.since, until=date_range.until,
+                                          excluded_sources=HONOUR_TIME_EXCLUDED_SOURCES)
+    result = [HonourTime("", "All sources", overall.count, overall.p50, overall.p95, overall.worst)]
+    result += [HonourTime(d.source, str(labels.get(d.source, d.source)), d.count, d.p50, d.p95, d.worst)
+               for d in per_source]
     return result
-
-
-class _Epoch(Func):
-    """The seconds of an interval, never negative (PostgreSQL)."""
-
-    template = "GREATEST(EXTRACT(EPOCH FROM %(expressions)s), 0)"
-    output_field = FloatField()
 
 
 @dataclass(frozen=True)
@@ -311,13 +223,13 @@ class LedgerStatus:
 def ledger_status(now: dt.datetime | None = None) -> LedgerStatus:
     now = now or timezone.now()
     last = ledger_last_verification()
-    head = ConsentEvent.objects.aggregate(head=Max("sequence"))["head"]
+    head = ledger_head_sequence()
     unverified = None
     if last is not None and last.ok:
         unverified = (head or 0) - (last.head_sequence or 0)
     stale = last is None or now - last.finished_at > LEDGER_VERIFICATION_STALE_AFTER
-    checkpoint = LedgerCheckpoint.objects.order_by("-tree_size").defer("note").first()
-    waiting = ConsentEvent.objects.filter(sequence__isnull=True).count()  # the sequencer's partial index
+    checkpoint = ledger_checkpoint_head()
+    waiting = ledger_events_waiting()
     return LedgerStatus(last=last, head_sequence=head, unverified_events=unverified, stale=stale,
                         checkpoint=checkpoint, waiting_events=waiting)
 
@@ -338,12 +250,7 @@ def message_figures(date_range: DateRange) -> MessageFigures:
     """Messages created in the range by status; suppressed ones by policy code; failed ones by
     Meta's error code; sent ones by template. One GROUP BY over the range (a few hundred rows
     at most: statuses x reasons x error codes x templates)."""
-    rows = (
-        Message.objects.filter(created_at__gte=date_range.since, created_at__lt=date_range.until)
-        .values_list("status", "reason", "error_code", "template_id")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    rows = message_counts(since=date_range.since, until=date_range.until)
     by_status: dict[str, int] = defaultdict(int)
     suppressed: dict[str, int] = defaultdict(int)
     failed: dict[str, int] = defaultdict(int)
@@ -380,8 +287,7 @@ def template_board(sent_by_template: dict[int, int]) -> tuple[list[TemplateRow],
     rows = []
     summary = dict.fromkeys(TemplateQuality.values, 0)
     summary["HELD"] = 0
-    templates = MessageTemplate.objects.select_related("approved_revision").order_by("name", "language")
-    for template in templates:
+    for template in templates_with_approved_revision():
         usable, refusal = template_usable(template)
         rows.append(TemplateRow(template, usable, refusal, sent_by_template.get(template.pk, 0)))
         summary[template.quality] = summary.get(template.quality, 0) + 1
@@ -390,28 +296,7 @@ def template_board(sent_by_template: dict[int, int]) -> tuple[list[TemplateRow],
     return rows, summary
 
 
-def sending_state() -> SendingPolicy | None:
-    """The sending policy row (stop-all switch), read without creating it."""
-    return SendingPolicy.objects.filter(pk=1).first()
-
-
 # --- Profile and alerts ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProfileStatus:
-    open_drift: list[ProfileDrift]
-    last_run: ProfileSyncRun | None
-    last_good_run: ProfileSyncRun | None
-
-
-def profile_status() -> ProfileStatus:
-    good = (ProfileSyncRun.Result.OK, ProfileSyncRun.Result.NOOP, ProfileSyncRun.Result.DRIFT)
-    return ProfileStatus(
-        open_drift=list(ProfileDrift.objects.filter(resolved_at__isnull=True).order_by("field")),
-        last_run=ProfileSyncRun.objects.order_by("-started_at", "-id").first(),
-        last_good_run=ProfileSyncRun.objects.filter(result__in=good).order_by("-started_at", "-id").first(),
-    )
 
 
 def open_alerts() -> tuple[int, list[ComplianceAlert]]:
@@ -466,15 +351,6 @@ class MonthCost:
         return 100.0 * marketing / self.billable
 
 
-def rates_in_force(today: dt.date, market: str = RATE_CARD_MARKET) -> dict[str, MessageRate]:
-    """The rate card line of each category in force on `today` (the latest effective_from)."""
-    found: dict[str, MessageRate] = {}
-    for rate in MessageRate.objects.filter(market=market, effective_from__lte=today).order_by("category",
-                                                                                               "-effective_from"):
-        found.setdefault(rate.category, rate)
-    return found
-
-
 def month_cost(today: dt.date | None = None) -> MonthCost:
     """Messages Meta priced this calendar month (staff time zone), billable and free, per Meta's
     pricing category, with the estimated cost at the rate card's rate in force today. One GROUP
@@ -482,16 +358,8 @@ def month_cost(today: dt.date | None = None) -> MonthCost:
     today = today or timezone.localdate()
     first = today.replace(day=1)
     until = (first + dt.timedelta(days=32)).replace(day=1)
-    counts = (
-        Message.objects.filter(priced_at__gte=_midnight(first), priced_at__lt=_midnight(until))
-        .values("pricing_category")
-        .annotate(billable=Count("id", filter=Q(pricing_billable=True)),
-                  free=Count("id", filter=~Q(pricing_billable=True)))
-    )
-    by_category: dict[str, dict[str, int]] = {
-        row["pricing_category"]: {"billable": row["billable"], "free": row["free"]} for row in counts
-    }
-    rates = rates_in_force(today)
+    by_category = message_pricing_counts(since=_midnight(first), until=_midnight(until))
+    rates = rates_in_force(market=RATE_CARD_MARKET, today=today)
     labels = dict(PricingCategory.choices)
     shown = [c for c in PricingCategory.values if c in by_category or c in rates]
     shown += sorted(c for c in by_category if c not in shown)  # a category Meta added since

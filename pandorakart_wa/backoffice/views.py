@@ -26,8 +26,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from consent.models import ConsentEvent, ConsentState, Contact, LedgerVerification
 from consent.purposes import Purpose
-from consent.selectors import contact_for_phone
+from consent.selectors import contact_for_phone, contact_get
 from consent.tasks import consent_ledger_verify_task
+from messaging.selectors import sending_policy_get
 from pandorakart_wa.backoffice import charts, complaints_panel, reports
 from pandorakart_wa.backoffice import models as perms
 from pandorakart_wa.backoffice.evidence import evidence_pack
@@ -42,11 +43,10 @@ from pandorakart_wa.backoffice.selectors import (
     month_cost,
     open_alerts,
     opt_out_honour_times,
-    profile_status,
-    sending_state,
     template_board,
 )
 from pandorakart_wa.core.audit import log_access, log_event
+from profile.selectors import profile_status
 
 REPORT_PERMISSIONS = (perms.EXPORT_LEDGER, perms.EXPORT_SUPPRESSION, perms.EXPORT_COMPLAINTS, perms.VIEW_EVIDENCE_PACK)
 GREEN, RED, AMBER, BLUE, GREY = "#2e7d32", "#c62828", "#d98c00", "#3f6fb5", "#8a8f98"
@@ -146,7 +146,7 @@ def dashboard(request: HttpRequest) -> HttpResponseBase:
         complaints=complaints,
         profile=profile_status(),
         ledger=ledger_status(),
-        sending=sending_state(),
+        sending=sending_policy_get(),
         alerts=open_alerts(),
         cost=month_cost(),
         api_version=api_version_status(),
@@ -269,7 +269,7 @@ def _contact(contact_id: str) -> Contact:
         uid = uuid.UUID(hex=contact_id.removeprefix("c_"))
     except ValueError:
         raise Http404("No such contact.") from None
-    contact = Contact.objects.filter(uid=uid).first()
+    contact = contact_get(uid=uid)
     if contact is None:
         raise Http404("No such contact.")
     return contact

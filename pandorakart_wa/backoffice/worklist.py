@@ -9,14 +9,13 @@ from typing import Any
 
 from axes.models import AccessAttempt
 from django.conf import settings
-from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from complaints.models import OPEN_STATUSES, Acknowledgement, Complaint, Status
-from complaints.selectors import queue_overdue, queue_ready_for_officer
-from messaging.models import RevisionStatus, TemplateRevision
-from profile.models import ComplianceAlert
+from complaints.selectors import complaints_assigned_open, complaints_needing_someone, complaints_ready_for_officer
+from messaging.models import RevisionStatus
+from messaging.selectors import revisions_sent_back, revisions_to_review
+from profile.selectors import alerts_open_by_last_raised
 
 SHOWN = 5  # rows per panel; the link opens the whole queue
 
@@ -31,7 +30,7 @@ def worklist(user: Any) -> list[dict[str, Any]]:
     panels: list[dict[str, Any]] = []
     now = timezone.now()
     if user.has_perm("complaints.resolve_complaint"):
-        ready = queue_ready_for_officer(Complaint.objects.defer("evidence"))
+        ready = complaints_ready_for_officer()
         panels.append({
             "id": "queue-ready", "title": "Complaints ready for an officer", "count": ready.count(),
             "url": _changelist("complaints_complaint", queue="ready"), "empty": "No complaint is waiting for you.",
@@ -39,17 +38,15 @@ def worklist(user: Any) -> list[dict[str, Any]]:
                       reverse("admin:complaints_complaint_change", args=[c.pk])) for c in ready[:SHOWN]],
         })
     if user.has_perm("complaints.investigate_complaint"):
-        mine = Complaint.objects.defer("evidence").filter(assignee=user, status__in=OPEN_STATUSES).order_by("created_at")
+        mine = complaints_assigned_open(user=user)
         panels.append({
             "id": "queue-mine", "title": "Complaints assigned to you", "count": mine.count(),
             "url": _changelist("complaints_complaint", queue="mine"), "empty": "None assigned to you.",
             "rows": [(c.reference, c.get_status_display(), reverse("admin:complaints_complaint_change", args=[c.pk]))
                      for c in mine[:SHOWN]],
         })
-        owed = Complaint.objects.filter(acknowledgement=Acknowledgement.OWED, status__in=OPEN_STATUSES).count()
-        overdue = queue_overdue(Complaint.objects.all(), now=now).count()
-        unassigned = Complaint.objects.filter(assignee__isnull=True, status__in=OPEN_STATUSES).exclude(
-            status=Status.READY_FOR_OFFICER).count()
+        needing = complaints_needing_someone(now=now)
+        owed, overdue, unassigned = needing.owed, needing.overdue, needing.unassigned
         panels.append({
             "id": "queue-complaints", "title": "Complaints needing someone", "count": owed + overdue + unassigned,
             "url": _changelist("complaints_complaint"), "empty": "Nothing overdue, owed or unassigned.",
@@ -60,8 +57,7 @@ def worklist(user: Any) -> list[dict[str, Any]]:
             ) if n],
         })
     if user.has_perm("messaging.approve_template"):
-        review = (TemplateRevision.objects.filter(status=RevisionStatus.IN_REVIEW, template__current_revision=F("pk"))
-                  .exclude(author=user).select_related("template", "author").order_by("created_at"))
+        review = revisions_to_review(reviewer=user)
         panels.append({
             "id": "queue-review", "title": "Template revisions to review", "count": review.count(),
             "url": _changelist("messaging_templaterevision", status__exact=RevisionStatus.IN_REVIEW),
@@ -70,9 +66,7 @@ def worklist(user: Any) -> list[dict[str, Any]]:
                       reverse("admin:messaging_templaterevision_change", args=[r.pk])) for r in review[:SHOWN]],
         })
     if user.has_perm("messaging.change_messagetemplate") and not user.has_perm("messaging.approve_template"):
-        back = (TemplateRevision.objects.filter(author=user, template__current_revision=F("pk"))
-                .filter(Q(status=RevisionStatus.REJECTED) | Q(status=RevisionStatus.DRAFT))
-                .select_related("template").order_by("-created_at"))
+        back = revisions_sent_back(author=user)
         panels.append({
             "id": "queue-drafts", "title": "Your drafts and revisions sent back", "count": back.count(),
             "url": _changelist("messaging_messagetemplate"), "empty": "Nothing waiting for you.",
@@ -88,7 +82,7 @@ def worklist(user: Any) -> list[dict[str, Any]]:
                       reverse("admin:axes_accessattempt_changelist") + "?locked_out=yes") for a in locked[:SHOWN]],
         })
     if user.has_perm("business_profile.view_compliancealert"):
-        alerts = ComplianceAlert.objects.filter(acknowledged_at__isnull=True)
+        alerts = alerts_open_by_last_raised()
         count = alerts.count()
         if count:
             panels.append({
@@ -96,6 +90,6 @@ def worklist(user: Any) -> list[dict[str, Any]]:
                 "url": _changelist("business_profile_compliancealert"), "empty": "",
                 "rows": [(a.title[:80], f"raised {a.count} times",
                           reverse("admin:business_profile_compliancealert_change", args=[a.pk]))
-                         for a in alerts.order_by("-last_raised_at")[:SHOWN]],
+                         for a in alerts[:SHOWN]],
             })
     return panels

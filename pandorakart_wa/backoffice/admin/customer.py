@@ -24,6 +24,7 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 import consent.admin as consent_admin  # registers ContactAdmin first: it is replaced below
 from consent.models import Contact
+from consent.selectors import contact_get
 from pandorakart_wa.backoffice import models as dashboard_perms
 from pandorakart_wa.backoffice.customer import customer_page
 from pandorakart_wa.core.admin.mixins import PhoneDigestFilter, refuse_number_in_url
@@ -82,7 +83,7 @@ class CustomerAdmin(consent_admin.ContactAdmin):
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        contact = Contact.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        contact = contact_get(pk=int(object_id)) if object_id.isdigit() else None
         extra: dict[str, Any] = dict(extra_context or {})
         if contact is not None and self.has_view_permission(request, contact):
             user: Any = request.user
@@ -133,17 +134,17 @@ def find_view(request: HttpRequest) -> HttpResponse:
     digest = ""
     contact: Contact | None = None
     if CONTACT_ID.fullmatch(term):
-        contact = Contact.objects.filter(uid=term[2:]).first()
+        contact = contact_get(uid=term[2:])
     else:
         try:
             digest = phone_digest(normalize_phone(term))
         except InvalidPhoneNumber:
-            contact = Contact.objects.filter(user_id=term).first() if term else None
+            contact = contact_get(user_id=term) if term else None
             if contact is None:
                 messages.error(request, "That is not a valid phone number, contact id or WhatsApp user id.")
                 return HttpResponseRedirect(_back(request))
         else:
-            contact = Contact.objects.filter(phone_digest=digest).first()
+            contact = contact_get(phone_digest=digest)
     if contact is not None and not digest:
         digest = contact.phone_digest or ""
     if target == "complaints" and digest:
