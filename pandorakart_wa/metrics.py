@@ -23,8 +23,7 @@ from collections.abc import Callable, Iterator
 
 import prometheus_client
 from django.conf import settings
-from django.db.models import Count, F, Max, Min, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Max, Min, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -35,7 +34,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from complaints.models import OPEN_STATUSES, Complaint
 from consent import selectors as consent_selectors
 from consent.models import Action, ConsentEvent, LedgerVerification, Source
-from messaging.models import Message, MessageEvent, MessageStatus, SendingPolicy
+from messaging import selectors as messaging_selectors
 from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
 from profile.models import ComplianceAlert, ProfileDrift, ProfileSyncRun
 
@@ -82,41 +81,30 @@ class ServiceCollector(Collector):
     # --- messaging -----------------------------------------------------------------------
 
     def _outbox(self, now: dt.datetime) -> Iterator[Metric]:
-        queued = Message.objects.filter(status=MessageStatus.QUEUED)
-        due = Q(not_before__isnull=True) | Q(not_before__lte=now)
-        figures = queued.aggregate(
-            due=Count("id", filter=due), deferred=Count("id", filter=~due),
-            oldest=Min(Coalesce(F("not_before"), F("created_at")), filter=due),
-        )
+        outbox = messaging_selectors.outbox_figures(now=now)
         yield _gauge("pandorakart_outbox_depth", "Messages queued to send: due now, or deferred (quiet hours, retry).",
-                     labels={"due": [("now", figures["due"]), ("deferred", figures["deferred"])]})
-        oldest = figures["oldest"]
+                     labels={"due": [("now", outbox.due), ("deferred", outbox.deferred)]})
+        oldest = outbox.oldest_due_since
         yield _gauge("pandorakart_outbox_oldest_due_age_seconds",
                      "How long the oldest message due now has waited to be sent (0 when none waits).",
                      _seconds(now - oldest) if oldest else 0)
-        sending = Message.objects.filter(status=MessageStatus.SENDING).aggregate(n=Count("id"), oldest=Min("claimed_at"))
+        sending = messaging_selectors.messages_sending_figures()
         yield _gauge("pandorakart_messages_sending", "Messages claimed by a worker, Meta's answer not yet recorded.",
-                     sending["n"])
+                     sending.count)
         yield _gauge("pandorakart_messages_sending_oldest_age_seconds",
                      "How long the oldest message has been sending (a lost answer waits for reconciliation).",
-                     _seconds(now - sending["oldest"]) if sending["oldest"] else 0)
-        policy = SendingPolicy.objects.only("stop_all").first()
+                     _seconds(now - sending.oldest_claimed_at) if sending.oldest_claimed_at else 0)
+        policy = messaging_selectors.sending_policy_get()
         yield _gauge("pandorakart_sending_stopped", "1 while the stop-all switch holds every send.",
                      int(bool(policy and policy.stop_all)))
 
     def _sends(self, now: dt.datetime) -> Iterator[Metric]:
-        since = now - RECENT
-        recent = MessageEvent.objects.filter(at__gte=since)
-        sent = recent.filter(status=MessageStatus.SENT).count()
-        failures = (
-            recent.filter(status=MessageStatus.FAILED)
-            .values("message__error_code").annotate(n=Count("id")).order_by("message__error_code")
-        )
-        yield _gauge("pandorakart_messages_sent_5m", "Messages Meta accepted in the last 5 minutes.", sent)
+        outcomes = messaging_selectors.send_outcomes(since=now - RECENT)
+        yield _gauge("pandorakart_messages_sent_5m", "Messages Meta accepted in the last 5 minutes.", outcomes.sent)
         yield _gauge(
             "pandorakart_messages_failed_5m",
             "Messages that failed in the last 5 minutes, by Meta's error code (none: refused before Meta).",
-            labels={"error_code": [(str(r["message__error_code"] or "none"), r["n"]) for r in failures]},
+            labels={"error_code": [(str(code or "none"), n) for code, n in outcomes.failed_by_error_code]},
         )
 
     # --- webhooks ------------------------------------------------------------------------
