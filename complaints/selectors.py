@@ -125,6 +125,28 @@ def complaint_figures(*, since: dt.datetime, until: dt.datetime, now: dt.datetim
     )
 
 
+@dataclass(frozen=True)
+class ComplaintClockCounts:
+    """Open complaints now, and how many of them are past each clock."""
+
+    open: int
+    first_response: int  # no first response by its due time
+    resolution: int  # not resolved by its due time (time awaiting the customer not counted)
+    outer_limit: int  # past the statutory outer limit
+
+
+def complaint_clock_counts(*, now: dt.datetime) -> ComplaintClockCounts:
+    """The open complaints at `now` and those past each clock (monitoring): one aggregate."""
+    figures = Complaint.objects.filter(status__in=OPEN_STATUSES).aggregate(
+        open=Count("id"),
+        first_response=Count("id", filter=Q(first_responded_at__isnull=True, first_response_due_at__lte=now)),
+        resolution=Count("id", filter=~Q(status=Status.AWAITING_CUSTOMER) & Q(resolution_due_at__lte=now)),
+        outer_limit=Count("id", filter=Q(outer_limit_at__lte=now)),
+    )
+    return ComplaintClockCounts(open=figures["open"], first_response=figures["first_response"],
+                                resolution=figures["resolution"], outer_limit=figures["outer_limit"])
+
+
 def complaints_overdue_count(*, now: dt.datetime) -> int:
     """How many open complaints are past a clock (queue_overdue), in one count."""
     return queue_overdue(Complaint.objects.all(), now=now).count()

@@ -149,6 +149,15 @@ def opt_out_delays(
     return result
 
 
+def opt_out_honour_seconds(*, recorded_since: dt.datetime, excluded_sources: Collection[str]) -> list[float]:
+    """Seconds from occurred_at to recorded_at (never negative) of the opt-outs recorded since `recorded_since`, sorted."""
+    rows = (
+        ConsentEvent.objects.filter(action=Action.OPT_OUT, recorded_at__gte=recorded_since)
+        .exclude(source__in=excluded_sources).values_list("occurred_at", "recorded_at").iterator()
+    )
+    return sorted(max((recorded - occurred).total_seconds(), 0.0) for occurred, recorded in rows)
+
+
 # --- The CSV reports' rows -------------------------------------------------------------------
 
 

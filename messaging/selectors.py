@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Min, Q, QuerySet
+from django.db.models.functions import Coalesce
 
 from consent.models import Contact
 from messaging.lint import Vocabulary
@@ -438,3 +439,58 @@ def revisions_sent_back(*, author: Any) -> QuerySet[TemplateRevision]:
     return (TemplateRevision.objects.filter(author=author, template__current_revision=F("pk"))
             .filter(Q(status=RevisionStatus.REJECTED) | Q(status=RevisionStatus.DRAFT))
             .select_related("template").order_by("-created_at"))
+
+
+# --- Monitoring: the outbox and the sends now (pandorakart_wa.metrics) ----------------------
+
+
+@dataclass(frozen=True)
+class OutboxFigures:
+    """The queued messages due now or deferred (quiet hours, retry), and since when the oldest due one is due."""
+
+    due: int
+    deferred: int
+    oldest_due_since: dt.datetime | None
+
+
+def outbox_figures(*, now: dt.datetime) -> OutboxFigures:
+    """The queued messages due at `now` and deferred, and the oldest due one's due time: one aggregate."""
+    due = Q(not_before__isnull=True) | Q(not_before__lte=now)
+    figures = Message.objects.filter(status=MessageStatus.QUEUED).aggregate(
+        due=Count("id", filter=due), deferred=Count("id", filter=~due),
+        oldest=Min(Coalesce(F("not_before"), F("created_at")), filter=due),
+    )
+    return OutboxFigures(due=figures["due"], deferred=figures["deferred"], oldest_due_since=figures["oldest"])
+
+
+@dataclass(frozen=True)
+class SendingFigures:
+    """The messages claimed by a worker whose answer from Meta is not recorded yet."""
+
+    count: int
+    oldest_claimed_at: dt.datetime | None
+
+
+def messages_sending_figures() -> SendingFigures:
+    """How many messages are sending, and when the oldest of them was claimed: one aggregate."""
+    figures = Message.objects.filter(status=MessageStatus.SENDING).aggregate(n=Count("id"), oldest=Min("claimed_at"))
+    return SendingFigures(count=figures["n"], oldest_claimed_at=figures["oldest"])
+
+
+@dataclass(frozen=True)
+class SendOutcomes:
+    """What Meta answered since a moment: the sends it accepted, the failures by its error code."""
+
+    sent: int
+    failed_by_error_code: list[tuple[int | None, int]]  # (error code or None, failures), by code
+
+
+def send_outcomes(*, since: dt.datetime) -> SendOutcomes:
+    """Sent and failed status events since `since`, failures by error code (None: refused before Meta): two queries."""
+    recent = MessageEvent.objects.filter(at__gte=since)
+    sent = recent.filter(status=MessageStatus.SENT).count()
+    failures = (
+        recent.filter(status=MessageStatus.FAILED)
+        .values("message__error_code").annotate(n=Count("id")).order_by("message__error_code")
+    )
+    return SendOutcomes(sent=sent, failed_by_error_code=[(r["message__error_code"], r["n"]) for r in failures])

@@ -23,8 +23,6 @@ from collections.abc import Callable, Iterator
 
 import prometheus_client
 from django.conf import settings
-from django.db.models import Count, F, Max, Min, Q
-from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -32,19 +30,19 @@ from prometheus_client import multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from complaints.models import OPEN_STATUSES, Complaint
+from complaints import selectors as complaint_selectors
+from consent import reporting as consent_reporting
 from consent import selectors as consent_selectors
-from consent.models import Action, ConsentEvent, LedgerVerification, Source
-from messaging.models import Message, MessageEvent, MessageStatus, SendingPolicy
-from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
-from profile.models import ComplianceAlert, ProfileDrift, ProfileSyncRun
+from consent.models import Source
+from messaging import selectors as messaging_selectors
+from pandorakart_wa.webhooks import selectors as webhook_selectors
+from profile import selectors as profile_selectors
 
 RECENT = dt.timedelta(minutes=5)  # the window of the send and failure figures
 HONOUR_WINDOW = dt.timedelta(hours=1)  # the window of the opt-out honour time quantiles
 HONOUR_QUANTILES = (0.5, 0.95, 1.0)
 # Imports replay old history: their delay is not ours (as on the dashboard).
 HONOUR_EXCLUDED_SOURCES = (Source.IMPORT,)
-SYNC_COMPLETED = (ProfileSyncRun.Result.OK, ProfileSyncRun.Result.NOOP, ProfileSyncRun.Result.DRIFT)
 
 
 def _seconds(delta: dt.timedelta) -> float:
@@ -82,76 +80,55 @@ class ServiceCollector(Collector):
     # --- messaging -----------------------------------------------------------------------
 
     def _outbox(self, now: dt.datetime) -> Iterator[Metric]:
-        queued = Message.objects.filter(status=MessageStatus.QUEUED)
-        due = Q(not_before__isnull=True) | Q(not_before__lte=now)
-        figures = queued.aggregate(
-            due=Count("id", filter=due), deferred=Count("id", filter=~due),
-            oldest=Min(Coalesce(F("not_before"), F("created_at")), filter=due),
-        )
+        outbox = messaging_selectors.outbox_figures(now=now)
         yield _gauge("pandorakart_outbox_depth", "Messages queued to send: due now, or deferred (quiet hours, retry).",
-                     labels={"due": [("now", figures["due"]), ("deferred", figures["deferred"])]})
-        oldest = figures["oldest"]
+                     labels={"due": [("now", outbox.due), ("deferred", outbox.deferred)]})
+        oldest = outbox.oldest_due_since
         yield _gauge("pandorakart_outbox_oldest_due_age_seconds",
                      "How long the oldest message due now has waited to be sent (0 when none waits).",
                      _seconds(now - oldest) if oldest else 0)
-        sending = Message.objects.filter(status=MessageStatus.SENDING).aggregate(n=Count("id"), oldest=Min("claimed_at"))
+        sending = messaging_selectors.messages_sending_figures()
         yield _gauge("pandorakart_messages_sending", "Messages claimed by a worker, Meta's answer not yet recorded.",
-                     sending["n"])
+                     sending.count)
         yield _gauge("pandorakart_messages_sending_oldest_age_seconds",
                      "How long the oldest message has been sending (a lost answer waits for reconciliation).",
-                     _seconds(now - sending["oldest"]) if sending["oldest"] else 0)
-        policy = SendingPolicy.objects.only("stop_all").first()
+                     _seconds(now - sending.oldest_claimed_at) if sending.oldest_claimed_at else 0)
+        policy = messaging_selectors.sending_policy_get()
         yield _gauge("pandorakart_sending_stopped", "1 while the stop-all switch holds every send.",
                      int(bool(policy and policy.stop_all)))
 
     def _sends(self, now: dt.datetime) -> Iterator[Metric]:
-        since = now - RECENT
-        recent = MessageEvent.objects.filter(at__gte=since)
-        sent = recent.filter(status=MessageStatus.SENT).count()
-        failures = (
-            recent.filter(status=MessageStatus.FAILED)
-            .values("message__error_code").annotate(n=Count("id")).order_by("message__error_code")
-        )
-        yield _gauge("pandorakart_messages_sent_5m", "Messages Meta accepted in the last 5 minutes.", sent)
+        outcomes = messaging_selectors.send_outcomes(since=now - RECENT)
+        yield _gauge("pandorakart_messages_sent_5m", "Messages Meta accepted in the last 5 minutes.", outcomes.sent)
         yield _gauge(
             "pandorakart_messages_failed_5m",
             "Messages that failed in the last 5 minutes, by Meta's error code (none: refused before Meta).",
-            labels={"error_code": [(str(r["message__error_code"] or "none"), r["n"]) for r in failures]},
+            labels={"error_code": [(str(code or "none"), n) for code, n in outcomes.failed_by_error_code]},
         )
 
     # --- webhooks ------------------------------------------------------------------------
 
     def _webhooks(self, now: dt.datetime) -> Iterator[Metric]:
-        states = dict(
-            WebhookItem.objects.filter(state__in=[WebhookItem.State.PENDING, WebhookItem.State.FAILED,
-                                                  WebhookItem.State.OPTED_OUT, WebhookItem.State.DEAD])
-            .values_list("state").annotate(n=Count("id")).order_by()
-        )
+        backlog = webhook_selectors.webhook_item_backlog()
         yield _gauge("pandorakart_webhook_items", "Webhook items not applied yet (pending, failed and retrying; "
                      "opted_out: in force, confirmation to follow) or dead-lettered (staff must replay them).",
-                     labels={"state": [(s, states.get(s, 0)) for s in ("pending", "failed", "opted_out", "dead")]})
-        oldest = WebhookItem.objects.filter(
-            state__in=[WebhookItem.State.PENDING, WebhookItem.State.FAILED, WebhookItem.State.OPTED_OUT],
-        ).aggregate(t=Min("received_at"))["t"]
+                     labels={"state": [(s, backlog.by_state.get(s, 0)) for s in ("pending", "failed", "opted_out", "dead")]})
+        oldest = backlog.oldest_waiting_received_at
         yield _gauge("pandorakart_webhook_intake_lag_seconds",
                      "Age of the oldest webhook item received and not applied yet (0 when none waits).",
                      _seconds(now - oldest) if oldest else 0)
-        unread = WebhookEvent.objects.filter(split_at__isnull=True).aggregate(n=Count("id"), t=Min("received_at"))
+        unread = webhook_selectors.webhook_events_unread()
         yield _gauge("pandorakart_webhook_events_unread", "Webhook bodies stored and not yet read into items.",
-                     unread["n"])
+                     unread.count)
         yield _gauge("pandorakart_webhook_events_unread_oldest_age_seconds",
                      "Age of the oldest webhook body stored and not yet read (0 when none).",
-                     _seconds(now - unread["t"]) if unread["t"] else 0)
+                     _seconds(now - unread.oldest_received_at) if unread.oldest_received_at else 0)
 
     # --- consent -------------------------------------------------------------------------
 
     def _opt_outs(self, now: dt.datetime) -> Iterator[Metric]:
-        delays = sorted(
-            _seconds(recorded - occurred)
-            for occurred, recorded in ConsentEvent.objects.filter(
-                action=Action.OPT_OUT, recorded_at__gte=now - HONOUR_WINDOW,
-            ).exclude(source__in=HONOUR_EXCLUDED_SOURCES).values_list("occurred_at", "recorded_at").iterator()
-        )
+        delays = consent_reporting.opt_out_honour_seconds(recorded_since=now - HONOUR_WINDOW,
+                                                          excluded_sources=HONOUR_EXCLUDED_SOURCES)
         yield _gauge("pandorakart_opt_outs_1h", "Opt-outs recorded in the last hour.", len(delays))
         if delays:
             yield _gauge(
@@ -163,7 +140,7 @@ class ServiceCollector(Collector):
             )
 
     def _ledger(self, now: dt.datetime) -> Iterator[Metric]:
-        last = LedgerVerification.objects.order_by("-started_at").first()
+        last = consent_selectors.ledger_last_verification()
         if last is not None:
             yield _gauge("pandorakart_ledger_verification_ok", "1 if the last ledger verification found it intact.",
                          int(last.ok))
@@ -178,25 +155,21 @@ class ServiceCollector(Collector):
 
     def _profile(self, now: dt.datetime) -> Iterator[Metric]:
         yield _gauge("pandorakart_profile_drift_open", "Business-profile fields WhatsApp holds differently, unresolved.",
-                     ProfileDrift.objects.filter(resolved_at__isnull=True).count())
-        synced = ProfileSyncRun.objects.filter(result__in=SYNC_COMPLETED).aggregate(t=Max("finished_at"))["t"]
+                     profile_selectors.profile_drift_open_count())
+        synced = profile_selectors.profile_last_completed_sync_at()
         if synced is not None:
             yield _gauge("pandorakart_profile_last_sync_age_seconds", "Since the last profile sync with Meta that "
                          "completed.", _seconds(now - synced))
         yield _gauge("pandorakart_compliance_alerts_open", "Compliance alerts not acknowledged.",
-                     ComplianceAlert.objects.filter(acknowledged_at__isnull=True).count())
+                     profile_selectors.alerts_open_count())
 
     def _complaints(self, now: dt.datetime) -> Iterator[Metric]:
-        figures = Complaint.objects.filter(status__in=OPEN_STATUSES).aggregate(
-            open=Count("id"),
-            first_response=Count("id", filter=Q(first_responded_at__isnull=True, first_response_due_at__lte=now)),
-            resolution=Count("id", filter=~Q(status="awaiting_customer") & Q(resolution_due_at__lte=now)),
-            outer_limit=Count("id", filter=Q(outer_limit_at__lte=now)),
-        )
-        yield _gauge("pandorakart_complaints_open", "Complaints not resolved or closed.", figures["open"])
+        clocks = complaint_selectors.complaint_clock_counts(now=now)
+        yield _gauge("pandorakart_complaints_open", "Complaints not resolved or closed.", clocks.open)
         yield _gauge("pandorakart_complaints_overdue", "Open complaints past a clock: the first response, the "
                      "resolution (not counting time awaiting the customer), the statutory outer limit.",
-                     labels={"clock": [(c, figures[c]) for c in ("first_response", "resolution", "outer_limit")]})
+                     labels={"clock": [("first_response", clocks.first_response), ("resolution", clocks.resolution),
+                                       ("outer_limit", clocks.outer_limit)]})
 
 
 def ledger_checkpoint_age(now: dt.datetime) -> float | None:

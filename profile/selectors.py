@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 
 from profile.models import BusinessProfile, ComplianceAlert, PolicyVersion, ProfileDrift, ProfileSyncRun
+
+# The sync runs that completed: pushed, nothing to do, or drift found (not running, failed or skipped).
+SYNC_COMPLETED = (ProfileSyncRun.Result.OK, ProfileSyncRun.Result.NOOP, ProfileSyncRun.Result.DRIFT)
 
 
 def profile_get() -> BusinessProfile | None:
@@ -45,6 +49,11 @@ def alerts_open() -> QuerySet[ComplianceAlert]:
     return ComplianceAlert.objects.filter(acknowledged_at__isnull=True).order_by("-raised_at")
 
 
+def alerts_open_count() -> int:
+    """How many alerts are not acknowledged (alerts_open), in one count."""
+    return alerts_open().count()
+
+
 def alerts_open_by_last_raised() -> QuerySet[ComplianceAlert]:
     """Unacknowledged alerts, raised again most recently first (the staff's worklist)."""
     return ComplianceAlert.objects.filter(acknowledged_at__isnull=True).order_by("-last_raised_at")
@@ -60,9 +69,23 @@ class ProfileStatus:
 def profile_status() -> ProfileStatus:
     """The open drift between our profile and Meta's, the latest sync run and the latest that
     completed (three queries)."""
-    good = (ProfileSyncRun.Result.OK, ProfileSyncRun.Result.NOOP, ProfileSyncRun.Result.DRIFT)
     return ProfileStatus(
         open_drift=list(ProfileDrift.objects.filter(resolved_at__isnull=True).order_by("field")),
         last_run=ProfileSyncRun.objects.order_by("-started_at", "-id").first(),
-        last_good_run=ProfileSyncRun.objects.filter(result__in=good).order_by("-started_at", "-id").first(),
+        last_good_run=ProfileSyncRun.objects.filter(result__in=SYNC_COMPLETED).order_by("-started_at", "-id").first(),
     )
+
+
+# --- Monitoring (pandorakart_wa.metrics) -----------------------------------------------------
+
+
+def profile_drift_open_count() -> int:
+    """How many profile fields WhatsApp holds differently, unresolved, in one count."""
+    return ProfileDrift.objects.filter(resolved_at__isnull=True).count()
+
+
+def profile_last_completed_sync_at() -> dt.datetime | None:
+    """When the latest completed sync run (SYNC_COMPLETED) finished, or None before the first."""
+    finished: dt.datetime | None = ProfileSyncRun.objects.filter(result__in=SYNC_COMPLETED).aggregate(
+        t=Max("finished_at"))["t"]
+    return finished

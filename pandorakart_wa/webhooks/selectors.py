@@ -1,4 +1,5 @@
-"""Reads of the webhooks that the back office needs: what a customer sent us, for the customer page.
+"""Reads of the webhooks that the back office needs: what a customer sent us, for the customer page;
+and the intake's backlog, for monitoring (pandorakart_wa.metrics).
 
 The content of each update lives in its encrypted payload (pandorakart_wa.webhooks.models.WebhookItem);
 the number is only a digest, so a customer's items are found by digest and by BSUID, the same
@@ -11,9 +12,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Count, Min, Q
 
-from pandorakart_wa.webhooks.models import WebhookItem
+from pandorakart_wa.webhooks.models import WebhookEvent, WebhookItem
 from pandorakart_wa.whatsapp.inbound import ItemKind
 
 INBOUND_SHOWN = 200  # the newest; the evidence pack and the privacy export carry everything
@@ -76,3 +77,42 @@ def inbound_messages_for(contact: Any, *, limit: int = INBOUND_SHOWN) -> list[In
             state_label=str(states.get(item.state, item.state)), note=item.note, standby=bool(data.get("standby")),
         ))
     return result
+
+
+# --- Monitoring: the intake's backlog (pandorakart_wa.metrics) ------------------------------
+
+# Items received and not applied yet: pending, failed (to be retried), opted out (in force, the
+# confirmation to follow). Dead-lettered items wait for staff instead.
+WAITING_STATES = (WebhookItem.State.PENDING, WebhookItem.State.FAILED, WebhookItem.State.OPTED_OUT)
+
+
+@dataclass(frozen=True)
+class WebhookItemBacklog:
+    """The items not applied yet or dead-lettered, by state, and when the oldest waiting one arrived."""
+
+    by_state: dict[str, int]  # a state with no item is absent
+    oldest_waiting_received_at: dt.datetime | None
+
+
+def webhook_item_backlog() -> WebhookItemBacklog:
+    """The waiting and dead-lettered items per state, and the oldest waiting item's arrival: two queries."""
+    by_state = dict(
+        WebhookItem.objects.filter(state__in=[*WAITING_STATES, WebhookItem.State.DEAD])
+        .values_list("state").annotate(n=Count("id")).order_by()
+    )
+    oldest = WebhookItem.objects.filter(state__in=list(WAITING_STATES)).aggregate(t=Min("received_at"))["t"]
+    return WebhookItemBacklog(by_state=by_state, oldest_waiting_received_at=oldest)
+
+
+@dataclass(frozen=True)
+class WebhookEventsUnread:
+    """The webhook bodies stored and not yet read into items."""
+
+    count: int
+    oldest_received_at: dt.datetime | None
+
+
+def webhook_events_unread() -> WebhookEventsUnread:
+    """How many stored webhook bodies are not split into items yet, and the oldest's arrival: one aggregate."""
+    unread = WebhookEvent.objects.filter(split_at__isnull=True).aggregate(n=Count("id"), t=Min("received_at"))
+    return WebhookEventsUnread(count=unread["n"], oldest_received_at=unread["t"])
