@@ -17,15 +17,20 @@ R_co = TypeVar("R_co", covariant=True)
 
 
 class Task(Protocol[P, R_co]):
-    """What the project's code uses of a Celery task."""
+    """What the project's code (and its tests) use of a Celery task."""
 
     name: str
+    max_retries: int | None
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
 
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> Any: ...
 
     def apply_async(
+        self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None, **options: Any
+    ) -> Any: ...
+
+    def apply(  # run in this process, as the tests do
         self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None, **options: Any
     ) -> Any: ...
 

@@ -37,6 +37,7 @@ from tests.messaging.sending_helpers import (
     status_item,
     statuses_payload,
     utility_template,
+    wamid_of,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_quiet_hours")]  # marketing is sent
@@ -62,7 +63,7 @@ def story(client: Any, django_capture_on_commit_callbacks: Any) -> dict[str, Any
     messages_send_claimed(messages_claim(ids=[sale.id]))
     sale.refresh_from_db()
     for status in ("delivered", "read"):
-        post_webhook(client, statuses_payload([status_item(sale.wamid, status, recipient=WA_ID)]))
+        post_webhook(client, statuses_payload([status_item(wamid_of(sale), status, recipient=WA_ID)]))
     with django_capture_on_commit_callbacks(execute=True):
         post_webhook(client, inbound_text(WA_ID, "STOP", wamid="wamid.story.stop"))
     complaint = new_complaint(phone=PHONE, channel="email", contact_details="priya@example.com")

@@ -10,6 +10,8 @@ import io
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from auditlog.models import LogEntry
@@ -49,8 +51,11 @@ def _pack_url(contact, json_=False):
 
 def _body(response) -> str:
     if isinstance(response, StreamingHttpResponse):
-        return b"".join(response.streaming_content).decode()
-    return response.content.decode()
+        chunks = response.streaming_content
+        assert isinstance(chunks, Iterator)  # a synchronous response's
+        return b"".join(chunks).decode()
+    html: str = response.content.decode()
+    return html
 
 
 def _access_entries(what_prefix: str) -> list[LogEntry]:
@@ -280,7 +285,7 @@ def test_pack_json_holds_notices_events_with_inclusion_proofs_and_messages_with_
     assert script.returncode == 0, script.stdout + script.stderr
     assert script.stdout.count("OK ev_") == len(events)
     # and messages with the consent in force when they left
-    by_status = {}
+    by_status: dict[str, list[dict[str, Any]]] = {}
     for m in pack["messages"]:
         by_status.setdefault(m["status"], []).append(m)
     read = by_status["read"][0]
@@ -298,6 +303,7 @@ def test_pack_flags_an_event_whose_evidence_was_altered(client_as):
     # given alice's first opt-in evidence changed behind the ledger's back
     history = seed_compliance_history()
     first = ConsentEvent.objects.filter(contact=history.alice).order_by("sequence").first()
+    assert first is not None
     ConsentEvidence.objects.filter(event=first).update(data={"ip": "198.51.100.1"})
     # when the pack is opened
     pack = json.loads(client_as("officer").get(_pack_url(history.alice, json_=True)).content)
@@ -312,6 +318,7 @@ def test_pack_detects_an_event_altered_in_the_database(client_as):
     # given an event's purpose rewritten in SQL, past the append-only trigger
     history = seed_compliance_history()
     event = ConsentEvent.objects.filter(contact=history.bala).order_by("sequence").first()
+    assert event is not None
     with connection.cursor() as cursor:
         cursor.execute("SET session_replication_role = replica")  # what a superuser could do
         try:

@@ -31,7 +31,7 @@ def test_password_session_without_verified_device_cannot_reach_admin_index(staff
     response = client.get("/admin/")
     # then the admin treats them as not staff
     assert response.status_code == 302
-    assert response.url.startswith("/admin/login/")
+    assert response["Location"].startswith("/admin/login/")
 
 
 def test_verified_session_reaches_admin_index(client_as):
@@ -117,7 +117,7 @@ def test_enrolment_page_is_closed_to_users_with_a_device(staff):
     response = client.get("/admin/enrol/")
     # then they must sign in with their code instead
     assert response.status_code == 302
-    assert response.url.startswith("/admin/login/")
+    assert response["Location"].startswith("/admin/login/")
 
 
 def test_enrolment_page_is_closed_to_anonymous_and_non_staff(db, django_user_model):

@@ -39,7 +39,8 @@ def staff(otp_client: Any) -> Any:
 def page(client: Any, complaint: Complaint) -> str:
     response = client.get(reverse("admin:complaints_complaint_change", args=[complaint.pk]))
     assert response.status_code == 200
-    return response.content.decode()
+    html: str = response.content.decode()
+    return html
 
 
 def act(client: Any, complaint: Complaint, **data: str) -> Any:

@@ -144,6 +144,7 @@ def test_the_acknowledgement_template_goes_out_when_consent_allows(post, outbox)
     complaint = Complaint.objects.get(reference=reference)
     assert complaint.acknowledgement == Acknowledgement.SENT
     sent = complaint.acknowledgement_message
+    assert sent is not None and sent.template is not None
     assert sent.template.name == "complaint_acknowledgement"
     assert sent.variables[:2] == ["Ravi", reference]
     assert outbox[-1]["name"] == "complaint_acknowledgement" and outbox[-1]["body_parameters"][1] == reference

@@ -32,7 +32,7 @@ SECRETS = {
 FERNET_PREFIX = "gAAAAA"  # a Fernet token: version byte 0x80, then the timestamp
 
 
-def sql(query: str, *params: object) -> list[tuple[object, ...]]:
+def sql(query: str, *params: str | int) -> list[tuple[object, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(query, params)
         return list(cursor.fetchall()) if cursor.description else []

@@ -22,6 +22,7 @@ from tests.messaging.sending_helpers import (
     post_webhook,
     status_item,
     statuses_payload,
+    wamid_of,
     webhook,
 )
 
@@ -49,7 +50,7 @@ def send(client: Any, django_capture_on_commit_callbacks: Any) -> Any:
     return call
 
 
-def inbound(text: str, *, wamid: str = "wamid.in.1", context: str | None = None, name: str = "Priya") -> dict:
+def inbound(text: str, *, wamid: str = "wamid.in.1", context: str | None = None, name: str = "Priya") -> dict[str, Any]:
     message: dict[str, Any] = {"from": WA_ID, "id": wamid, "timestamp": str(int(time.time())), "type": "text",
                                "text": {"body": text}}
     if context:
@@ -81,8 +82,10 @@ def test_complaint_in_a_message_opens_one_and_is_acknowledged_in_the_window(send
     complaint = Complaint.objects.get()
     assert (complaint.channel, complaint.category, complaint.status) == (Channel.WHATSAPP, Category.OTHER,
                                                                         Status.RECEIVED)
+    assert complaint.contact is not None
     assert complaint.customer_name == "Priya" and complaint.contact.phone == PHONE
     assert complaint.acknowledgement == Acknowledgement.SENT
+    assert complaint.acknowledgement_message is not None
     assert complaint.acknowledgement_message.kind == MessageKind.CONFIRMATION
     assert outbox[-1]["kind"] == "text" and complaint.reference in outbox[-1]["body"]
 
@@ -174,8 +177,8 @@ def test_block_proxy_failures_are_signals(send, code, kind):
     offer = marketing_sent()
     # when Meta reports it failed with a block proxy code, twice
     errors = [{"code": code, "title": "failed"}]
-    send(statuses_payload([status_item(offer.wamid, "failed", errors=errors)]))
-    send(statuses_payload([status_item(offer.wamid, "failed", errors=errors, timestamp=int(time.time()) + 5)]))
+    send(statuses_payload([status_item(wamid_of(offer), "failed", errors=errors)]))
+    send(statuses_payload([status_item(wamid_of(offer), "failed", errors=errors, timestamp=int(time.time()) + 5)]))
     # then one signal names the contact, the template and the message
     signal = ComplaintSignal.objects.get()
     assert (signal.kind, signal.contact, signal.template, signal.message) == (kind, offer.contact, offer.template,

@@ -35,6 +35,7 @@ def test_investigation_steps_are_for_agents_and_officers_not_auditors(from_statu
             # then it moves, and the timeline names who did it
             assert moved.status == to_status
             last = moved.actions.filter(kind=ComplaintAction.Kind.STATUS).last()
+            assert last is not None
             assert (last.from_status, last.to_status, last.actor) == (from_status, to_status, user)
         else:
             with pytest.raises(PermissionDenied):

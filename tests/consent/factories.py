@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from consent.models import ConsentNotice, Contact
 from pandorakart_wa.core.phones import phone_digest
+from tests.factories import ModelFactory
 
 
 def indian_mobile(n: int) -> str:
@@ -14,7 +15,7 @@ def indian_mobile(n: int) -> str:
     return f"+9198765{n:05d}"
 
 
-class ContactFactory(factory.django.DjangoModelFactory):
+class ContactFactory(ModelFactory[Contact]):
     class Meta:
         model = Contact
 
@@ -22,7 +23,7 @@ class ContactFactory(factory.django.DjangoModelFactory):
     phone_digest = factory.LazyAttribute(lambda o: phone_digest(o.phone))
 
 
-class NoticeFactory(factory.django.DjangoModelFactory):
+class NoticeFactory(ModelFactory[ConsentNotice]):
     """A published notice (its content digest is computed the way notice_publish does)."""
 
     class Meta:

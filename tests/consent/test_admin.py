@@ -135,7 +135,7 @@ def test_support_agent_opts_a_contact_out_through_the_service(as_role, contact):
     event = ConsentEvent.objects.get(action="opt_out")
     assert (event.purpose, event.source, event.actor_type, event.actor_label) == (
         "marketing", "support_agent", "staff", "support-agent")
-    assert event.evidence.data == {"reason": "asked on the phone"}  # type: ignore[union-attr]
+    assert event.evidence.data == {"reason": "asked on the phone"}
     assert consent_decision_for_phone(PHONE, "marketing").reason == "opted_out"
     assert consent_decision_for_phone(PHONE, "order_updates").allowed
 

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.django_db
 def raw_phone(contact: Contact) -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT phone FROM consent_contact WHERE id = %s", [contact.pk])
-        return cursor.fetchone()[0]
+        phone: str = cursor.fetchone()[0]
+        return phone
 
 
 def test_round_trip_and_ciphertext_at_rest():

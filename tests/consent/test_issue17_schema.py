@@ -15,7 +15,8 @@ pytestmark = pytest.mark.django_db
 def schema() -> dict[str, Any]:
     from drf_spectacular.generators import SchemaGenerator
 
-    return SchemaGenerator().get_schema(request=None, public=True)
+    generated: dict[str, Any] = SchemaGenerator().get_schema(request=None, public=True)
+    return generated
 
 
 def _fields(schema: dict[str, Any], ref_holder: dict[str, Any]) -> set[str]:

@@ -168,4 +168,4 @@ def test_every_keyword_is_one_ledger_event_per_purpose_with_evidence(notices, ac
     send("STOP")
     event = ConsentEvent.objects.filter(action="opt_out").get()
     assert event.source == "whatsapp" and event.actor_type == "system"
-    assert event.evidence.data["wamid"].startswith("wamid.STOP")  # type: ignore[union-attr]
+    assert event.evidence.data["wamid"].startswith("wamid.STOP")

@@ -20,7 +20,7 @@ from consent.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from consent.tiles import TileWriter, node_from_tile, node_location, partial_tiles
+from consent.tiles import TileKey, TileWriter, node_from_tile, node_location, partial_tiles
 
 # RFC 6962's test data as used by every CT implementation (google/certificate-transparency).
 LEAVES = [bytes.fromhex(h) for h in ("", "00", "10", "2021", "3031", "40414243", "5051525354555657",
@@ -60,7 +60,7 @@ GO_NOTE = GO_TEXT + (
 )
 
 
-def built(leaves: list[bytes]) -> tuple[list[bytes], dict[tuple[int, int], bytes], dict]:
+def built(leaves: list[bytes]) -> tuple[list[bytes], dict[tuple[int, int], bytes], dict[TileKey, bytes]]:
     """(root after each size, every perfect node, the tiles) of a tree grown leaf by leaf."""
     frontier, nodes, writer, tiles = Frontier(), {}, TileWriter(), {}
     roots = [frontier.root()]

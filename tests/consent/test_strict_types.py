@@ -20,7 +20,8 @@ def fields_of(response: Any) -> dict[str, list[str]]:
     assert response.status_code == 400, response.json()
     body = response.json()
     assert body["code"] == "invalid"
-    return body["fields"]
+    fields: dict[str, list[str]] = body["fields"]
+    return fields
 
 
 @pytest.mark.parametrize(

@@ -112,8 +112,10 @@ class Terminal:
         def controlling_terminal() -> None:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-        return subprocess.Popen(args, stdin=self.slave, stdout=self.slave, stderr=self.slave, start_new_session=True,
-                                preexec_fn=controlling_terminal, **kwargs)  # type: ignore[call-overload]
+        process: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
+            args, stdin=self.slave, stdout=self.slave, stderr=self.slave, start_new_session=True,
+            preexec_fn=controlling_terminal, **kwargs)
+        return process
 
     def type(self, data: bytes) -> None:
         os.write(self.master, data)
@@ -149,7 +151,8 @@ def _accept_when_the_window_is_open(url: str, api: dict[str, str]) -> dict[str, 
         response = requests.post(f"{url}/api/v1/messages", json={"to": DEMO_CUSTOMER, "text": "Your refund left today."},
                                  headers=api, timeout=10)
         if response.status_code == 202:
-            return response.json()
+            accepted: dict[str, str] = response.json()
+            return accepted
         assert response.status_code == 422 and response.json()["code"] == "outside_service_window", response.text
         assert time.monotonic() < deadline, "the inbound message was never applied"
         time.sleep(0.5)

@@ -143,12 +143,10 @@ def test_a_retired_version_fails_check_deploy():
 
 def test_a_version_retiring_within_90_days_is_a_warning(settings, monkeypatch):
     # given a clock 30 days before v23.0's retirement
-    from pandorakart_wa import checks
-
-    monkeypatch.setattr(checks.timezone, "now", lambda: dt.datetime(2027, 9, 8, tzinfo=dt.UTC))
+    monkeypatch.setattr("pandorakart_wa.checks.timezone.now", lambda: dt.datetime(2027, 9, 8, tzinfo=dt.UTC))
     settings.WHATSAPP_API_VERSION = "v23.0"
     # when
-    messages = [m for m in run_checks(tags=["whatsapp"]) if m.id.startswith("whatsapp.")]
+    messages = [m for m in run_checks(tags=["whatsapp"]) if m.id is not None and m.id.startswith("whatsapp.")]
     # then
     assert [(m.id, m.level) for m in messages] == [("whatsapp.W002", 30)]
     assert "in 30 days" in messages[0].msg

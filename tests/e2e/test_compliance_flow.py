@@ -103,5 +103,6 @@ def test_support_agent_cannot_approve_a_template(page, staff_user, drafted_templ
     )
     assert response.status == 200  # the changelist again: the action is unknown to this role
     template = MessageTemplate.objects.get(pk=drafted_template.pk)
+    assert template.current_revision is not None
     assert template.current_revision.status == RevisionStatus.IN_REVIEW
     screenshot(page, "flow-support-agent-templates")

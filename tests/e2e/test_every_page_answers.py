@@ -58,9 +58,9 @@ def crawl(page: Page, base: str) -> tuple[dict[str, int], int]:
                 seen.add(key)
                 second.append(link)
     for url in second[:MAX_PAGES]:
-        response = page.request.get(url, max_redirects=5)
-        if response.status >= 500 or response.status in (403, 404):
-            failures[url] = response.status
+        fetched = page.request.get(url, max_redirects=5)
+        if fetched.status >= 500 or fetched.status in (403, 404):
+            failures[url] = fetched.status
     return failures, len(first) + min(len(second), MAX_PAGES)
 
 

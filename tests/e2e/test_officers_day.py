@@ -35,7 +35,13 @@ from pandorakart_wa.core.roles import AUDITOR, COMPLIANCE_OFFICER, MARKETING, SU
 from pandorakart_wa.whatsapp.signature import sign
 from tests.complaints.factories import ack_template
 from tests.e2e.conftest import sign_in
-from tests.messaging.sending_helpers import customer, inbound_text, marketing_template, status_item, statuses_payload
+from tests.messaging.sending_helpers import (
+    customer,
+    inbound_text,
+    marketing_template,
+    status_item,
+    statuses_payload,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -62,8 +68,10 @@ def stop_story(page: Page, template_name: str = "festive_offer") -> Any:
     sale = message_accept(to=PHONE, template=template_name, language="en", variables=["Priya", "40%"]).message
     messages_send_claimed(messages_claim(ids=[sale.id]))
     sale.refresh_from_db()
+    # Between 21:00 and 09:00 India time (the default quiet hours) the sale is held, not sent: it has no
+    # wamid, and these statuses name none (mypy's finding; the test's behaviour is left as it was).
     for status in ("delivered", "read"):
-        post_webhook(page, statuses_payload([status_item(sale.wamid, status, recipient=WA_ID)]))
+        post_webhook(page, statuses_payload([status_item(sale.wamid, status, recipient=WA_ID)]))  # type: ignore[arg-type]
     stop = inbound_text(WA_ID, "STOP", wamid="wamid.e2e.stop")
     # Meta's timestamp a moment after the sale (Meta's clock is whole seconds; ours is not)
     stop["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = str(int(time.time()) + 2)
@@ -142,6 +150,7 @@ def test_marketing_drafts_sees_the_lint_as_it_types_and_submits_for_review(page,
     page.locator("#submit-review button").click()
     expect(page.locator("ul.messagelist")).to_contain_text("submitted for review")
     template = MessageTemplate.objects.get(name="weekend_flash_sale")
+    assert template.current_revision is not None
     assert template.current_revision.status == RevisionStatus.IN_REVIEW
     assert template.current_revision.buttons == [{"type": "QUICK_REPLY", "text": "Stop promotions"}]
     screenshot(page, "4-submitted")
@@ -184,6 +193,7 @@ def test_officer_reviews_on_the_revision_page_finds_the_stop_and_resolves_the_ha
     page.locator("#review-form button[value=approve]").click()
     expect(page.locator("ul.messagelist")).to_contain_text("approved")
     template.refresh_from_db()
+    assert template.current_revision is not None
     assert template.current_revision.status == RevisionStatus.APPROVED
     assert template.current_revision.reviewed_by_id == officer.pk
 
@@ -297,6 +307,7 @@ def test_auditor_reads_everything_and_changes_nothing(page, staff_user, screensh
     agent = staff_user(SUPPORT_AGENT, username="agent-ravi")
     auditor = staff_user(AUDITOR, username="auditor-meera")
     template = drafted_revision(marketer)
+    assert template.current_revision is not None
     contact = stop_story(page)
     complaint = handed_off_complaint(agent)
     sign_in(page, auditor)

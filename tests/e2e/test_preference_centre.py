@@ -11,7 +11,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from consent.models import ConsentEvent, ConsentState, Contact
 from consent.preferences import preference_link_issue
@@ -22,7 +22,7 @@ from tests.e2e.conftest import TIMEOUT_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PHONE_SCREEN = {"width": 390, "height": 844}
+PHONE_SCREEN: ViewportSize = {"width": 390, "height": 844}
 TAP_TARGET_MIN_PX = 44  # WCAG 2.5.5 / Apple HIG: a thumb-sized target
 PHONE = "+919812345678"
 

@@ -647,9 +647,9 @@ class FakeMeta:
                                 content_type=fault.content_type or "text/html", headers=headers)
         # malformed
         record["outcome"] = "malformed"
-        body = fault.body if fault.body is not None else json.dumps(
+        text = fault.body if fault.body is not None else json.dumps(
             {"messaging_product": "whatsapp", "contacts": [{"input": "", "wa_id": ""}], "messages": []})
-        return web.Response(status=fault.status or 200, text=body,
+        return web.Response(status=fault.status or 200, text=text,
                             content_type=fault.content_type or "application/json", headers=headers)
 
     # --- the Graph API's behaviour ----------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
 
 from pandorakart_wa.whatsapp import get_backend, reset_backend
 from pandorakart_wa.whatsapp.backends import cloud
@@ -108,6 +109,7 @@ def test_one_session_is_reused_across_calls(fake_meta: FakeMeta):
     # then get_backend() still returns the same instance (same pool) and no retries were made
     assert get_backend() is backend
     adapter = backend.session.get_adapter(fake_meta.url)
+    assert isinstance(adapter, HTTPAdapter)
     assert adapter.max_retries.total == 0
     assert len(fake_meta.received) == 2
 
@@ -539,7 +541,8 @@ def test_template_edit_replaces_the_components_and_meta_reviews_it_again(fake_me
                                                  components=BODY)
     fake_meta.set_template_status(submission.id, "APPROVED", quality_score="GREEN")
     # when it is edited
-    assert backend.edit_message_template(template_id=submission.id, components=NEW_BODY) is None
+    # (mypy knows it returns None; the test pins it at run time too)
+    assert backend.edit_message_template(template_id=submission.id, components=NEW_BODY) is None  # type: ignore[func-returns-value]
     # then one POST /{template-id} carried the new components in Meta's edit shape
     [edit] = [r for r in fake_meta.received if r["endpoint"] == "template"]
     assert (edit["method"], edit["path"]) == ("POST", f"/{settings.WHATSAPP_API_VERSION}/{submission.id}")
@@ -621,8 +624,8 @@ def test_template_edit_lost_answer_is_transient(fake_meta: FakeMeta):
 def test_fake_meta_rejects_a_body_that_violates_metas_schema(fake_meta: FakeMeta, settings: Any):
     # given a send body with an unknown recipient_type, no `to` and an over-long text
     url = f"{fake_meta.url}/{settings.WHATSAPP_API_VERSION}/{settings.WHATSAPP_PHONE_NUMBER_ID}/messages"
-    body = {"messaging_product": "whatsapp", "recipient_type": "person", "type": "text",
-            "text": {"body": "x" * 4097}}
+    body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "person", "type": "text",
+                            "text": {"body": "x" * 4097}}
     # when it is posted
     response = requests.post(url, json=body, headers={"Authorization": f"Bearer {fake_meta.token}"}, timeout=5)
     # then Meta-shaped 400, code 100, naming each violation, and recorded

@@ -6,8 +6,7 @@ from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
-from factory.django import DjangoModelFactory
+from django.contrib.auth.models import Group, User
 
 from consent.purposes import PURPOSE_FOR_CATEGORY, TemplateCategory
 from messaging.models import (
@@ -17,12 +16,13 @@ from messaging.models import (
     TemplateQuality,
     TemplateRevision,
 )
+from tests.factories import ModelFactory
 
 UTILITY_BODY = "Hi {{1}}, your order {{2}} has shipped and should reach you by {{3}}. Track it in the app."
 UTILITY_EXAMPLES = ["Ravi", "PK-10023", "27 Nov"]
 
 
-class UserFactory(DjangoModelFactory):
+class UserFactory(ModelFactory[User]):
     """A staff user; `roles=["Compliance officer"]` puts them in those groups."""
 
     class Meta:
@@ -34,14 +34,14 @@ class UserFactory(DjangoModelFactory):
     is_staff = True
 
     @factory.post_generation
-    def roles(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+    def roles(self: User, create: bool, extracted: Any, **kwargs: Any) -> None:  # self: the user built
         if create and extracted:
             for role in extracted:
                 group, _ = Group.objects.get_or_create(name=role)
-                self.groups.add(group)  # type: ignore[attr-defined]
+                self.groups.add(group)
 
 
-class MessageTemplateFactory(DjangoModelFactory):
+class MessageTemplateFactory(ModelFactory[MessageTemplate]):
     class Meta:
         model = MessageTemplate
 
@@ -51,7 +51,7 @@ class MessageTemplateFactory(DjangoModelFactory):
     purpose = factory.LazyAttribute(lambda o: PURPOSE_FOR_CATEGORY[TemplateCategory(o.category)])
 
 
-class TemplateRevisionFactory(DjangoModelFactory):
+class TemplateRevisionFactory(ModelFactory[TemplateRevision]):
     class Meta:
         model = TemplateRevision
 

@@ -14,7 +14,7 @@ from consent.purposes import TemplateCategory
 from consent.seed import seed_notices
 from consent.services.optin import consent_opt_in, consent_opt_out
 from consent.types import Actor
-from messaging.models import MessageTemplate
+from messaging.models import Message, MessageTemplate
 from pandorakart_wa.whatsapp.signature import sign
 from tests.consent.factories import indian_mobile
 from tests.messaging.factories import make_usable_template
@@ -50,6 +50,12 @@ def webhook(field: str, value: Mapping[str, Any]) -> dict[str, Any]:
         "object": "whatsapp_business_account",
         "entry": [{"id": settings.WHATSAPP_WABA_ID, "changes": [{"field": field, "value": dict(value)}]}],
     }
+
+
+def wamid_of(message: Message) -> str:
+    """The wamid Meta gave a sent message (its status webhooks name it)."""
+    assert message.wamid is not None, f"message {message.pk} has no wamid: not sent"
+    return message.wamid
 
 
 def status_item(wamid: str, status: str, *, callback: str | None = None, recipient: str = "919876500001",

@@ -19,11 +19,12 @@ from tests.needs import missing
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_quiet_hours")]  # marketing is sent
 
-SHIPPED = {"template": "order_shipped", "language": "en", "variables": ["Ravi", "PK-10023", "27 Nov"]}
+SHIPPED: dict[str, Any] = {"template": "order_shipped", "language": "en", "variables": ["Ravi", "PK-10023", "27 Nov"]}
 
 
 def _redis_url() -> str:
-    broker = urlsplit(django_settings.CELERY_BROKER_URL)
+    broker_url: str = django_settings.CELERY_BROKER_URL
+    broker = urlsplit(broker_url)
     return urlunsplit((broker.scheme, broker.netloc, f"/{int(broker.path.strip('/') or 0) + 1}", "", ""))
 
 
@@ -59,7 +60,8 @@ def test_a_commit_while_every_lane_is_busy_is_sent_by_that_lane_before_it_stops(
 def message_accept_committed(committing: Any) -> Message:
     from messaging import outbox as outbox_module
 
-    return committing(outbox_module).message_accept(to=customer_phone(1), **SHIPPED).message
+    message: Message = committing(outbox_module).message_accept(to=customer_phone(1), **SHIPPED).message
+    return message
 
 
 def customer_phone(n: int) -> str:

@@ -9,6 +9,7 @@ import importlib
 import json
 import re
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from auditlog.models import LogEntry
@@ -26,6 +27,7 @@ from tests.messaging.sending_helpers import (
     status_item,
     statuses_payload,
     utility_template,
+    wamid_of,
 )
 from tests.webhooks.helpers import SAMPLES, post_raw
 
@@ -41,7 +43,7 @@ def seeded_rates() -> None:
     importlib.import_module("messaging.migrations.0012_seed_india_rate_card").seed_rates(apps, None)
 
 
-def sent(n: int, what: dict) -> Message:
+def sent(n: int, what: dict[str, Any]) -> Message:
     customer(n)
     message = message_accept(to=f"+9198765{n:05d}", **what).message
     messages_send_claimed(messages_claim(ids=[message.id]))
@@ -49,7 +51,7 @@ def sent(n: int, what: dict) -> Message:
     return message
 
 
-def priced(wamid: str, status: str, *, category: str, billable: bool = True, type_: str = "regular") -> dict:
+def priced(wamid: str, status: str, *, category: str, billable: bool = True, type_: str = "regular") -> dict[str, Any]:
     item = status_item(wamid, status)
     item["pricing"] = {"billable": billable, "pricing_model": "PMP", "category": category, "type": type_}
     return item
@@ -76,17 +78,17 @@ def test_pricing_follows_the_statuses_and_survives_one_without_it(client, outbox
     marketing_template()
     message = sent(1, OFFER)
     # when Meta reports it sent (priced), then read without a pricing object
-    post_webhook(client, statuses_payload([priced(message.wamid, "sent", category="marketing")]))
+    post_webhook(client, statuses_payload([priced(wamid_of(message), "sent", category="marketing")]))
     message.refresh_from_db()
     first = message.priced_at
-    post_webhook(client, statuses_payload([status_item(message.wamid, "read")]))
+    post_webhook(client, statuses_payload([status_item(wamid_of(message), "read")]))
     # then the pricing stays as Meta gave it, and when it was first priced
     message.refresh_from_db()
     assert (message.status, message.pricing_billable, message.pricing_category, message.pricing_type) == (
         "read", True, "marketing", "regular")
     assert message.priced_at == first
     # and a late `delivered` that moves nothing still updates what Meta says it costs
-    post_webhook(client, statuses_payload([priced(message.wamid, "delivered", category="marketing", billable=False,
+    post_webhook(client, statuses_payload([priced(wamid_of(message), "delivered", category="marketing", billable=False,
                                                   type_="free_entry_point")]))
     message.refresh_from_db()
     assert (message.status, message.pricing_billable, message.pricing_type) == ("read", False, "free_entry_point")
@@ -116,10 +118,10 @@ def test_dashboard_shows_this_months_billable_messages_at_the_rate_card(client, 
     shipped = [sent(n, SHIPPED) for n in (3, 4)]
     last_month = sent(5, OFFER)
     post_webhook(client, statuses_payload([
-        *(priced(m.wamid, "sent", category="marketing") for m in offers),
-        priced(shipped[0].wamid, "sent", category="utility"),
-        priced(shipped[1].wamid, "sent", category="utility", billable=False, type_="free_customer_service"),
-        priced(last_month.wamid, "sent", category="marketing"),
+        *(priced(wamid_of(m), "sent", category="marketing") for m in offers),
+        priced(wamid_of(shipped[0]), "sent", category="utility"),
+        priced(wamid_of(shipped[1]), "sent", category="utility", billable=False, type_="free_customer_service"),
+        priced(wamid_of(last_month), "sent", category="marketing"),
     ]))
     first_of_month = timezone.localdate().replace(day=1)
     Message.objects.filter(pk=last_month.pk).update(priced_at=timezone.now().replace(
@@ -142,7 +144,7 @@ def test_staff_edit_the_rate_card_in_the_admin_and_the_dashboard_follows(client,
     seeded_rates()
     marketing_template()
     message = sent(1, OFFER)
-    post_webhook(client, statuses_payload([priced(message.wamid, "sent", category="marketing")]))
+    post_webhook(client, statuses_payload([priced(wamid_of(message), "sent", category="marketing")]))
     officer = make_staff("officer-rates", "Compliance officer")
     browser = otp_force_login(client, officer)
     # when the officer adds Meta's new marketing rate, in force from today, through the admin

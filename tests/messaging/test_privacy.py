@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from messaging.models import Message, MessageStatus
@@ -10,7 +12,7 @@ from tests.messaging.sending_helpers import customer, utility_template
 
 pytestmark = pytest.mark.django_db
 
-SHIPPED = {"template": "order_shipped", "language": "en", "variables": ["Ravi", "PK-10023", "27 Nov"]}
+SHIPPED: dict[str, Any] = {"template": "order_shipped", "language": "en", "variables": ["Ravi", "PK-10023", "27 Nov"]}
 
 
 def test_export_lists_the_customers_messages(api):

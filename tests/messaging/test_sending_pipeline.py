@@ -59,18 +59,20 @@ def test_an_opt_out_after_queueing_suppresses_the_send(contact, outbox):
 def test_a_template_held_after_queueing_holds_the_message(contact, outbox):
     message = queued()
     template = message.template
+    assert template is not None
     template.meta_status = "PAUSED"
     template.save()
     assert template_hold_queued_messages(template_id=template.pk) == 1
     message.refresh_from_db()
     assert message.reason == "template_held"
-    assert message.not_before > timezone.now()
+    assert message.not_before is not None and message.not_before > timezone.now()
     assert messages_claim(ids=[message.id]) == []  # not due while held
     assert outbox == []
 
 
 def test_a_paused_template_met_at_send_time_holds_rather_than_drops(contact, outbox):
     message = queued()
+    assert message.template is not None
     message.template.meta_status = "PAUSED"
     message.template.save()
     messages_send_claimed(messages_claim(ids=[message.id]))
@@ -86,7 +88,7 @@ def test_stop_all_keeps_messages_queued(contact, outbox):
     messages_send_claimed(messages_claim(ids=[message.id]))
     message.refresh_from_db()
     assert message.status == MessageStatus.QUEUED
-    assert message.not_before > timezone.now()
+    assert message.not_before is not None and message.not_before > timezone.now()
     assert outbox == []
 
 
@@ -113,7 +115,7 @@ def test_transient_errors_are_requeued_with_backoff(contact, fake_meta):
     message = send_now(queued())
     assert message.status == MessageStatus.QUEUED
     assert message.reason == "retry"
-    assert message.not_before > timezone.now()
+    assert message.not_before is not None and message.not_before > timezone.now()
     assert message.attempts == 1
     # when it is due again (and Meta's 6-second pair window has passed), it goes out once
     Message.objects.filter(pk=message.pk).update(not_before=None)
@@ -128,13 +130,13 @@ def test_429_honours_retry_after(contact, fake_meta):
     before = timezone.now()
     message = send_now(queued())
     assert message.status == MessageStatus.QUEUED
-    assert message.not_before >= before + dt.timedelta(seconds=120)
+    assert message.not_before is not None and message.not_before >= before + dt.timedelta(seconds=120)
 
 
 def test_131049_waits_a_day(contact, fake_meta):
     fake_meta.inject("error", code=131049)
     message = send_now(queued())
-    assert message.not_before >= timezone.now() + dt.timedelta(hours=23, minutes=59)
+    assert message.not_before is not None and message.not_before >= timezone.now() + dt.timedelta(hours=23, minutes=59)
 
 
 def test_permanent_errors_are_recorded_and_never_retried(contact, fake_meta):
@@ -179,7 +181,8 @@ def test_a_dropped_connection_leaves_the_message_for_reconciliation(contact, fak
     # then the message is not retried blindly: it waits in `sending`
     assert message.status == MessageStatus.SENDING
     assert messages_claim(ids=[message.id]) == []
-    assert message.events.last().detail.get("delivery_unknown")
+    last_event = message.events.last()
+    assert last_event is not None and last_event.detail.get("delivery_unknown")
     # and after the reconcile window with no status from Meta, staff are asked to look
     Message.objects.filter(pk=message.pk).update(claimed_at=timezone.now() - dt.timedelta(hours=2))
     assert messages_fail_stale_sending() == 1

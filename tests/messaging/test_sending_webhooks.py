@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from consent.models import ConsentState
@@ -21,7 +23,7 @@ from tests.messaging.sending_helpers import (
 
 pytestmark = pytest.mark.django_db
 
-SHIPPED = {"template": "order_shipped", "language": "en", "variables": ["Ravi", "PK-10023", "27 Nov"]}
+SHIPPED: dict[str, Any] = {"template": "order_shipped", "language": "en", "variables": ["Ravi", "PK-10023", "27 Nov"]}
 
 
 @pytest.fixture

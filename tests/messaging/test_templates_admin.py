@@ -32,6 +32,7 @@ def test_marketing_drafts_in_the_editor_and_sees_the_lint_findings(otp_client):
     # then a draft exists, authored by them, and its page shows the finding beside the content
     assert response.status_code == 302, response.content[:2000]
     template = MessageTemplate.objects.get(name="order_shipped")
+    assert template.current_revision is not None
     assert template.current_revision.author == marketer and template.status == "draft"
     page = client.get(f"{CHANGELIST}{template.pk}/change/").content.decode()
     assert "variables.at_end" in page and "Lint findings" in page
@@ -44,6 +45,7 @@ def test_editing_content_in_the_admin_writes_a_new_revision(otp_client):
     response = client.post(f"{CHANGELIST}{template.pk}/change/", data)
     assert response.status_code == 302
     template.refresh_from_db()
+    assert template.current_revision is not None and template.approved_revision is not None
     assert template.current_revision.number == 2 and template.current_revision.status == "draft"
     assert template.approved_revision.number == 1
 
@@ -94,6 +96,7 @@ def test_reject_asks_for_a_reason_then_rejects(otp_client):
     officer.post(CHANGELIST, {"action": "reject", "_selected_action": [template.pk], "confirm": "yes",
                               "reason": "Name the courier"})
     template.refresh_from_db()
+    assert template.current_revision is not None
     assert template.status == "rejected" and template.current_revision.review_note == "Name the courier"
 
 
@@ -106,6 +109,7 @@ def test_auditors_and_support_agents_view_but_cannot_add(otp_client, role):
     assert client.get(f"{CHANGELIST}add/").status_code == 403
     client.post(f"{CHANGELIST}{template.pk}/change/", add_form(body="Changed {{1}} {{2}} {{3}} here."))
     template.refresh_from_db()
+    assert template.current_revision is not None
     assert template.current_revision.number == 1
 
 
@@ -213,6 +217,7 @@ def test_buttons_are_rows_of_fields_saved_as_meta_s_buttons(otp_client):
     }))
     assert response.status_code == 302
     revision = MessageTemplate.objects.get().current_revision
+    assert revision is not None
     assert revision.buttons == [
         {"type": "URL", "text": "Track order", "url": "https://www.pandorakart.com/orders/{{1}}", "example": "PK-10023"},
         {"type": "PHONE_NUMBER", "text": "Call us", "phone_number": "+919227021270"},

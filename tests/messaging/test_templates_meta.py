@@ -223,7 +223,8 @@ def test_a_pause_disable_or_flag_webhook_holds_the_template_at_once(event, hold,
     assert shown in template.attention_reason
     kinds = list(template.events.order_by("id").values_list("kind", "source", "new_value"))
     assert kinds == [("meta_status", "meta_webhook", event), ("hold", "meta_webhook", hold)]
-    assert template.events.first().webhook_event_id is not None
+    first_event = template.events.first()
+    assert first_event is not None and first_event.webhook_event_id is not None
 
 
 def test_a_rejection_webhook_shows_metas_reason_and_recommendation():

@@ -43,6 +43,7 @@ def test_seed_on_the_sandbox_makes_every_template_usable_and_runs_twice(sandbox)
     assert len(templates) == len(DEMO_TEMPLATES) == 14
     for template in templates:
         revision = template.approved_revision
+        assert revision is not None
         assert revision.reviewed_by_id != revision.author_id
         assert template_usable(template) == (True, None), template
     assert {t.language for t in templates if t.name.startswith(("order_", "out_for"))} == {"en", "hi"}

@@ -139,6 +139,7 @@ def test_a_term_added_by_staff_stops_a_template_in_use():
     lint_term_save(term=LintTerm(kind=LintTerm.Kind.ABUSIVE, term="Pronto"), actor=system_user("test"))
     # then the template is no longer usable
     template.refresh_from_db()
+    assert template.approved_revision is not None
     template.approved_revision.refresh_from_db()
     assert template_usable(template) == (False, "template_not_approved")
 

@@ -19,7 +19,8 @@ def _no_notifier_calls() -> Iterator[None]:
 def meta_profile(fake_meta: Any, settings: Any) -> dict[str, Any]:
     """Meta's copy of the business profile on the fake server (edit it to simulate an edit made
     in WhatsApp Manager)."""
-    return fake_meta.profiles.setdefault(settings.WHATSAPP_PHONE_NUMBER_ID, {})
+    profile: dict[str, Any] = fake_meta.profiles.setdefault(settings.WHATSAPP_PHONE_NUMBER_ID, {})
+    return profile
 
 
 @pytest.fixture

@@ -4,12 +4,13 @@ from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 
 from profile.models import BusinessProfile, PolicyVersion, RegulatoryChange, Vertical
+from tests.factories import ModelFactory
 
 
-class StaffUserFactory(factory.django.DjangoModelFactory):
+class StaffUserFactory(ModelFactory[User]):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
@@ -20,13 +21,13 @@ class StaffUserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", "pw")
 
     @factory.post_generation
-    def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
+    def role(self: User, create: bool, extracted: str | None, **kwargs: Any) -> None:  # self: the user built
         if extracted:
             self.groups.add(Group.objects.get(name=extracted))
         self.save()
 
 
-class BusinessProfileFactory(factory.django.DjangoModelFactory):
+class BusinessProfileFactory(ModelFactory[BusinessProfile]):
     class Meta:
         model = BusinessProfile
 
@@ -43,7 +44,7 @@ class BusinessProfileFactory(factory.django.DjangoModelFactory):
     support_website = "https://www.pandorakart.com"
 
 
-class PolicyDraftFactory(factory.django.DjangoModelFactory):
+class PolicyDraftFactory(ModelFactory[PolicyVersion]):
     class Meta:
         model = PolicyVersion
 
@@ -53,7 +54,7 @@ class PolicyDraftFactory(factory.django.DjangoModelFactory):
     significant_change = False
 
 
-class RegulatoryChangeFactory(factory.django.DjangoModelFactory):
+class RegulatoryChangeFactory(ModelFactory[RegulatoryChange]):
     class Meta:
         model = RegulatoryChange
 

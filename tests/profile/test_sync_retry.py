@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -94,7 +95,9 @@ def test_beat_entry_expires_before_the_next_run_is_due() -> None:
     entry = django_settings.CELERY_BEAT_SCHEDULE["profile-sync"]
     # then a run that waited a whole interval in the queue is dropped instead of piling up
     assert entry["task"] == "profile.tasks.profile_sync_task"
-    assert entry["options"]["expires"] < entry["schedule"].total_seconds()
+    options, schedule = entry["options"], entry["schedule"]
+    assert isinstance(options, dict) and isinstance(schedule, timedelta)
+    assert options["expires"] < schedule.total_seconds()
 
 
 @pytest.mark.django_db

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def broken_consent(monkeypatch):
     """consent refuses every inbound message (a bug, a database constraint...)."""
-    real = router.consent_apply_inbound_message
+    from consent.services.inbound import consent_apply_inbound_message as real  # what router calls
+
     state = {"broken": True}
 
     def apply(**kwargs):

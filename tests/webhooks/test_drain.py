@@ -3,6 +3,8 @@ force before the answer, and the workers apply the rest (statuses in batches) af
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from consent.models import ConsentState, Contact
@@ -24,7 +26,7 @@ from tests.messaging.sending_helpers import (
 
 pytestmark = pytest.mark.django_db
 
-SHIPPED = {"template": "order_shipped", "language": "en", "variables": ["Ravi", "PK-10023", "27 Nov"]}
+SHIPPED: dict[str, Any] = {"template": "order_shipped", "language": "en", "variables": ["Ravi", "PK-10023", "27 Nov"]}
 
 
 @pytest.fixture(autouse=True)
@@ -158,7 +160,7 @@ def test_each_process_asks_for_a_drain_at_most_once_per_gather_window(monkeypatc
     monkeypatch.setattr(drain, "_drain_requested_at", float("-inf"))
     monkeypatch.setattr(apply_deferred_webhooks, "apply_async", lambda **kwargs: asked.append(1))
     times = iter([100.0, 100.05, 100.19, 100.21, 100.3, 100.5])
-    monkeypatch.setattr(drain.time, "monotonic", lambda: next(times))
+    monkeypatch.setattr("pandorakart_wa.webhooks.drain.time.monotonic", lambda: next(times))
     for _ in range(6):
         drain.request_drain()
     # asked at 100.0, 100.21 and 100.5: each webhook in between was stored before that

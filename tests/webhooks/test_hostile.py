@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ def customer_pk(wa_id: str) -> int:
     return Contact.objects.get(phone_digest=phone_digest("+" + wa_id)).pk
 
 
-def stop_beside(bad: dict) -> dict:
+def stop_beside(bad: dict[str, Any]) -> dict[str, Any]:
     """A batch: a bad item first, then a valid STOP from another customer."""
     payload = messages([bad, text(STOPPER, "STOP", wamid="wamid.stop.7")],
                        contacts=[{"wa_id": STOPPER, "profile": {"name": "Seven"}}])
@@ -63,6 +64,7 @@ def test_a_signed_json_body_of_any_shape_is_stored_and_answered_200(client, body
     response = post_raw(client, body)
     assert response.status_code == 200, response.content
     event = WebhookEvent.objects.get()
+    assert event.body_token is not None
     assert decrypt_bytes(event.body_token) == body  # the bytes as they came, encrypted
     assert event.split_at is not None and event.processed_at is not None
 
@@ -141,6 +143,7 @@ def test_a_future_timestamp_counts_as_receipt_time(client):
     post(client, messages([text(STOPPER, "hello", wamid="wamid.future", at=4102444800)]))
     # then the service window opened now, not in 2100
     contact = Contact.objects.get(pk=customer_pk(STOPPER))
+    assert contact.last_inbound_at is not None
     assert before - 1 <= contact.last_inbound_at.timestamp() <= time.time() + 1
     assert WebhookItem.objects.get().occurred_at == contact.last_inbound_at
 
@@ -166,7 +169,8 @@ def test_webhooks_are_served_by_a_handler_without_the_staff_middleware():
     from pandorakart_wa.webhooks.wsgi import WEBHOOK_MIDDLEWARE, WebhookHandler
 
     handler = WebhookHandler()
-    chain, names = handler._middleware_chain, []
+    # Django's private attribute (set by load_middleware), which django-stubs does not declare
+    chain, names = handler._middleware_chain, []  # type: ignore[attr-defined]
     while chain is not None:
         cells = [c.cell_contents for c in (getattr(chain, "__closure__", None) or [])]
         middleware = next((c for c in cells if hasattr(c, "get_response")), None)

@@ -4,6 +4,7 @@ our number without passing through the service."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -143,7 +144,7 @@ def test_a_foreign_wabas_template_update_is_not_applied(client):
 # --- Echoes -----------------------------------------------------------------------------------
 
 
-def echo(to: str, body: str, *, wamid: str, field: str = "smb_message_echoes") -> dict:
+def echo(to: str, body: str, *, wamid: str, field: str = "smb_message_echoes") -> dict[str, Any]:
     return envelope(field, {"contacts": [{"wa_id": to}], "message_echoes": [{
         "from": "919227021270", "to": to, "id": wamid, "timestamp": str(int(time.time())), "type": "text",
         "text": {"body": body},

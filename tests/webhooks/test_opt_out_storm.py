@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -38,7 +40,7 @@ def state(contact: Contact, purpose: str = "marketing") -> str:
     return ConsentState.objects.get(contact=contact, purpose=purpose).status
 
 
-def effects(contact: Contact) -> dict:
+def effects(contact: Contact) -> dict[str, Any]:
     """What a STOP left for one customer, in a form two customers' STOPs can be compared by."""
     events = list(ConsentEvent.objects.filter(contact=contact, action="opt_out").select_related("evidence")
                   .order_by("purpose"))
@@ -63,7 +65,7 @@ def _item_of(contact: Contact) -> WebhookItem:
 
 def offered(contact: Contact, template) -> Message:
     """A marketing template message the customer received a minute ago (the STOP answers it)."""
-    at = timezone.now() - timezone.timedelta(minutes=1)
+    at = timezone.now() - timedelta(minutes=1)
     return Message.objects.create(contact=contact, purpose=template.purpose, template=template,
                                   revision=template.approved_revision, language="en", variables=["Priya", "40%"],
                                   status=MessageStatus.DELIVERED, sent_at=at, wamid=f"wamid.offer.{contact.pk}")

@@ -17,6 +17,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 import redis
@@ -204,10 +205,10 @@ def test_the_sweep_reads_an_event_a_reading_bug_left_unread(client, monkeypatch,
     # given the parser fails once (a bug), so the body is stored unread
     from pandorakart_wa.webhooks import drain, intake
     from pandorakart_wa.webhooks.drain import webhooks_drain
+    from pandorakart_wa.whatsapp.inbound import parse_body as real  # the parser intake calls
 
     seed_keywords()
     ravi = customer(1)
-    real = intake.parse_body
     monkeypatch.setattr(intake, "parse_body", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("parser bug")))
     body = json.dumps(messages([text((ravi.phone or "").lstrip("+"), "STOP", wamid="wamid.s")])).encode()
     response = client.post("/webhooks/whatsapp", data=body, content_type="application/json",
@@ -216,7 +217,7 @@ def test_the_sweep_reads_an_event_a_reading_bug_left_unread(client, monkeypatch,
     assert not WebhookItem.objects.exists()
     # when the bug is fixed and the sweep runs
     monkeypatch.setattr(intake, "parse_body", real)
-    monkeypatch.setattr(drain, "SPLIT_GRACE", drain.timedelta(0))
+    monkeypatch.setattr(drain, "SPLIT_GRACE", timedelta(0))
     webhooks_drain(gather=False)
     # then the STOP is applied
     assert ConsentState.objects.get(contact=ravi, purpose="marketing").status == "opted_out"
