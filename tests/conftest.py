@@ -67,6 +67,11 @@ def replace_hooks() -> Iterator[Any]:
 def no_quiet_hours(db: Any) -> None:
     """Marketing may leave at any hour: without this, a test that sends marketing passes by day
     and fails between 21:00 and 09:00 India time (the default quiet hours), as CI found at 21:11."""
+    quiet_hours_off()
+
+
+def quiet_hours_off() -> None:
+    """no_quiet_hours, for helpers that set up their own data (the browser tests' stories)."""
     import datetime as dt
 
     from messaging.models import SendingPolicy
