@@ -26,6 +26,7 @@ from consent.models import (
 from consent.purposes import Purpose
 from consent.types import Decision, PolicyCode
 from pandorakart_wa.core.phones import InvalidPhoneNumber, normalize_phone, phone_digest, wa_id_e164
+from pandorakart_wa.core.sql import execute_prepared
 
 ALLOWED = Decision(allowed=True)
 MISSING = Decision(allowed=False, reason=PolicyCode.CONSENT_MISSING)
@@ -169,9 +170,7 @@ def contact_send_facts(
             contact=connection.ops.quote_name(Contact._meta.db_table),
             state=connection.ops.quote_name(ConsentState._meta.db_table),
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [purpose, keys])
-            rows: list[Any] = cursor.fetchall()
+        rows: list[Any] = execute_prepared(sql, [purpose, keys])  # every message intake runs it
     else:
         rows = []
         for start in range(0, len(keys), SQLITE_IN_CHUNK):

@@ -28,6 +28,7 @@ from messaging.wording import refusal_detail, variable_count_error
 from pandorakart_wa.core.errors import ApplicationError, Conflict, PolicyForbids
 from pandorakart_wa.core.models import StorefrontApiKey
 from pandorakart_wa.core.phones import InvalidPhoneNumber, mask_phone, normalize_phone, phone_digest
+from pandorakart_wa.core.sql import execute_prepared
 
 logger = logging.getLogger(__name__)
 
@@ -318,9 +319,7 @@ def _insert_pg(rows: Sequence[dict[str, Any]], details: Sequence[str], *, source
                f"INSERT INTO {events} (message_id, status, at, source, detail) "
                "SELECT m.id, %s, %s, %s, %s::jsonb FROM m RETURNING message_id")
         params = [_db_value(f, row.get(f.attname, default)) for f, default in zip(fields, defaults, strict=True)]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, MessageStatus.QUEUED, now, source, details[0]])
-            return {r[0] for r in cursor.fetchall()}
+        return {r[0] for r in execute_prepared(sql, [*params, MessageStatus.QUEUED, now, source, details[0]])}
     fields, defaults, insert_sql = _insert_shape()
     insert_params = [[_db_value(f, row.get(f.attname, default)) for row in rows] for f, default in zip(fields, defaults,
                                                                                                      strict=True)]

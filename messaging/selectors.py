@@ -40,6 +40,7 @@ from messaging.models import (
     TemplateStatusEvent,
 )
 from messaging.template_format import TemplateContent, render, variable_count
+from pandorakart_wa.core.sql import execute_prepared
 
 # API.md policy codes (422) a send refused by the template gate carries.
 TEMPLATE_NOT_APPROVED = "template_not_approved"
@@ -201,9 +202,13 @@ def _template_by_name(name: str, language: str) -> MessageTemplate | None:
     params: list[Any] = [None, None]
     params[at_name], params[at_language] = name, language
     connection = connections[DEFAULT_DB_ALIAS]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    if connection.vendor == "postgresql":  # every single POST runs it: prepared (core/sql.py)
+        rows = execute_prepared(sql, params)
+        row = rows[0] if rows else None
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
     if row is None:
         return None
     (row,) = compiler.apply_converters([list(row)], converters) if converters else [row]

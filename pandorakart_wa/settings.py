@@ -136,7 +136,7 @@ else:
     # Django turns psycopg's prepared statements off (for transaction-mode poolers). Django's own
     # cursors bind client-side and never prepare, whatever this says; a threshold no query
     # reaches lets only the statements asked for explicitly be prepared (the consent ledger's
-    # append, on the request path: consent.services._execute_prepared). Off behind a pooler
+    # append and the message intake, on the request path: pandorakart_wa/core/sql.py). Off behind a pooler
     # that cannot keep prepared statements (PgBouncer before 1.21 in transaction mode).
     if env.bool("DB_PREPARED_STATEMENTS", default=True):
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**31 - 1)

@@ -27,6 +27,7 @@ from consent.selectors import GRANTS, STATUS_AFTER, notice_by_version
 from consent.types import Actor
 from pandorakart_wa.core.errors import ApplicationError
 from pandorakart_wa.core.phones import InvalidPhoneNumber, normalize_phone, phone_digest
+from pandorakart_wa.core.sql import execute_prepared
 
 logger = logging.getLogger(__name__)
 
@@ -411,18 +412,6 @@ def contact_from_row(e164: str, values: Sequence[Any]) -> Contact:
 
 def contact_columns() -> str:
     return ", ".join(f"c.{connection.ops.quote_name(str(f.column))}" for f in Contact._meta.concrete_fields)
-
-
-def execute_prepared(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """Run the request path's statement as a server-side prepared statement: Django binds
-    parameters client-side, so PostgreSQL would parse and plan it on every request (psycopg
-    keeps the prepared statement per connection and query text; one per number of purposes)."""
-    import psycopg
-
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        return cursor.fetchall()
 
 
 def number_fast_path() -> bool:

@@ -18,11 +18,12 @@ from consent.models import (
     Contact,
     Source,
 )
-from consent.services.common import contact_columns, contact_from_row, evidence_token, execute_prepared, mark_saved, table_names
+from consent.services.common import contact_columns, contact_from_row, evidence_token, mark_saved, table_names
 from consent.services.inbound import keyword_purposes
 from consent.types import InboundOptOut, InboundOutcome, KeywordResult
 from pandorakart_wa.core.audit import ActorType
 from pandorakart_wa.core.phones import phone_digest, wa_id_e164
+from pandorakart_wa.core.sql import execute_prepared
 
 # The contacts of many numbers, created if new, locked if known, in one statement (as
 # _CONTACT_LOCKED_SQL for one), in digest order so two such statements lock in the same order.
