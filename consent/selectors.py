@@ -459,3 +459,9 @@ def consent_in_force(
         "event": deciding.public_id if deciding is not None else None,
         "notice_version": deciding.notice_version if deciding is not None else "",
     }
+
+
+def ledger_verifications_expired(*, before: datetime) -> QuerySet[LedgerVerification]:
+    """Verification runs finished before `before` that retention may delete: never the newest."""
+    newest = LedgerVerification.objects.order_by("-started_at", "-id").values_list("pk", flat=True).first()
+    return LedgerVerification.objects.filter(finished_at__lt=before).exclude(pk__in=[newest] if newest else [])

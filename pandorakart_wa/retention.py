@@ -32,10 +32,10 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from consent.models import LedgerVerification
+from consent.selectors import ledger_verifications_expired
 from pandorakart_wa.core.audit import CELERY, log_event, system_user
 from pandorakart_wa.webhooks.models import WebhookEvent
-from profile.models import ProfileSyncRun
+from profile.selectors import sync_runs_expired
 
 logger = logging.getLogger(__name__)
 
@@ -127,25 +127,6 @@ def _redact_webhook_bodies(line: RetentionLine, *, dry_run: bool, now: dt.dateti
         )
 
 
-def _sync_runs(before: dt.datetime) -> QuerySet[Any]:
-
-    keep = [pk for pk in (
-        ProfileSyncRun.objects.order_by("-started_at", "-id").values_list("pk", flat=True).first(),
-        ProfileSyncRun.objects.filter(result__in=[ProfileSyncRun.Result.OK, ProfileSyncRun.Result.NOOP,
-                                                  ProfileSyncRun.Result.DRIFT])  # the dashboard's "last successful"
-        .order_by("-started_at", "-id").values_list("pk", flat=True).first(),
-    ) if pk is not None]
-    return ProfileSyncRun.objects.filter(started_at__lt=before).exclude(result=ProfileSyncRun.Result.RUNNING).exclude(
-        pk__in=keep
-    )
-
-
-def _verifications(before: dt.datetime) -> QuerySet[Any]:
-
-    newest = LedgerVerification.objects.order_by("-started_at", "-id").values_list("pk", flat=True).first()
-    return LedgerVerification.objects.filter(finished_at__lt=before).exclude(pk__in=[newest] if newest else [])
-
-
 def _sessions(before: dt.datetime) -> QuerySet[Any]:
     from django.contrib.sessions.models import Session
 
@@ -188,8 +169,8 @@ def retention_apply(*, dry_run: bool = False, now: dt.datetime | None = None,
     operational = now - dt.timedelta(days=policy.operational_days)
     audit = now - dt.timedelta(days=policy.audit_days)
     prunes: list[tuple[str, dt.datetime, Callable[[dt.datetime], QuerySet[Any]]]] = [
-        ("profile sync runs", operational, _sync_runs),
-        ("ledger verification runs", operational, _verifications),
+        ("profile sync runs", operational, lambda before: sync_runs_expired(before=before)),
+        ("ledger verification runs", operational, lambda before: ledger_verifications_expired(before=before)),
         ("expired staff sessions", operational, _sessions),
         ("audit trail entries", audit, _audit_entries),
         ("staff sign-in logs", audit, _access_logs),

@@ -89,3 +89,17 @@ def profile_last_completed_sync_at() -> dt.datetime | None:
     finished: dt.datetime | None = ProfileSyncRun.objects.filter(result__in=SYNC_COMPLETED).aggregate(
         t=Max("finished_at"))["t"]
     return finished
+
+
+def sync_runs_expired(*, before: dt.datetime) -> QuerySet[ProfileSyncRun]:
+    """Finished sync runs started before `before` that retention may delete: never the newest
+    run nor the newest successful one (the dashboard shows them)."""
+    keep = [pk for pk in (
+        ProfileSyncRun.objects.order_by("-started_at", "-id").values_list("pk", flat=True).first(),
+        ProfileSyncRun.objects.filter(result__in=[ProfileSyncRun.Result.OK, ProfileSyncRun.Result.NOOP,
+                                                  ProfileSyncRun.Result.DRIFT])  # the dashboard's "last successful"
+        .order_by("-started_at", "-id").values_list("pk", flat=True).first(),
+    ) if pk is not None]
+    return ProfileSyncRun.objects.filter(started_at__lt=before).exclude(result=ProfileSyncRun.Result.RUNNING).exclude(
+        pk__in=keep
+    )
