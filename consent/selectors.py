@@ -410,12 +410,8 @@ def keywords_active() -> list[dict[str, Any]]:
 
 
 def ledger_checkpoint_latest() -> LedgerCheckpoint | None:
-    """The latest signed checkpoint of the consent ledger (monitoring: its age)."""
-    return LedgerCheckpoint.objects.order_by("-tree_size").only("tree_size", "signed_at").first()
-
-
-def ledger_checkpoint_head() -> LedgerCheckpoint | None:
-    """The latest signed checkpoint (tree head) without its note, for display (the dashboard)."""
+    """The latest signed checkpoint (tree head) of the consent ledger, without its signed note
+    (the dashboard shows it, monitoring reads its age)."""
     return LedgerCheckpoint.objects.order_by("-tree_size").defer("note").first()
 
 

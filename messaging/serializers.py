@@ -111,7 +111,7 @@ def _fast_values(item: Any, batch: bool) -> dict[str, Any] | None:
     for name, limit in _ITEM_KEYS.items():
         if name in item:
             raw = item[name]
-            if type(raw) is not str or not (value := raw.strip()) or len(value) > limit:
+            if type(raw) is not str or not (value := raw.strip()) or len(value) > limit or "\x00" in value:
                 return None
             values[name] = value
     if "to" not in values:
@@ -122,20 +122,20 @@ def _fast_values(item: Any, batch: bool) -> dict[str, Any] | None:
             return None
         variables = []
         for raw in raw_list:
-            if type(raw) is not str or len(value := raw.strip()) > 1024:
+            if type(raw) is not str or len(value := raw.strip()) > 1024 or "\x00" in value:
                 return None
             variables.append(value)
         values["variables"] = variables
     if "text" in item:
         text = item["text"]
-        if type(text) is not str or not text or len(text) > 4096 or values["variables"]:
+        if type(text) is not str or not text or len(text) > 4096 or values["variables"] or "\x00" in text:
             return None
         values["text"] = text
     if ("template" in values) == ("text" in values):
         return None
     if batch and "idempotency_key" in item:
         key = item["idempotency_key"]
-        if type(key) is not str or not (key := key.strip()) or len(key) > IDEMPOTENCY_KEY_MAX:
+        if type(key) is not str or not (key := key.strip()) or len(key) > IDEMPOTENCY_KEY_MAX or "\x00" in key:
             return None
         values["idempotency_key"] = key
     return values

@@ -22,7 +22,7 @@ from consent.models import Action, LedgerCheckpoint, LedgerVerification, Source,
 from consent.purposes import Purpose
 from consent.reporting import consent_event_counts, consent_state_counts, contact_flag_counts, opt_out_delays
 from consent.selectors import (
-    ledger_checkpoint_head,
+    ledger_checkpoint_latest,
     ledger_events_waiting,
     ledger_head_sequence,
     ledger_last_verification,
@@ -228,7 +228,7 @@ def ledger_status(now: dt.datetime | None = None) -> LedgerStatus:
     if last is not None and last.ok:
         unverified = (head or 0) - (last.head_sequence or 0)
     stale = last is None or now - last.finished_at > LEDGER_VERIFICATION_STALE_AFTER
-    checkpoint = ledger_checkpoint_head()
+    checkpoint = ledger_checkpoint_latest()
     waiting = ledger_events_waiting()
     return LedgerStatus(last=last, head_sequence=head, unverified_events=unverified, stale=stale,
                         checkpoint=checkpoint, waiting_events=waiting)

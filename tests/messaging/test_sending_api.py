@@ -215,6 +215,26 @@ def test_wrong_json_types_are_refused_naming_the_field(api_client, body, field):
     assert not Message.objects.exists()
 
 
+@pytest.mark.parametrize(("body", "field"), [
+    ({"to": "+919876500001", **{**SHIPPED, "template": "order\x00shipped"}}, "template"),
+    ({"to": "+919876500001", **{**SHIPPED, "language": "e\x00n"}}, "language"),
+    ({"to": "+919876500001", **{**SHIPPED, "variables": ["Ravi", "PK\x0010023", "27 Nov"]}}, "variables"),
+    ({"to": "+919876500001", "text": "hi\x00"}, "text"),
+])
+def test_nul_characters_are_refused_naming_the_field(api, body, field):
+    # PostgreSQL text holds no NUL: the API's fast path refuses them as the serializer does (a 400,
+    # not the database's error)
+    customer(1)
+    utility_template()
+    response = api.post("/api/v1/messages", data=body, format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["fields"]
+    batched = api.post("/api/v1/messages/batch", data={"messages": [body]}, format="json")
+    assert batched.status_code == 200, batched.content
+    assert field in batched.json()["results"][0]["fields"]
+    assert Message.objects.count() == 0
+
+
 def test_variables_and_texts_are_encrypted_at_rest(api_client):
     # given a template message with the customer's name and order, and a free-form text
     from django.db import connection
